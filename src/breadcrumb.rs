@@ -1,0 +1,150 @@
+//! Breadcrumbs and severity levels.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Severity of an event or breadcrumb, as Sentry names them.
+///
+/// ```
+/// assert_eq!(isoscope::Level::Warning.as_str(), "warning");
+/// assert!(isoscope::Level::Error > isoscope::Level::Info);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Debugging detail.
+    Debug,
+    /// Informational (the default for breadcrumbs).
+    #[default]
+    Info,
+    /// Something unexpected that was handled.
+    Warning,
+    /// An error (the default for events).
+    Error,
+    /// A crash: the unit of work could not continue (panics are captured at this level).
+    Fatal,
+}
+
+impl Level {
+    /// The lower-case wire name (`"debug"`, `"info"`, `"warning"`, `"error"`, `"fatal"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Error => "error",
+            Self::Fatal => "fatal",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Process-wide recording order. Breadcrumbs from the global, isolation and current scopes are
+/// merged by this number, never by wall-clock time (which can tie or go backwards).
+static SEQUENCE: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) fn next_sequence() -> u64 {
+    SEQUENCE.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A record of something that happened before an event: a log line, a query, a click.
+///
+/// Build one with [`Breadcrumb::new`] and the builder setters, then record it with
+/// [`add_breadcrumb`](crate::add_breadcrumb).
+///
+/// ```
+/// use isoscope::{Breadcrumb, Level};
+///
+/// let crumb = Breadcrumb::new("cache miss")
+///     .category("cache")
+///     .ty("query")
+///     .level(Level::Warning)
+///     .data("key", "user:42");
+/// assert_eq!(crumb.message.as_deref(), Some("cache miss"));
+/// assert_eq!(crumb.data["key"], "user:42");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Breadcrumb {
+    /// Seconds since the Unix epoch when the breadcrumb was created.
+    pub timestamp: f64,
+    /// Breadcrumb type (`"default"`, `"http"`, `"query"`, ...).
+    #[serde(rename = "type", default = "default_type")]
+    pub ty: String,
+    /// A dotted category such as `"auth"` or `"db.query"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Human-readable message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Severity (default [`Level::Info`]).
+    #[serde(default)]
+    pub level: Level,
+    /// Arbitrary structured data.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, Value>,
+    /// Recording order; assigned when the breadcrumb is added to a scope.
+    #[serde(skip)]
+    pub(crate) seq: u64,
+}
+
+fn default_type() -> String {
+    "default".to_owned()
+}
+
+impl Default for Breadcrumb {
+    fn default() -> Self {
+        Self {
+            timestamp: crate::util::now_f64(),
+            ty: default_type(),
+            category: None,
+            message: None,
+            level: Level::Info,
+            data: BTreeMap::new(),
+            seq: 0,
+        }
+    }
+}
+
+impl Breadcrumb {
+    /// A breadcrumb with a message, type `"default"` and level [`Level::Info`], timestamped now.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: Some(message.into()), ..Self::default() }
+    }
+
+    /// Sets the category.
+    #[must_use]
+    pub fn category(mut self, category: impl Into<String>) -> Self {
+        self.category = Some(category.into());
+        self
+    }
+
+    /// Sets the type (`"default"`, `"http"`, `"navigation"`, `"query"`, ...).
+    #[must_use]
+    pub fn ty(mut self, ty: impl Into<String>) -> Self {
+        self.ty = ty.into();
+        self
+    }
+
+    /// Sets the level.
+    #[must_use]
+    pub fn level(mut self, level: Level) -> Self {
+        self.level = level;
+        self
+    }
+
+    /// Adds one data entry.
+    #[must_use]
+    pub fn data(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.data.insert(key.into(), value.into());
+        self
+    }
+}

@@ -1,0 +1,93 @@
+//! Sentry envelopes: a header line, then items (item header line + payload).
+
+use serde::Serialize;
+
+use crate::event::{Event, EventId};
+
+/// One item of an [`Envelope`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum EnvelopeItem {
+    /// An error or message event.
+    Event(Event),
+}
+
+/// What a [`Transport`](crate::Transport) is given to deliver.
+///
+/// ```
+/// let event = isoscope::Event::message("hi", isoscope::Level::Info);
+/// let id = event.event_id;
+/// let envelope = isoscope::Envelope::from_event(event);
+/// let bytes = envelope.to_bytes(None);
+/// let text = String::from_utf8(bytes).unwrap();
+/// let mut lines = text.lines();
+/// let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+/// assert_eq!(header["event_id"], id.to_string());
+/// let item: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+/// assert_eq!(item["type"], "event");
+/// assert_eq!(item["length"].as_u64().unwrap() as usize, lines.next().unwrap().len());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    event_id: Option<EventId>,
+    items: Vec<EnvelopeItem>,
+}
+
+impl Envelope {
+    /// An envelope holding one event.
+    pub fn from_event(event: Event) -> Self {
+        Self { event_id: Some(event.event_id), items: vec![EnvelopeItem::Event(event)] }
+    }
+
+    /// The id in the envelope header.
+    pub fn event_id(&self) -> Option<EventId> {
+        self.event_id
+    }
+
+    /// The items.
+    pub fn items(&self) -> &[EnvelopeItem] {
+        &self.items
+    }
+
+    /// The event, if the envelope holds one.
+    pub fn event(&self) -> Option<&Event> {
+        self.items.iter().map(|EnvelopeItem::Event(e)| e).next()
+    }
+
+    /// Consumes the envelope, returning its event if it holds one.
+    pub fn into_event(self) -> Option<Event> {
+        self.items.into_iter().map(|EnvelopeItem::Event(e)| e).next()
+    }
+
+    /// Encodes the envelope: header line (`event_id`, `sent_at`, and `dsn` when given), then
+    /// per item a header line with `type` and `length` and the JSON payload.
+    pub fn to_bytes(&self, dsn: Option<&str>) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Header<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            event_id: Option<EventId>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            dsn: Option<&'a str>,
+            sent_at: String,
+        }
+        #[derive(Serialize)]
+        struct ItemHeader {
+            #[serde(rename = "type")]
+            ty: &'static str,
+            length: usize,
+        }
+        let header = Header { event_id: self.event_id, dsn, sent_at: crate::util::rfc3339(crate::util::now_f64()) };
+        let mut out = serde_json::to_vec(&header).unwrap_or_default();
+        for item in &self.items {
+            let EnvelopeItem::Event(event) = item;
+            // Serializing our own types into memory cannot fail (string keys, finite data).
+            let payload = serde_json::to_vec(event).unwrap_or_default();
+            out.push(b'\n');
+            out.extend(serde_json::to_vec(&ItemHeader { ty: "event", length: payload.len() }).unwrap_or_default());
+            out.push(b'\n');
+            out.extend(payload);
+        }
+        out.push(b'\n');
+        out
+    }
+}

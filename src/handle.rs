@@ -1,0 +1,363 @@
+//! [`ScopeHandle`]: a shared, lockable scope, and the re-entrancy rules of `configure`.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::event::EventId;
+use crate::scope::Scope;
+use crate::stats::{incr, COUNTERS};
+
+static NEXT_SCOPE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// How a request (or other unit of work bound by the layer) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The response was produced and its body streamed to the end.
+    Completed,
+    /// The response future or body was dropped first (client went away, timeout, ...).
+    Cancelled,
+    /// The handler panicked.
+    Panicked,
+}
+
+/// A cheap-to-clone shared handle to one lockable [`Scope`].
+///
+/// [`IsolationLayer`](crate::IsolationLayer) creates one per request and binds it to the
+/// request's task; [`isolation_scope()`](crate::isolation_scope) returns the active one. Clones
+/// share the scope; [`fork`](Self::fork) makes an independent copy in O(1).
+///
+/// ```
+/// use isoscope::ScopeHandle;
+///
+/// let handle = isoscope::isolation_scope().fork();
+/// handle.configure(|scope| scope.set_tag("job", "import"));
+/// handle.run(|| isoscope::set_tag("step", "parse"));
+/// let scope = handle.snapshot();
+/// assert_eq!(scope.tag("job"), Some("import"));
+/// assert_eq!(scope.tag("step"), Some("parse"));
+/// ```
+#[derive(Clone)]
+pub struct ScopeHandle(Arc<Inner>);
+
+struct Inner {
+    id: u64,
+    scope: Mutex<Scope>,
+    outcome: AtomicU8,
+    last_event_id: Mutex<Option<EventId>>,
+}
+
+impl fmt::Debug for ScopeHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeHandle")
+            .field("id", &self.0.id)
+            .field("outcome", &self.outcome())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for ScopeHandle {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ScopeHandle {}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic in user code while a scope was locked must not break every later request.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl ScopeHandle {
+    /// A new handle owning `scope`.
+    pub fn new(scope: Scope) -> Self {
+        Self(Arc::new(Inner {
+            id: NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed),
+            scope: Mutex::new(scope),
+            outcome: AtomicU8::new(0),
+            last_event_id: Mutex::new(None),
+        }))
+    }
+
+    pub(crate) fn forked_from(scope: Scope) -> Self {
+        incr(&COUNTERS.scopes_forked);
+        Self::new(scope)
+    }
+
+    /// A process-unique id for this scope (clones share it; forks get a new one).
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    /// An independent copy: O(1) whatever the scope holds (fields are copy-on-write). Later
+    /// changes to either side are not seen by the other.
+    ///
+    /// Called from inside a [`configure`](Self::configure) closure of this same scope, the
+    /// fork is filled in when that closure returns.
+    pub fn fork(&self) -> Self {
+        if reentrant::holds(self.0.id) {
+            let child = Self::forked_from(Scope::default());
+            let (parent, c) = (self.clone(), child.clone());
+            reentrant::defer(move || {
+                let snap = parent.snapshot();
+                let mut guard = lock(&c.0.scope);
+                let own = std::mem::replace(&mut *guard, snap);
+                guard.absorb(own);
+            });
+            return child;
+        }
+        Self::forked_from(self.snapshot())
+    }
+
+    /// An O(1) copy of the scope's current data, for reading.
+    ///
+    /// Called from inside a [`configure`](Self::configure) closure of this same scope (which
+    /// holds it), this returns an empty scope rather than deadlock: read through the closure's
+    /// `&mut Scope` instead.
+    pub fn snapshot(&self) -> Scope {
+        if reentrant::holds(self.0.id) {
+            return Scope::default();
+        }
+        lock(&self.0.scope).clone()
+    }
+
+    /// Edits the scope in place under its lock, so concurrent writers never lose an update.
+    ///
+    /// The closure should be short. It may call back into isoscope: calls that would need a
+    /// scope lock while this one is held (`set_tag`, `add_breadcrumb`, `capture_*`, `fork`, a
+    /// nested `configure`, on any scope) are queued and run, in order, right after the
+    /// outermost `configure` returns, so they can neither deadlock nor be lost. A nested
+    /// `configure` is handed an empty scratch scope whose contents are then merged in.
+    ///
+    /// ```
+    /// let handle = isoscope::isolation_scope().fork();
+    /// handle.configure(|scope| {
+    ///     scope.set_tag("a", "1");
+    ///     handle.configure(|scratch| scratch.set_tag("b", "2")); // queued, not a deadlock
+    /// });
+    /// assert_eq!(handle.snapshot().tag("b"), Some("2"));
+    /// ```
+    pub fn configure<F>(&self, f: F)
+    where
+        F: FnOnce(&mut Scope),
+    {
+        let mut f = Some(f);
+        self.configure_dyn(&mut |s| {
+            if let Some(f) = f.take() {
+                f(s);
+            }
+        });
+    }
+
+    fn configure_dyn(&self, f: &mut dyn FnMut(&mut Scope)) {
+        if reentrant::any_held() {
+            let mut scratch = Scope::default();
+            f(&mut scratch);
+            let this = self.clone();
+            let mut scratch = Some(scratch);
+            reentrant::defer(move || {
+                this.configure_dyn(&mut |s| {
+                    if let Some(scratch) = scratch.take() {
+                        s.absorb(scratch);
+                    }
+                });
+            });
+            return;
+        }
+        {
+            let _held = reentrant::Held::new(self.0.id);
+            let mut guard = lock(&self.0.scope);
+            f(&mut guard);
+        }
+        reentrant::drain();
+    }
+
+    /// Runs `f` with this scope bound as the active isolation scope (on any thread, sync
+    /// code). The binding is undone when `f` returns or panics.
+    ///
+    /// ```
+    /// let handle = isoscope::isolation_scope().fork();
+    /// let seen = handle.run(|| isoscope::isolation_scope());
+    /// assert_eq!(seen, handle);
+    /// ```
+    pub fn run<F, R>(&self, f: F) -> R
+    where
+        F: FnOnce() -> R,
+    {
+        crate::binding::run_bound(self.clone(), None, false, f)
+    }
+
+    /// Binds this scope to a future: it is the active isolation scope whenever the future is
+    /// polled or dropped.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let handle = isoscope::isolation_scope().fork();
+    /// handle.bind(async { isoscope::set_tag("in", "future") }).await;
+    /// assert_eq!(handle.snapshot().tag("in"), Some("future"));
+    /// # }
+    /// ```
+    pub fn bind<F: Future>(&self, future: F) -> crate::propagate::Bound<F> {
+        crate::propagate::Bound::new(self.clone(), None, future)
+    }
+
+    /// Binds this scope to the current thread until the guard is dropped, for code that
+    /// cannot pass a closure (prefer [`run`](Self::run) or [`bind`](Self::bind)).
+    ///
+    /// The guard is `!Send`: it cannot be held across an `.await` in a `Send` future. Guards
+    /// may be dropped in any order, or leaked; see [`EnterGuard`](crate::EnterGuard).
+    pub fn enter(&self) -> crate::binding::EnterGuard {
+        crate::binding::EnterGuard::push(self.clone())
+    }
+
+    /// How the request bound to this scope ended, once it has.
+    pub fn outcome(&self) -> Option<Outcome> {
+        match self.0.outcome.load(Ordering::Acquire) {
+            1 => Some(Outcome::Completed),
+            2 => Some(Outcome::Cancelled),
+            3 => Some(Outcome::Panicked),
+            _ => None,
+        }
+    }
+
+    /// Records the outcome once; later calls are ignored. Returns whether this call set it.
+    pub(crate) fn end(&self, outcome: Outcome) -> bool {
+        let (code, counter) = match outcome {
+            Outcome::Completed => (1, &COUNTERS.requests_completed),
+            Outcome::Cancelled => (2, &COUNTERS.requests_cancelled),
+            Outcome::Panicked => (3, &COUNTERS.requests_panicked),
+        };
+        let set = self.0.outcome.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        if set {
+            incr(counter);
+        }
+        set
+    }
+
+    /// The id of the last event captured with this scope.
+    pub fn last_event_id(&self) -> Option<EventId> {
+        *lock(&self.0.last_event_id)
+    }
+
+    pub(crate) fn set_last_event_id(&self, id: EventId) {
+        *lock(&self.0.last_event_id) = Some(id);
+    }
+}
+
+impl Scope {
+    /// Merges what `other` set into `self` (used for scratch scopes of nested `configure`).
+    pub(crate) fn absorb(&mut self, other: Self) {
+        for (k, v) in other.tags() {
+            self.set_tag(k.clone(), v.clone());
+        }
+        for (k, v) in other.extra() {
+            self.set_extra(k.clone(), v.clone());
+        }
+        for (k, v) in other.contexts() {
+            self.set_context(k.clone(), v.clone());
+        }
+        if let Some(level) = other.level() {
+            self.set_level(Some(level));
+        }
+        if let Some(t) = other.transaction() {
+            self.set_transaction(Some(t));
+        }
+        if let Some(u) = other.user() {
+            self.set_user(Some(u.clone()));
+        }
+        if let Some(f) = other.fingerprint() {
+            let f: Vec<&str> = f.iter().map(String::as_str).collect();
+            self.set_fingerprint(Some(&f));
+        }
+        if let Some(r) = other.request() {
+            self.set_request(Some(r.clone()));
+        }
+        for crumb in other.breadcrumbs() {
+            self.push_recorded(crumb.clone());
+        }
+        for p in other.processors() {
+            self.push_processor(p.clone());
+        }
+    }
+}
+
+/// Re-entrancy bookkeeping for [`ScopeHandle::configure`]: which scope locks this thread holds,
+/// and the work queued until it holds none. No thread ever waits for a second scope lock while
+/// holding one, which is what rules out deadlocks between scopes.
+pub(crate) mod reentrant {
+    use super::*;
+
+    type Deferred = Box<dyn FnOnce()>;
+
+    thread_local! {
+        static HELD: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+        static QUEUE: RefCell<VecDeque<Deferred>> = const { RefCell::new(VecDeque::new()) };
+    }
+
+    pub(crate) fn holds(id: u64) -> bool {
+        HELD.try_with(|h| h.try_borrow().map(|h| h.contains(&id)).unwrap_or(false)).unwrap_or(false)
+    }
+
+    pub(crate) fn any_held() -> bool {
+        HELD.try_with(|h| h.try_borrow().map(|h| !h.is_empty()).unwrap_or(false)).unwrap_or(false)
+    }
+
+    /// Queues `f` to run once this thread holds no scope lock.
+    pub(crate) fn defer(f: impl FnOnce() + 'static) {
+        let mut f: Option<Deferred> = Some(Box::new(f));
+        let _ = QUEUE.try_with(|q| {
+            if let Ok(mut q) = q.try_borrow_mut() {
+                q.extend(f.take());
+            }
+        });
+        // Thread-locals unavailable (thread teardown): drop the work rather than deadlock.
+        drop(f);
+    }
+
+    /// Runs queued work until the queue is empty (work may queue more work).
+    pub(crate) fn drain() {
+        loop {
+            if any_held() {
+                return;
+            }
+            let next = QUEUE.try_with(|q| q.try_borrow_mut().ok().and_then(|mut q| q.pop_front()));
+            match next {
+                Ok(Some(f)) => f(),
+                _ => return,
+            }
+        }
+    }
+
+    /// Marks a scope lock as held by this thread for the guard's lifetime.
+    pub(crate) struct Held(u64);
+
+    impl Held {
+        pub(crate) fn new(id: u64) -> Self {
+            let _ = HELD.try_with(|h| h.try_borrow_mut().map(|mut h| h.push(id)));
+            Self(id)
+        }
+    }
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            let _ = HELD.try_with(|h| {
+                if let Ok(mut h) = h.try_borrow_mut() {
+                    if let Some(pos) = h.iter().rposition(|id| *id == self.0) {
+                        h.remove(pos);
+                    }
+                }
+            });
+            if std::thread::panicking() {
+                // The closure panicked: queued work may depend on state it never finished.
+                // Drop it (outside the borrow) instead of running user callbacks mid-unwind.
+                let dropped = QUEUE.try_with(|q| q.try_borrow_mut().map(|mut q| std::mem::take(&mut *q)).ok());
+                drop(dropped);
+            }
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Integrations with other crates.
+
+#[cfg(feature = "axum")]
+pub mod axum;

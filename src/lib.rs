@@ -1,0 +1,247 @@
+//! Per-request isolation scopes for Tower/Axum services, and Sentry-compatible error reporting.
+//!
+//! Error reports are only useful with the context of the request that failed: what it logged
+//! on the way (breadcrumbs), who it was for (user), tags, the request itself. In an async
+//! server that context must follow the *request*, not the thread: one worker thread
+//! interleaves hundreds of requests, and blocking-pool threads are reused. isoscope gives each
+//! request its own isolation scope, bound to the request's task, and reachable from any code
+//! under the handler through free functions.
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//!
+//! # fn main() -> Result<(), isoscope::Error> {
+//! let _guard = isoscope::init(isoscope::Options::new())?; // no DSN: JSON lines on stdout
+//!
+//! async fn handler() -> &'static str {
+//!     isoscope::add_breadcrumb(isoscope::Breadcrumb::new("loading cart"));
+//!     isoscope::set_tag("tenant", "acme");
+//!     if let Err(err) = "x".parse::<u32>() {
+//!         isoscope::capture_error(&err); // carries this request's breadcrumbs and tags only
+//!     }
+//!     "ok"
+//! }
+//!
+//! let app: Router = Router::new().route("/", get(handler)).layer(isoscope::IsolationLayer::new());
+//! # Ok(()) }
+//! ```
+//!
+//! # Scopes
+//!
+//! ```text
+//!   global scope ──────────── process-wide: data for every event
+//!     └─ default isolation ── what code outside any request writes to; requests fork it
+//!          ├─ request 1 isolation scope ── forked by IsolationLayer, bound to its task
+//!          │    └─ current scope ───────── with_scope(..) blocks inside the request
+//!          └─ request 2 isolation scope
+//! ```
+//!
+//! At capture the scopes are merged with precedence event > current > isolation > global;
+//! breadcrumbs of all of them are merged in recording order and trimmed to `max_breadcrumbs`.
+//! The free functions ([`add_breadcrumb`], [`set_tag`], [`configure_scope`], ...) write to the
+//! active isolation scope; [`with_scope`] adds a current scope for a block.
+//!
+//! # Binding, and why nothing leaks between requests
+//!
+//! The layer binds the request's scope with a tokio task-local on every poll of the request's
+//! future and body, and while they are dropped; tokio restores the previous value after each
+//! poll, even on panic. For code that cannot take a closure, [`ScopeHandle::enter`] binds on
+//! the thread with a `!Send` guard that removes exactly its own binding when dropped, in any
+//! order, and never panics. Every poll we own is a boundary: bindings leaked by user code (a
+//! forgotten guard, a panic) are purged when it ends, and a binding left on a pooled thread by
+//! another task is ignored and purged, so it can never surface in the next request there.
+//! [`stats()`] counts these events.
+//!
+//! # Spawned work
+//!
+//! tokio does not propagate task-locals to spawned work. Use [`spawn`], [`spawn_blocking`],
+//! [`thread::spawn`] or [`ScopeFutureExt::bind_scope`]: they carry the active scope into the
+//! child according to [`Propagation`] (fork by default).
+//!
+//! # Testing your app
+//!
+//! Pass a [`MemoryTransport`] to [`Options::transport`] and assert on
+//! [`MemoryTransport::events`].
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod binding;
+mod breadcrumb;
+mod client;
+mod envelope;
+mod event;
+mod handle;
+pub mod integrations;
+pub mod layer;
+mod propagate;
+mod scope;
+mod stats;
+pub mod transport;
+mod util;
+
+use std::future::Future;
+
+pub use binding::EnterGuard;
+pub use breadcrumb::{Breadcrumb, Level};
+pub use client::{flush, init, ClientGuard, Error, Options};
+pub use envelope::{Envelope, EnvelopeItem};
+pub use event::{Event, EventId, Exception, Mechanism, Request, Sdk};
+pub use handle::{Outcome, ScopeHandle};
+#[cfg(feature = "axum")]
+pub use integrations::axum::RequestScope;
+pub use layer::{Isolation, IsolationLayer, RequestInfo, ResponseBody};
+pub use propagate::{spawn, spawn_blocking, thread, Bound, Propagation, ScopeFutureExt};
+pub use scope::{Scope, User};
+pub use stats::{stats, Stats};
+pub use transport::{LocalTransport, MemoryTransport, Transport};
+
+/// The active isolation scope: the request's inside a handler (or whatever a guard or
+/// [`ScopeHandle::run`] bound), else the process default.
+///
+/// ```
+/// let request = isoscope::isolation_scope().fork();
+/// assert_eq!(request.run(isoscope::isolation_scope), request);
+/// ```
+pub fn isolation_scope() -> ScopeHandle {
+    binding::active()
+}
+
+/// The global scope: applied to every event of the process, below every other scope.
+///
+/// ```
+/// isoscope::global_scope().configure(|s| s.set_tag("service", "checkout"));
+/// ```
+pub fn global_scope() -> ScopeHandle {
+    binding::global().clone()
+}
+
+/// Edits the active isolation scope in place (see [`ScopeHandle::configure`]).
+///
+/// ```
+/// isoscope::configure_scope(|scope| {
+///     scope.set_tag("tenant", "acme");
+///     scope.set_level(Some(isoscope::Level::Warning));
+/// });
+/// ```
+pub fn configure_scope<F: FnOnce(&mut Scope)>(f: F) {
+    binding::active().configure(f);
+}
+
+/// Records a breadcrumb in the active isolation scope, after `before_breadcrumb`.
+///
+/// ```
+/// isoscope::add_breadcrumb(isoscope::Breadcrumb::new("user logged in").category("auth"));
+/// ```
+pub fn add_breadcrumb(breadcrumb: Breadcrumb) {
+    client::record_breadcrumb(&binding::active(), breadcrumb);
+}
+
+/// Sets a tag on the active isolation scope.
+pub fn set_tag(key: impl Into<String>, value: impl Into<String>) {
+    let (key, value) = (key.into(), value.into());
+    configure_scope(|s| s.set_tag(key, value));
+}
+
+/// Sets an extra value on the active isolation scope.
+pub fn set_extra(key: impl Into<String>, value: impl Into<serde_json::Value>) {
+    let (key, value) = (key.into(), value.into());
+    configure_scope(|s| s.set_extra(key, value));
+}
+
+/// Sets or clears the user on the active isolation scope.
+pub fn set_user(user: Option<User>) {
+    configure_scope(|s| s.set_user(user));
+}
+
+/// Sets a context on the active isolation scope.
+pub fn set_context(key: impl Into<String>, value: impl Into<serde_json::Value>) {
+    let (key, value) = (key.into(), value.into());
+    configure_scope(|s| s.set_context(key, value));
+}
+
+/// Runs `f` with a current scope: a fork of the enclosing current scope (if any) edited by
+/// `configure`. Events captured inside carry it on top of the isolation scope; writes through
+/// the free functions still go to the isolation scope.
+///
+/// ```
+/// let transport = isoscope::MemoryTransport::new();
+/// let _guard = isoscope::init(isoscope::Options::new().transport(transport.clone())).unwrap();
+/// isoscope::with_scope(
+///     |scope| scope.set_tag("phase", "import"),
+///     || isoscope::capture_message("inside", isoscope::Level::Info),
+/// );
+/// isoscope::capture_message("outside", isoscope::Level::Info);
+/// let events = transport.events();
+/// assert_eq!(events[0].tags.get("phase").map(String::as_str), Some("import"));
+/// assert_eq!(events[1].tags.get("phase"), None);
+/// ```
+pub fn with_scope<C, F, R>(configure: C, f: F) -> R
+where
+    C: FnOnce(&mut Scope),
+    F: FnOnce() -> R,
+{
+    let mut scope = binding::current().unwrap_or_default();
+    configure(&mut scope);
+    binding::CURRENT.sync_scope(Some(scope), f)
+}
+
+/// The async twin of [`with_scope`]: the current scope is bound whenever the future is polled.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let transport = isoscope::MemoryTransport::new();
+/// let _guard = isoscope::init(isoscope::Options::new().transport(transport.clone())).unwrap();
+/// isoscope::with_scope_async(|s| s.set_tag("phase", "async"), async {
+///     tokio::task::yield_now().await;
+///     isoscope::capture_message("inside", isoscope::Level::Info);
+/// })
+/// .await;
+/// assert_eq!(transport.events()[0].tags["phase"], "async");
+/// # }
+/// ```
+pub fn with_scope_async<C, F>(configure: C, future: F) -> impl Future<Output = F::Output>
+where
+    C: FnOnce(&mut Scope),
+    F: Future,
+{
+    let mut scope = binding::current().unwrap_or_default();
+    configure(&mut scope);
+    binding::CURRENT.scope(Some(scope), future)
+}
+
+/// Captures a message event with the active scopes. Returns its id, or `None` if no client is
+/// initialised, or the event was sampled out or dropped by `before_send`.
+///
+/// ```
+/// let transport = isoscope::MemoryTransport::new();
+/// let _guard = isoscope::init(isoscope::Options::new().transport(transport.clone())).unwrap();
+/// let id = isoscope::capture_message("low disk", isoscope::Level::Warning).unwrap();
+/// assert_eq!(transport.events()[0].event_id, id);
+/// assert_eq!(isoscope::last_event_id(), Some(id));
+/// ```
+pub fn capture_message(message: impl Into<String>, level: Level) -> Option<EventId> {
+    capture_event(Event::message(message, level))
+}
+
+/// Captures an error event with the active scopes: one exception per error in its `source()`
+/// chain, the outermost last.
+pub fn capture_error(error: &(dyn std::error::Error + 'static)) -> Option<EventId> {
+    capture_event(Event::from_error(error))
+}
+
+/// Captures an event with the active scopes (values set on the event win).
+pub fn capture_event(event: Event) -> Option<EventId> {
+    client::capture(binding::active(), binding::current(), event)
+}
+
+/// The id of the last event captured with the active isolation scope.
+pub fn last_event_id() -> Option<EventId> {
+    binding::active().last_event_id()
+}
+
+#[doc(hidden)]
+/// Depth of this thread's guard stack (for tests of the reset path).
+pub fn __thread_binding_depth() -> usize {
+    binding::stack_depth()
+}

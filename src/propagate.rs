@@ -1,0 +1,211 @@
+//! Carrying the active scope into spawned tasks, blocking jobs and threads.
+//!
+//! tokio task-locals are not inherited: a plain `tokio::spawn`, `spawn_blocking` or
+//! `std::thread::spawn` starts with no request scope, and its events would go to the process
+//! default scope. The helpers here capture the active scope at spawn time and bind it in the
+//! new work, according to [`Propagation`] (set with `Options::propagation`):
+//!
+//! | policy | the child gets | the child's writes |
+//! | --- | --- | --- |
+//! | [`Propagation::Fork`] (default) | a fork taken at spawn time | stay in the child |
+//! | [`Propagation::Share`] | the same scope | are seen by the parent |
+//! | [`Propagation::None`] | a fresh fork of the process default | stay in the child |
+//!
+//! Jobs run by [`spawn_blocking`] and [`thread::spawn`] also purge anything an earlier job left
+//! bound on the reused thread before they start, and whatever they leak when they end.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+use tokio::task::futures::TaskLocalFuture;
+use tokio::task::JoinHandle;
+
+use crate::binding::{self, Boundary, ACTIVE, CURRENT};
+use crate::handle::ScopeHandle;
+use crate::scope::Scope;
+
+/// How spawned work inherits the active isolation scope (see the [module docs](self)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Propagation {
+    /// The child gets a fork made at spawn time: it sees the parent's data so far, and its own
+    /// changes never flow back (sentry-python's `propagate_scope` since 2.26.1).
+    #[default]
+    Fork,
+    /// The child shares the parent's scope: its breadcrumbs and tags land in the request.
+    Share,
+    /// The child starts from a fresh fork of the process default, as if it were a new request.
+    None,
+}
+
+static POLICY: AtomicU8 = AtomicU8::new(0);
+
+pub(crate) fn set_policy(p: Propagation) {
+    POLICY.store(p as u8, Ordering::Relaxed);
+}
+
+pub(crate) fn policy() -> Propagation {
+    match POLICY.load(Ordering::Relaxed) {
+        1 => Propagation::Share,
+        2 => Propagation::None,
+        _ => Propagation::Fork,
+    }
+}
+
+/// The (isolation, current) scopes a child should run with, per the policy in force.
+fn for_child() -> (ScopeHandle, Option<Scope>) {
+    match policy() {
+        Propagation::Fork => (binding::active().fork(), binding::current()),
+        Propagation::Share => (binding::active(), binding::current()),
+        Propagation::None => (fresh_request_scope(), None),
+    }
+}
+
+/// A fork of the process default with no breadcrumbs: the start of a new unit of work.
+pub(crate) fn fresh_request_scope() -> ScopeHandle {
+    let mut scope = binding::default_isolation().snapshot();
+    scope.clear_breadcrumbs();
+    ScopeHandle::forked_from(scope)
+}
+
+pin_project! {
+    /// A future with an isolation scope (and current scope) bound whenever it is polled or
+    /// dropped. Returned by [`ScopeHandle::bind`] and [`ScopeFutureExt::bind_scope`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Bound<F: Future> {
+        #[pin]
+        inner: TaskLocalFuture<ScopeHandle, TaskLocalFuture<Option<Scope>, F>>,
+    }
+}
+
+impl<F: Future> std::fmt::Debug for Bound<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound").finish_non_exhaustive()
+    }
+}
+
+impl<F: Future> Bound<F> {
+    pub(crate) fn new(handle: ScopeHandle, current: Option<Scope>, future: F) -> Self {
+        Self { inner: ACTIVE.scope(handle, CURRENT.scope(current, future)) }
+    }
+}
+
+impl<F: Future> Future for Bound<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let _boundary = Boundary::enter();
+        self.project().inner.poll(cx)
+    }
+}
+
+/// Binds the active scope to a future, per [`Propagation`].
+///
+/// ```
+/// use isoscope::ScopeFutureExt;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let request = isoscope::isolation_scope().fork();
+/// let child = request.run(|| async { isoscope::isolation_scope() }.bind_scope());
+/// let seen = child.await;
+/// assert_ne!(seen, request); // the default policy forks
+/// # }
+/// ```
+pub trait ScopeFutureExt: Future + Sized {
+    /// Captures the active scope now (forked, shared or fresh per `Options::propagation`) and
+    /// binds it whenever the returned future is polled or dropped.
+    fn bind_scope(self) -> Bound<Self> {
+        let (handle, current) = for_child();
+        Bound::new(handle, current, self)
+    }
+}
+
+impl<F: Future> ScopeFutureExt for F {}
+
+/// `tokio::spawn` that carries the active scope into the task, per [`Propagation`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let request = isoscope::isolation_scope().fork();
+/// request.bind(async {
+///     isoscope::set_tag("request", "1");
+///     let child_tag = isoscope::spawn(async {
+///         isoscope::isolation_scope().snapshot().tag("request").map(str::to_owned)
+///     })
+///     .await
+///     .unwrap();
+///     assert_eq!(child_tag.as_deref(), Some("1"));
+/// })
+/// .await;
+/// # }
+/// ```
+///
+/// # Panics
+/// Like `tokio::spawn`, when called outside a tokio runtime.
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(future.bind_scope())
+}
+
+/// `tokio::task::spawn_blocking` that carries the active scope into the job, per
+/// [`Propagation`], and leaves nothing bound on the pooled thread afterwards (even when the
+/// job panics or leaks an [`EnterGuard`](crate::EnterGuard)).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let request = isoscope::isolation_scope().fork();
+/// let tag = request
+///     .bind(async {
+///         isoscope::set_tag("user", "42");
+///         isoscope::spawn_blocking(|| isoscope::isolation_scope().snapshot().tag("user").map(str::to_owned))
+///             .await
+///             .unwrap()
+///     })
+///     .await;
+/// assert_eq!(tag.as_deref(), Some("42"));
+/// # }
+/// ```
+///
+/// # Panics
+/// Like `tokio::task::spawn_blocking`, when called outside a tokio runtime.
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let (handle, current) = for_child();
+    tokio::task::spawn_blocking(move || binding::run_bound(handle, Some(current), true, f))
+}
+
+/// Threads that carry the active scope.
+pub mod thread {
+    use super::*;
+
+    /// `std::thread::spawn` that carries the active scope into the thread, per
+    /// [`Propagation`].
+    ///
+    /// ```
+    /// let request = isoscope::isolation_scope().fork();
+    /// request.configure(|s| s.set_tag("user", "42"));
+    /// let tag = request
+    ///     .run(|| isoscope::thread::spawn(|| isoscope::isolation_scope().snapshot().tag("user").map(str::to_owned)))
+    ///     .join()
+    ///     .unwrap();
+    /// assert_eq!(tag.as_deref(), Some("42"));
+    /// ```
+    pub fn spawn<F, R>(f: F) -> std::thread::JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let (handle, current) = for_child();
+        std::thread::spawn(move || binding::run_bound(handle, Some(current), true, f))
+    }
+}

@@ -1,0 +1,403 @@
+//! The [`Scope`] data bag, its O(1) copy-on-write fork, and the merge of scopes into an event.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::breadcrumb::{next_sequence, Breadcrumb, Level};
+use crate::event::Event;
+use crate::layer::RequestInfo;
+
+/// The default cap on breadcrumbs kept per scope and per event.
+pub(crate) const DEFAULT_MAX_BREADCRUMBS: usize = 100;
+
+/// The cap in force, set by [`init`](crate::init) from `Options::max_breadcrumbs`.
+static MAX_BREADCRUMBS: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_BREADCRUMBS);
+
+pub(crate) fn max_breadcrumbs() -> usize {
+    MAX_BREADCRUMBS.load(Ordering::Relaxed)
+}
+
+pub(crate) fn set_max_breadcrumbs(max: usize) {
+    MAX_BREADCRUMBS.store(max, Ordering::Relaxed);
+}
+
+/// The user an event is about.
+///
+/// ```
+/// let user = isoscope::User { id: Some("42".into()), ..Default::default() };
+/// isoscope::set_user(Some(user));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    /// Stable identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// E-mail address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// User name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// IP address (`"{{auto}}"` lets the server fill it in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    /// Any other attributes.
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other: BTreeMap<String, Value>,
+}
+
+/// An event processor: may edit an event or drop it by returning `None`.
+pub(crate) type EventProcessor = Arc<dyn Fn(Event) -> Option<Event> + Send + Sync>;
+
+/// Data attached to every event captured while the scope is active: level, transaction, user,
+/// tags, extra, contexts, fingerprint, breadcrumbs and request info.
+///
+/// A `Scope` is a value: cloning it (which is what forking does) is O(1) whatever it holds,
+/// because every field is shared copy-on-write; the first write to a field after a clone copies
+/// that field only. Scopes are shared between tasks through a
+/// [`ScopeHandle`](crate::ScopeHandle), and usually edited through the free functions
+/// ([`set_tag`](crate::set_tag), [`configure_scope`](crate::configure_scope), ...).
+///
+/// ```
+/// use isoscope::{Breadcrumb, Scope};
+///
+/// let mut parent = Scope::default();
+/// parent.set_tag("region", "eu");
+/// let mut child = parent.clone(); // O(1)
+/// child.set_tag("region", "us");
+/// child.add_breadcrumb(Breadcrumb::new("only in the child"));
+/// assert_eq!(parent.tag("region"), Some("eu"));
+/// assert_eq!(parent.breadcrumbs().count(), 0);
+/// assert_eq!(child.tag("region"), Some("us"));
+/// ```
+#[derive(Clone)]
+pub struct Scope {
+    level: Option<Level>,
+    transaction: Option<Arc<str>>,
+    user: Option<Arc<User>>,
+    tags: Arc<BTreeMap<String, String>>,
+    extra: Arc<BTreeMap<String, Value>>,
+    contexts: Arc<BTreeMap<String, Value>>,
+    fingerprint: Option<Arc<[String]>>,
+    breadcrumbs: Arc<VecDeque<Breadcrumb>>,
+    request: Option<Arc<RequestInfo>>,
+    processors: Arc<Vec<EventProcessor>>,
+}
+
+impl Default for Scope {
+    /// An empty scope. Shares its (empty) fields with every other default scope: no allocation.
+    fn default() -> Self {
+        static EMPTY: OnceLock<Scope> = OnceLock::new();
+        EMPTY
+            .get_or_init(|| Self {
+                level: None,
+                transaction: None,
+                user: None,
+                tags: Arc::default(),
+                extra: Arc::default(),
+                contexts: Arc::default(),
+                fingerprint: None,
+                breadcrumbs: Arc::default(),
+                request: None,
+                processors: Arc::default(),
+            })
+            .clone()
+    }
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("level", &self.level)
+            .field("transaction", &self.transaction)
+            .field("user", &self.user)
+            .field("tags", &self.tags)
+            .field("extra", &self.extra)
+            .field("contexts", &self.contexts)
+            .field("fingerprint", &self.fingerprint)
+            .field("breadcrumbs", &self.breadcrumbs.len())
+            .field("request", &self.request)
+            .field("processors", &self.processors.len())
+            .finish()
+    }
+}
+
+impl Scope {
+    /// Sets the level that events captured with this scope get (unless the event sets its own).
+    pub fn set_level(&mut self, level: Option<Level>) {
+        self.level = level;
+    }
+
+    /// The level override, if any.
+    pub fn level(&self) -> Option<Level> {
+        self.level
+    }
+
+    /// Sets the transaction name (the layer sets the route, e.g. `/users/{id}`).
+    pub fn set_transaction(&mut self, transaction: Option<&str>) {
+        self.transaction = transaction.map(Arc::from);
+    }
+
+    /// The transaction name, if any.
+    pub fn transaction(&self) -> Option<&str> {
+        self.transaction.as_deref()
+    }
+
+    /// Sets or clears the user.
+    pub fn set_user(&mut self, user: Option<User>) {
+        self.user = user.map(Arc::new);
+    }
+
+    /// The user, if any.
+    pub fn user(&self) -> Option<&User> {
+        self.user.as_deref()
+    }
+
+    /// Sets a tag (a short indexed string).
+    pub fn set_tag(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        Arc::make_mut(&mut self.tags).insert(key.into(), value.into());
+    }
+
+    /// Removes a tag.
+    pub fn remove_tag(&mut self, key: &str) {
+        if self.tags.contains_key(key) {
+            Arc::make_mut(&mut self.tags).remove(key);
+        }
+    }
+
+    /// One tag's value.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.get(key).map(String::as_str)
+    }
+
+    /// All tags.
+    pub fn tags(&self) -> &BTreeMap<String, String> {
+        &self.tags
+    }
+
+    /// Sets an extra value (arbitrary JSON, not indexed).
+    pub fn set_extra(&mut self, key: impl Into<String>, value: impl Into<Value>) {
+        Arc::make_mut(&mut self.extra).insert(key.into(), value.into());
+    }
+
+    /// All extra values.
+    pub fn extra(&self) -> &BTreeMap<String, Value> {
+        &self.extra
+    }
+
+    /// Sets a context (a named JSON object such as `"app"` or `"order"`).
+    pub fn set_context(&mut self, key: impl Into<String>, value: impl Into<Value>) {
+        Arc::make_mut(&mut self.contexts).insert(key.into(), value.into());
+    }
+
+    /// All contexts.
+    pub fn contexts(&self) -> &BTreeMap<String, Value> {
+        &self.contexts
+    }
+
+    /// Sets the fingerprint that groups events into issues.
+    pub fn set_fingerprint(&mut self, fingerprint: Option<&[&str]>) {
+        self.fingerprint = fingerprint.map(|f| f.iter().map(|s| (*s).to_owned()).collect());
+    }
+
+    /// The fingerprint, if any.
+    pub fn fingerprint(&self) -> Option<&[String]> {
+        self.fingerprint.as_deref()
+    }
+
+    /// Records a breadcrumb, keeping at most `max_breadcrumbs` (the oldest are dropped).
+    ///
+    /// This is the raw operation: it does not run `before_breadcrumb`. The free function
+    /// [`add_breadcrumb`](crate::add_breadcrumb) does.
+    pub fn add_breadcrumb(&mut self, mut breadcrumb: Breadcrumb) {
+        breadcrumb.seq = next_sequence();
+        self.push_recorded(breadcrumb);
+    }
+
+    /// Pushes a breadcrumb that already has its recording order.
+    pub(crate) fn push_recorded(&mut self, breadcrumb: Breadcrumb) {
+        let max = max_breadcrumbs();
+        let crumbs = Arc::make_mut(&mut self.breadcrumbs);
+        while crumbs.len() >= max.max(1) {
+            crumbs.pop_front();
+        }
+        if max > 0 {
+            crumbs.push_back(breadcrumb);
+        }
+    }
+
+    /// The breadcrumbs, oldest first.
+    pub fn breadcrumbs(&self) -> impl ExactSizeIterator<Item = &Breadcrumb> + '_ {
+        self.breadcrumbs.iter()
+    }
+
+    /// Removes every breadcrumb.
+    pub fn clear_breadcrumbs(&mut self) {
+        if !self.breadcrumbs.is_empty() {
+            self.breadcrumbs = Self::default().breadcrumbs;
+        }
+    }
+
+    /// Sets the request this scope's unit of work serves (the layer does this).
+    pub fn set_request(&mut self, request: Option<RequestInfo>) {
+        self.request = request.map(Arc::new);
+    }
+
+    /// The request info, if any.
+    pub fn request(&self) -> Option<&RequestInfo> {
+        self.request.as_deref()
+    }
+
+    /// Adds an event processor: it runs for every event captured with this scope (outside any
+    /// lock of ours, so it may call back into isoscope) and may edit the event or drop it.
+    pub fn add_event_processor<F>(&mut self, processor: F)
+    where
+        F: Fn(Event) -> Option<Event> + Send + Sync + 'static,
+    {
+        Arc::make_mut(&mut self.processors).push(Arc::new(processor));
+    }
+
+    pub(crate) fn push_processor(&mut self, processor: EventProcessor) {
+        Arc::make_mut(&mut self.processors).push(processor);
+    }
+
+    pub(crate) fn processors(&self) -> &[EventProcessor] {
+        &self.processors
+    }
+}
+
+/// Applies `scopes` (most specific first: current, isolation, global) to `event`.
+///
+/// Precedence: a value set on the event wins, then the first scope that has it. Breadcrumbs of
+/// the event and all scopes are merged in recording order and trimmed to `max` (newest kept).
+pub(crate) fn apply_scopes(event: &mut Event, scopes: &[&Scope], max: usize) {
+    for scope in scopes {
+        for (k, v) in scope.tags.iter() {
+            event.tags.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        for (k, v) in scope.extra.iter() {
+            event.extra.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        for (k, v) in scope.contexts.iter() {
+            event.contexts.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        if event.level.is_none() {
+            event.level = scope.level;
+        }
+        if event.user.is_none() {
+            event.user = scope.user.as_deref().cloned();
+        }
+        if event.transaction.is_none() {
+            event.transaction = scope.transaction.as_deref().map(str::to_owned);
+        }
+        if event.fingerprint.is_none() {
+            event.fingerprint = scope.fingerprint.as_deref().map(<[String]>::to_vec);
+        }
+        if event.request.is_none() {
+            event.request = scope.request.as_deref().map(RequestInfo::to_event_request);
+        }
+    }
+    // The event's own breadcrumbs were recorded "now" unless they came from a scope.
+    for crumb in event.breadcrumbs.iter_mut().filter(|c| c.seq == 0) {
+        crumb.seq = next_sequence();
+    }
+    let total: usize = event.breadcrumbs.len() + scopes.iter().map(|s| s.breadcrumbs.len()).sum::<usize>();
+    let mut merged = Vec::with_capacity(total);
+    merged.append(&mut event.breadcrumbs);
+    for scope in scopes {
+        merged.extend(scope.breadcrumbs.iter().cloned());
+    }
+    merged.sort_by_key(|c| c.seq);
+    merged.dedup_by_key(|c| c.seq); // a fork shares its parent's crumbs: never report one twice
+    if merged.len() > max {
+        merged.drain(..merged.len() - max);
+    }
+    event.breadcrumbs = merged;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fork_is_independent_both_ways() {
+        let mut parent = Scope::default();
+        parent.set_tag("a", "1");
+        let mut child = parent.clone();
+        child.set_tag("b", "2");
+        parent.set_tag("c", "3");
+        assert_eq!(child.tag("c"), None);
+        assert_eq!(parent.tag("b"), None);
+        assert_eq!(child.tag("a"), Some("1"));
+    }
+
+    #[test]
+    fn breadcrumbs_are_a_bounded_ring() {
+        let mut s = Scope::default();
+        for i in 0..(DEFAULT_MAX_BREADCRUMBS + 10) {
+            s.add_breadcrumb(Breadcrumb::new(i.to_string()));
+        }
+        assert_eq!(s.breadcrumbs().len(), DEFAULT_MAX_BREADCRUMBS);
+        assert_eq!(s.breadcrumbs().next().unwrap().message.as_deref(), Some("10"));
+    }
+
+    #[test]
+    fn precedence_event_then_current_then_isolation_then_global() {
+        let mut global = Scope::default();
+        let mut iso = Scope::default();
+        let mut current = Scope::default();
+        global.set_tag("k", "global");
+        global.set_tag("g", "global");
+        iso.set_tag("k", "iso");
+        iso.set_tag("i", "iso");
+        current.set_tag("k", "current");
+        iso.set_level(Some(Level::Warning));
+        global.set_level(Some(Level::Debug));
+        let mut event = Event::default();
+        event.tags.insert("e".into(), "event".into());
+        apply_scopes(&mut event, &[&current, &iso, &global], 100);
+        assert_eq!(event.tags["k"], "current");
+        assert_eq!(event.tags["g"], "global");
+        assert_eq!(event.tags["i"], "iso");
+        assert_eq!(event.tags["e"], "event");
+        assert_eq!(event.level, Some(Level::Warning));
+
+        let mut event = Event { level: Some(Level::Fatal), ..Event::default() };
+        event.tags.insert("k".into(), "event".into());
+        apply_scopes(&mut event, &[&current, &iso, &global], 100);
+        assert_eq!(event.tags["k"], "event");
+        assert_eq!(event.level, Some(Level::Fatal));
+    }
+
+    #[test]
+    fn breadcrumbs_merge_in_recording_order_and_retrim() {
+        let mut global = Scope::default();
+        let mut iso = Scope::default();
+        let mut current = Scope::default();
+        global.add_breadcrumb(Breadcrumb::new("1"));
+        iso.add_breadcrumb(Breadcrumb::new("2"));
+        current.add_breadcrumb(Breadcrumb::new("3"));
+        global.add_breadcrumb(Breadcrumb::new("4"));
+        iso.add_breadcrumb(Breadcrumb::new("5"));
+        let mut event = Event::default();
+        apply_scopes(&mut event, &[&current, &iso, &global], 3);
+        let msgs: Vec<_> = event.breadcrumbs.iter().map(|c| c.message.clone().unwrap()).collect();
+        assert_eq!(msgs, ["3", "4", "5"]);
+    }
+
+    #[test]
+    fn shared_breadcrumbs_of_a_fork_are_not_duplicated() {
+        let mut iso = Scope::default();
+        iso.add_breadcrumb(Breadcrumb::new("shared"));
+        let mut current = iso.clone();
+        current.add_breadcrumb(Breadcrumb::new("mine"));
+        let mut event = Event::default();
+        apply_scopes(&mut event, &[&current, &iso], 100);
+        assert_eq!(event.breadcrumbs.len(), 2);
+    }
+}

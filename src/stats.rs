@@ -1,0 +1,69 @@
+//! Process-wide counters, read with [`stats()`](crate::stats()).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($( $(#[$doc:meta])* $name:ident ),* $(,)?) => {
+        pub(crate) struct Counters { $( pub(crate) $name: AtomicU64, )* }
+
+        pub(crate) static COUNTERS: Counters = Counters { $( $name: AtomicU64::new(0), )* };
+
+        /// A snapshot of isoscope's process-wide counters.
+        ///
+        /// Counters only grow. Compare two snapshots to see what happened in between.
+        ///
+        /// ```
+        /// let before = isoscope::stats();
+        /// let _child = isoscope::isolation_scope().fork();
+        /// assert!(isoscope::stats().scopes_forked > before.scopes_forked);
+        /// ```
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct Stats { $( $(#[$doc])* pub $name: u64, )* }
+
+        /// Reads every counter (each read is atomic; the set is not a single atomic snapshot).
+        pub fn stats() -> Stats {
+            Stats { $( $name: COUNTERS.$name.load(Ordering::Relaxed), )* }
+        }
+    };
+}
+
+counters! {
+    /// Scopes forked (per request by the layer, per spawn, and by `ScopeHandle::fork`).
+    scopes_forked,
+    /// Thread-local guards dropped while a newer guard was still alive (handled, not an error).
+    bindings_out_of_order,
+    /// Guards dropped after their entry was already purged: ignored.
+    bindings_stale,
+    /// Thread-local bindings removed because the code that made them leaked them (a forgotten
+    /// guard, a panic, a guard left by another task on a reused thread).
+    leaked_bindings_purged,
+    /// Guards refused because the thread's binding stack was full (the guard is a no-op).
+    bindings_refused,
+    /// Requests whose response completed (end of body or body dropped after end of stream).
+    requests_completed,
+    /// Requests whose future or body was dropped before completion.
+    requests_cancelled,
+    /// Requests whose handler panicked.
+    requests_panicked,
+    /// Events that entered the capture pipeline with a client bound.
+    events_captured,
+    /// Events handed to the transport.
+    events_sent,
+    /// Events dropped because no client was initialised.
+    events_dropped_no_client,
+    /// Events dropped by `sample_rate`.
+    events_dropped_sampled,
+    /// Events dropped by `before_send` or an event processor.
+    events_dropped_before_send,
+    /// Events dropped because the transport's queue was full.
+    events_dropped_queue_full,
+    /// Events dropped because the transport failed to deliver them.
+    events_dropped_transport,
+    /// Breadcrumbs dropped by `before_breadcrumb`.
+    breadcrumbs_dropped,
+}
+
+pub(crate) fn incr(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}

@@ -1,0 +1,93 @@
+//! [`LocalTransport`]: JSON lines to stdout or a file, from a background thread.
+
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::worker::Worker;
+use super::Transport;
+use crate::envelope::Envelope;
+use crate::stats::{incr, COUNTERS};
+
+/// The default transport when no DSN is configured: one JSON event per line, written to
+/// stdout, or appended to the file named by the `ISOSCOPE_OUTPUT` environment variable.
+///
+/// Writing happens on a background thread behind a bounded queue (1,024 events), so `send`
+/// never blocks, even when stdout is a full pipe; events beyond the queue are dropped and
+/// counted in `stats().events_dropped_queue_full`.
+///
+/// ```
+/// let path = std::env::temp_dir().join(format!("isoscope-doc-{}.jsonl", std::process::id()));
+/// let transport = isoscope::LocalTransport::to_file(&path).unwrap();
+/// let _guard = isoscope::init(isoscope::Options::new().transport(transport)).unwrap();
+/// isoscope::capture_message("to a file", isoscope::Level::Info);
+/// assert!(isoscope::flush(std::time::Duration::from_secs(5)));
+/// let line = std::fs::read_to_string(&path).unwrap();
+/// let event: serde_json::Value = serde_json::from_str(line.lines().last().unwrap()).unwrap();
+/// assert_eq!(event["message"], "to a file");
+/// # std::fs::remove_file(&path).ok();
+/// ```
+pub struct LocalTransport {
+    worker: Worker<Envelope>,
+    target: String,
+}
+
+impl std::fmt::Debug for LocalTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalTransport").field("target", &self.target).finish()
+    }
+}
+
+const QUEUE: usize = 1024;
+
+impl LocalTransport {
+    /// Writes to the file named by `ISOSCOPE_OUTPUT` if it is set, else to stdout.
+    pub fn from_env() -> Result<Self, String> {
+        match std::env::var_os("ISOSCOPE_OUTPUT").filter(|v| !v.is_empty()) {
+            Some(path) => Self::to_file(PathBuf::from(path)).map_err(|e| format!("ISOSCOPE_OUTPUT: {e}")),
+            None => Self::stdout().map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Writes to stdout.
+    pub fn stdout() -> io::Result<Self> {
+        Self::with_writer("stdout".to_owned(), io::stdout())
+    }
+
+    /// Appends to `path` (created if missing).
+    pub fn to_file(path: impl Into<PathBuf>) -> io::Result<Self> {
+        let path = path.into();
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        Self::with_writer(path.display().to_string(), file)
+    }
+
+    fn with_writer<W: Write + Send + 'static>(target: String, mut out: W) -> io::Result<Self> {
+        let worker = Worker::spawn("isoscope-local", QUEUE, move |envelope: Envelope| {
+            if let Some(event) = envelope.event() {
+                let mut line = serde_json::to_vec(event).unwrap_or_default();
+                line.push(b'\n');
+                if out.write_all(&line).and_then(|()| out.flush()).is_err() {
+                    incr(&COUNTERS.events_dropped_transport);
+                }
+            }
+        })?;
+        Ok(Self { worker, target })
+    }
+}
+
+impl Transport for LocalTransport {
+    fn send(&self, envelope: Envelope) {
+        if self.worker.try_send(envelope).is_err() {
+            incr(&COUNTERS.events_dropped_queue_full);
+        }
+    }
+
+    fn flush(&self, timeout: Duration) -> bool {
+        self.worker.flush(timeout)
+    }
+
+    fn shutdown(&self, timeout: Duration) -> bool {
+        self.worker.shutdown(timeout)
+    }
+}

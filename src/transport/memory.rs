@@ -1,0 +1,60 @@
+//! [`MemoryTransport`]: keeps envelopes in memory, for tests.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::Transport;
+use crate::envelope::Envelope;
+use crate::event::Event;
+
+/// Keeps every envelope it is sent in memory. Clones share the buffer, so keep one clone and
+/// pass another to `Options::transport`.
+///
+/// ```
+/// use isoscope::{Level, MemoryTransport, Options};
+///
+/// let transport = MemoryTransport::new();
+/// let _guard = isoscope::init(Options::new().transport(transport.clone())).unwrap();
+/// isoscope::add_breadcrumb(isoscope::Breadcrumb::new("step 1"));
+/// isoscope::capture_message("done", Level::Info);
+/// let events = transport.take_events();
+/// assert_eq!(events.len(), 1);
+/// assert!(events[0].breadcrumbs.iter().any(|b| b.message.as_deref() == Some("step 1")));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct MemoryTransport {
+    envelopes: Arc<Mutex<Vec<Envelope>>>,
+}
+
+impl MemoryTransport {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every envelope received so far.
+    pub fn envelopes(&self) -> Vec<Envelope> {
+        self.envelopes.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Every event received so far, oldest first.
+    pub fn events(&self) -> Vec<Event> {
+        self.envelopes.lock().unwrap_or_else(PoisonError::into_inner).iter().filter_map(|e| e.event().cloned()).collect()
+    }
+
+    /// Removes and returns every event received so far.
+    pub fn take_events(&self) -> Vec<Event> {
+        let taken = std::mem::take(&mut *self.envelopes.lock().unwrap_or_else(PoisonError::into_inner));
+        taken.into_iter().filter_map(Envelope::into_event).collect()
+    }
+
+    /// Forgets everything received.
+    pub fn clear(&self) {
+        self.envelopes.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+}
+
+impl Transport for MemoryTransport {
+    fn send(&self, envelope: Envelope) {
+        self.envelopes.lock().unwrap_or_else(PoisonError::into_inner).push(envelope);
+    }
+}

@@ -1,0 +1,79 @@
+//! Transports: where captured events go.
+//!
+//! - [`LocalTransport`]: the default without a DSN; one JSON event per line to stdout or to
+//!   the file named by `ISOSCOPE_OUTPUT`, written by a background thread.
+//! - [`MemoryTransport`]: keeps envelopes in memory, for your own tests.
+//! - Your own: implement [`Transport`] and pass it to `Options::transport`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::envelope::Envelope;
+
+mod local;
+mod memory;
+mod worker;
+
+pub use local::LocalTransport;
+pub use memory::MemoryTransport;
+
+/// Delivers envelopes. `send` must never block the caller: it runs on request paths, on tokio
+/// worker threads and inside panic handling.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use isoscope::{Envelope, Transport};
+///
+/// #[derive(Default)]
+/// struct CountOnly(Mutex<usize>);
+///
+/// impl Transport for CountOnly {
+///     fn send(&self, _envelope: Envelope) {
+///         *self.0.lock().unwrap() += 1;
+///     }
+/// }
+///
+/// let transport = Arc::new(CountOnly::default());
+/// let _guard = isoscope::init(isoscope::Options::new().transport(transport.clone())).unwrap();
+/// isoscope::capture_message("one", isoscope::Level::Info);
+/// assert_eq!(*transport.0.lock().unwrap(), 1);
+/// ```
+pub trait Transport: Send + Sync + 'static {
+    /// Takes ownership of an envelope for delivery. Must not block.
+    fn send(&self, envelope: Envelope);
+
+    /// Waits up to `timeout` until everything sent so far is delivered; returns whether it
+    /// was. Must return by the timeout.
+    fn flush(&self, timeout: Duration) -> bool {
+        let _ = timeout;
+        true
+    }
+
+    /// Flushes and stops, by `timeout`. Called when the [`ClientGuard`](crate::ClientGuard)
+    /// is dropped.
+    fn shutdown(&self, timeout: Duration) -> bool {
+        self.flush(timeout)
+    }
+}
+
+impl<T: Transport + ?Sized> Transport for Arc<T> {
+    fn send(&self, envelope: Envelope) {
+        (**self).send(envelope);
+    }
+    fn flush(&self, timeout: Duration) -> bool {
+        (**self).flush(timeout)
+    }
+    fn shutdown(&self, timeout: Duration) -> bool {
+        (**self).shutdown(timeout)
+    }
+}
+
+/// The transport for a configured DSN.
+pub(crate) fn for_dsn(dsn: &str) -> Result<Arc<dyn Transport>, crate::Error> {
+    let _ = dsn;
+    Err(crate::Error::Transport(
+        "a DSN is configured but this build has no HTTP transport yet; unset ISOSCOPE_DSN/SENTRY_DSN \
+         to use the local JSON-lines sink, or pass Options::transport"
+            .to_owned(),
+    ))
+}

@@ -1,0 +1,77 @@
+//! A background thread fed by a bounded queue, with a flush that returns by its deadline.
+
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Counts items accepted but not yet handled, so `flush` can wait for zero.
+#[derive(Default)]
+struct Pending {
+    count: Mutex<u64>,
+    zero: Condvar,
+}
+
+pub(crate) struct Worker<T> {
+    tx: Mutex<Option<SyncSender<T>>>,
+    pending: Arc<Pending>,
+}
+
+impl<T: Send + 'static> Worker<T> {
+    /// Starts a thread named `name` that calls `handle` for each item, in order.
+    pub(crate) fn spawn<H>(name: &str, capacity: usize, mut handle: H) -> std::io::Result<Self>
+    where
+        H: FnMut(T) + Send + 'static,
+    {
+        let (tx, rx) = mpsc::sync_channel::<T>(capacity);
+        let pending = Arc::new(Pending::default());
+        let p = pending.clone();
+        std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+            for item in rx {
+                // A panicking handler must not stall `flush` forever nor kill the worker.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(item)));
+                let mut count = p.count.lock().unwrap_or_else(PoisonError::into_inner);
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    p.zero.notify_all();
+                }
+            }
+        })?;
+        Ok(Self { tx: Mutex::new(Some(tx)), pending })
+    }
+
+    /// Enqueues without blocking; gives the item back when the queue is full or closed.
+    pub(crate) fn try_send(&self, item: T) -> Result<(), T> {
+        let tx = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(tx) = tx.as_ref() else { return Err(item) };
+        *self.pending.count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        match tx.try_send(item) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(item) | TrySendError::Disconnected(item)) => {
+                let mut count = self.pending.count.lock().unwrap_or_else(PoisonError::into_inner);
+                *count = count.saturating_sub(1);
+                Err(item)
+            }
+        }
+    }
+
+    /// Waits until every accepted item is handled, or `timeout` passes.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut count = self.pending.count.lock().unwrap_or_else(PoisonError::into_inner);
+        while *count > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            count = self.pending.zero.wait_timeout(count, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        true
+    }
+
+    /// Flushes, then closes the queue (the thread exits once it is drained).
+    pub(crate) fn shutdown(&self, timeout: Duration) -> bool {
+        let flushed = self.flush(timeout);
+        self.tx.lock().unwrap_or_else(PoisonError::into_inner).take();
+        flushed
+    }
+}

@@ -1,0 +1,133 @@
+//! Small private helpers: random ids without an extra dependency, and timestamps.
+
+use std::cell::Cell;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+thread_local! {
+    // Seeded once per thread from std's randomly keyed SipHash (which reads OS randomness),
+    // then advanced with splitmix64. Not cryptographic: ids only need to be unique and
+    // unpredictable enough to never collide in practice.
+    static RNG: Cell<u64> = Cell::new(seed());
+}
+
+fn seed() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(now_f64().to_bits());
+    h.write_usize(&h as *const _ as usize);
+    h.finish() | 1
+}
+
+/// A fresh pseudo-random `u64`.
+pub(crate) fn random_u64() -> u64 {
+    let step = |s: u64| {
+        let s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (s, z ^ (z >> 31))
+    };
+    RNG.try_with(|c| {
+        let (s, z) = step(c.get());
+        c.set(s);
+        z
+    })
+    // Thread-locals are gone during thread teardown: fall back to a fresh seed.
+    .unwrap_or_else(|_| step(seed()).1)
+}
+
+/// A uniformly distributed `f64` in `[0, 1)`.
+pub(crate) fn random_f64() -> f64 {
+    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Seconds since the Unix epoch, as Sentry's float timestamps.
+pub(crate) fn now_f64() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Lower-case hex of `n` bytes taken from random u64s.
+pub(crate) fn random_hex(words: usize) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(words * 16);
+    for _ in 0..words {
+        let _ = write!(s, "{:016x}", random_u64());
+    }
+    s
+}
+
+/// Truncates `s` to at most `max` characters, on a char boundary, marking the cut with `…`.
+pub(crate) fn truncate_chars(s: &mut String, max: usize) {
+    if s.len() <= max {
+        return; // byte length bounds char count
+    }
+    if let Some((idx, _)) = s.char_indices().nth(max.saturating_sub(1)) {
+        s.truncate(idx);
+        s.push('…');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_hex_has_requested_length_and_differs() {
+        let a = random_hex(2);
+        let b = random_hex(2);
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn random_f64_is_in_unit_interval() {
+        for _ in 0..10_000 {
+            let x = random_f64();
+            assert!((0.0..1.0).contains(&x));
+        }
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        let mut s = "ééééé".to_string();
+        truncate_chars(&mut s, 3);
+        assert_eq!(s, "éé…");
+        let mut short = "abc".to_string();
+        truncate_chars(&mut short, 3);
+        assert_eq!(short, "abc");
+    }
+}
+
+/// RFC 3339 UTC timestamp (`2026-11-25T08:01:02.345Z`) for float epoch seconds.
+pub(crate) fn rfc3339(epoch: f64) -> String {
+    let millis_total = (epoch.max(0.0) * 1000.0) as u64;
+    let (secs, millis) = (millis_total / 1000, millis_total % 1000);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // Howard Hinnant's civil-from-days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{millis:03}Z")
+}
+
+#[cfg(test)]
+mod time_tests {
+    #[test]
+    fn rfc3339_known_values() {
+        assert_eq!(super::rfc3339(0.0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(super::rfc3339(1_595_256_674.296), "2020-07-20T14:51:14.296Z");
+        assert_eq!(super::rfc3339(951_782_400.0), "2000-02-29T00:00:00.000Z");
+    }
+}
