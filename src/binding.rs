@@ -39,7 +39,7 @@ tokio::task_local! {
 pub(crate) const MAX_GUARDS: usize = 1024;
 
 thread_local! {
-    static STACK: RefCell<Stack> = const { RefCell::new(Stack { slots: Vec::new(), next_id: 1 }) };
+    static STACK: RefCell<Stack> = const { RefCell::new(Stack { slots: Vec::new(), next_id: 1, floor: 0 }) };
 }
 
 struct Entry {
@@ -53,6 +53,10 @@ struct Stack {
     slots: Vec<Option<Entry>>,
     /// Per-thread, never reused: a stale guard can never match a newer entry.
     next_id: u64,
+    /// Depth at the innermost open [`Boundary`]. Every boundary comes with a binding of its
+    /// own, so entries below the floor were made outside it and are not seen inside it: the
+    /// innermost binding wins, whether it is a guard or a `run`/`bind`.
+    floor: usize,
 }
 
 impl Stack {
@@ -60,6 +64,9 @@ impl Stack {
         while matches!(self.slots.last(), Some(None)) {
             self.slots.pop();
         }
+        // Entries below the floor can be dropped from inside a boundary (a guard moved into a
+        // future): a floor above the stack would hide the next guard.
+        self.floor = self.floor.min(self.slots.len());
     }
 }
 
@@ -105,17 +112,19 @@ fn stack_lookup() -> Option<ScopeHandle> {
                 return None;
             }
             let me = tokio::task::try_id();
+            let floor = stack.floor;
             let mut purged = Vec::new();
             let mut found = None;
-            for slot in stack.slots.iter_mut().rev() {
+            for (i, slot) in stack.slots.iter_mut().enumerate().rev() {
                 match slot {
-                    Some(entry) if entry.owner == me => {
+                    Some(entry) if entry.owner == me && i >= floor => {
                         found = Some(entry.handle.clone());
                         break;
                     }
                     // Made by another task that is not running here now: it leaked it.
                     Some(entry) if entry.owner.is_some() => purged.push(slot.take()),
-                    // Made by plain-thread code around a `block_on`: not ours, but still live.
+                    // Ours but outside the innermost binding, or made by plain-thread code around
+                    // a `block_on`: not what this code should see, but still live.
                     _ => {}
                 }
             }
@@ -241,30 +250,44 @@ impl Drop for EnterGuard {
     }
 }
 
-/// Restores the thread-local stack to its depth at creation when dropped (also on unwind):
-/// entries that user code pushed inside and never removed are purged.
+/// Opened by every entry point that binds a scope (layer polls, `run`, `bind`, spawn
+/// helpers). While open, guard entries made before it are not seen (the new binding wins).
+/// When dropped (also on unwind) it restores the stack to its depth at creation: entries that
+/// user code pushed inside and never removed are purged.
 pub(crate) struct Boundary {
-    depth: Option<usize>,
+    /// `(depth, previous floor)`; `None` when the thread-local is unavailable.
+    saved: Option<(usize, usize)>,
 }
 
 impl Boundary {
     pub(crate) fn enter() -> Self {
-        let depth = STACK.try_with(|s| s.try_borrow().map(|s| s.slots.len()).ok()).ok().flatten();
-        Self { depth }
+        let saved = STACK
+            .try_with(|s| {
+                s.try_borrow_mut().ok().map(|mut s| {
+                    let depth = s.slots.len();
+                    (depth, std::mem::replace(&mut s.floor, depth))
+                })
+            })
+            .ok()
+            .flatten();
+        Self { saved }
     }
 
     /// Like [`enter`](Self::enter), for the start of a job on a pooled thread: anything still
     /// on the stack was left by earlier jobs on this thread and is purged first.
     pub(crate) fn enter_clean() -> Self {
         truncate(0);
-        Self { depth: Some(0) }
+        Self::enter()
     }
 }
 
 impl Drop for Boundary {
     fn drop(&mut self) {
-        if let Some(depth) = self.depth {
+        if let Some((depth, floor)) = self.saved {
             truncate(depth);
+            let _ = STACK.try_with(|s| {
+                s.try_borrow_mut().map(|mut s| s.floor = floor.min(s.slots.len()))
+            });
         }
     }
 }

@@ -63,7 +63,8 @@ fn transaction<B>(req: &Request<B>) -> String {
 /// The scope for a new request: a fork of the enclosing layer's scope (nested layers), else
 /// of the process default with no breadcrumbs; never of whatever this thread last ran.
 fn request_scope<B>(req: &Request<B>) -> ScopeHandle {
-    let mut scope = match binding::task_bound() {
+    let parent = binding::task_bound();
+    let mut scope = match &parent {
         Some(parent) => parent.snapshot(),
         None => {
             let mut s = binding::default_isolation().snapshot();
@@ -71,7 +72,10 @@ fn request_scope<B>(req: &Request<B>) -> ScopeHandle {
             s
         }
     };
-    scope.set_tag("request_id", request_id(req));
+    if parent.is_none() || scope.tag("request_id").is_none() {
+        // Nested layers serve the same request: keep the outer layer's id.
+        scope.set_tag("request_id", request_id(req));
+    }
     scope.set_transaction(Some(&transaction(req)));
     scope.set_request(Some(RequestInfo::new(
         req.method().clone(),

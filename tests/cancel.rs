@@ -1,0 +1,193 @@
+//! Cancelled and panicking requests: the scope stays bound while the handler is dropped, the
+//! outcome is recorded once, panics are captured once, and the next request starts clean.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::routing::get;
+use axum::Router;
+use http::{Request, StatusCode};
+use isoscope::{Breadcrumb, IsolationLayer, Outcome, ScopeHandle};
+use support::{crumbs, events_tagged, transport};
+use tokio::sync::oneshot;
+use tower::ServiceExt;
+use tower_http::catch_panic::CatchPanicLayer;
+
+/// Reports, from its `Drop`, which request scope was active when the handler was dropped.
+struct DropProbe(Option<oneshot::Sender<Option<String>>>);
+
+impl Drop for DropProbe {
+    fn drop(&mut self) {
+        let tag = isoscope::isolation_scope().snapshot().tag("cancel_case").map(str::to_owned);
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(tag);
+        }
+    }
+}
+
+type Slot<T> = Arc<Mutex<Option<T>>>;
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_request_dropped_mid_flight_is_cancelled_and_leaves_no_residue() {
+    transport();
+    let started: Slot<oneshot::Sender<ScopeHandle>> = Arc::default();
+    let dropped: Slot<oneshot::Sender<Option<String>>> = Arc::default();
+    let (s, d) = (started.clone(), dropped.clone());
+    let app = Router::new()
+        .route(
+            "/hang",
+            get(move || {
+                let (s, d) = (s.clone(), d.clone());
+                async move {
+                    isoscope::set_tag("cancel_case", "hang");
+                    isoscope::add_breadcrumb(Breadcrumb::new("before hang"));
+                    let _probe = DropProbe(d.lock().unwrap().take());
+                    let _ = s.lock().unwrap().take().unwrap().send(isoscope::isolation_scope());
+                    std::future::pending::<()>().await;
+                }
+            }),
+        )
+        .route(
+            "/next",
+            get(|| async {
+                let scope = isoscope::isolation_scope().snapshot();
+                format!("{:?} {}", scope.tag("cancel_case"), scope.breadcrumbs().len())
+            }),
+        )
+        .layer(IsolationLayer::new());
+
+    let before = isoscope::stats().requests_cancelled;
+    let (started_tx, started_rx) = oneshot::channel();
+    let (dropped_tx, dropped_rx) = oneshot::channel();
+    *started.lock().unwrap() = Some(started_tx);
+    *dropped.lock().unwrap() = Some(dropped_tx);
+    // The client goes away: the task serving the request is aborted mid-handler.
+    let task = tokio::spawn(app.clone().oneshot(Request::get("/hang").body(Body::empty()).unwrap()));
+    let scope = started_rx.await.unwrap();
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+
+    assert_eq!(dropped_rx.await.unwrap().as_deref(), Some("hang"), "the handler's Drop saw its request scope");
+    assert_eq!(scope.outcome(), Some(Outcome::Cancelled));
+    assert!(isoscope::stats().requests_cancelled > before);
+    assert_eq!(isoscope::__thread_binding_depth(), 0);
+
+    // The next request on this (only) thread starts clean.
+    let res = app.oneshot(Request::get("/next").body(Body::empty()).unwrap()).await.unwrap();
+    let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+    assert_eq!(&body[..], b"None 0");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_timeout_layer_cancels_and_the_scope_ends_once() {
+    transport();
+    let (tx, rx) = oneshot::channel::<ScopeHandle>();
+    let tx = Arc::new(Mutex::new(Some(tx)));
+    let app = Router::new()
+        .route(
+            "/slow",
+            get(move || {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.lock().unwrap().take().unwrap().send(isoscope::isolation_scope());
+                    std::future::pending::<()>().await;
+                }
+            }),
+        )
+        .layer(IsolationLayer::new());
+    let service = tower::ServiceBuilder::new().timeout(std::time::Duration::from_secs(3600)).service(app);
+    let mut fut = Box::pin(service.oneshot(Request::get("/slow").body(Body::empty()).unwrap()));
+    // Poll until the handler runs, then drop it, as a fired timeout would.
+    let scope = tokio::select! {
+        biased;
+        scope = rx => scope.unwrap(),
+        _ = &mut fut => unreachable!("the handler never completes"),
+    };
+    assert_eq!(scope.outcome(), None, "still in flight");
+    drop(fut);
+    assert_eq!(scope.outcome(), Some(Outcome::Cancelled));
+}
+
+async fn panicking_handler() -> &'static str {
+    isoscope::set_tag("panic_case", "outer-catch");
+    isoscope::add_breadcrumb(Breadcrumb::new("about to panic"));
+    tokio::task::yield_now().await;
+    panic!("handler exploded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_panic_is_captured_once_with_the_request_scope() {
+    transport();
+    let before = isoscope::stats().requests_panicked;
+    // CatchPanicLayer outside our layer (and a second, nested IsolationLayer): the panic is
+    // captured once, re-raised, and turned into a 500 by CatchPanicLayer.
+    let app = Router::new()
+        .route("/panic", get(panicking_handler).layer(IsolationLayer::new()))
+        .route(
+            "/after",
+            get(|| async {
+                let scope = isoscope::isolation_scope().snapshot();
+                format!("{:?} {}", scope.tag("panic_case"), scope.breadcrumbs().len())
+            }),
+        )
+        .layer(IsolationLayer::new())
+        .layer(CatchPanicLayer::new());
+    let res = app.clone().oneshot(Request::get("/panic").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+
+    let events = events_tagged("panic_case", "outer-catch");
+    assert_eq!(events.len(), 1, "captured exactly once");
+    let event = &events[0];
+    assert_eq!(event.level, Some(isoscope::Level::Fatal));
+    assert_eq!(event.exception[0].value.as_deref(), Some("handler exploded"));
+    assert_eq!(event.exception[0].mechanism.as_ref().map(|m| m.handled), Some(false));
+    assert_eq!(crumbs(event), ["about to panic"]);
+    assert!(isoscope::stats().requests_panicked > before);
+
+    for _ in 0..10 {
+        let res = app.clone().oneshot(Request::get("/after").body(Body::empty()).unwrap()).await.unwrap();
+        let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], b"None 0", "the next request is clean");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panics_caught_inside_the_layer_and_5xx_are_captured_with_capture_server_errors() {
+    transport();
+    let app = Router::new()
+        .route(
+            "/inner-catch",
+            get(|| async {
+                isoscope::set_tag("panic_case", "inner-catch");
+                if isoscope::isolation_scope().id() > 0 {
+                    panic!("caught by the inner CatchPanicLayer");
+                }
+                "unreachable"
+            })
+            .layer(CatchPanicLayer::new()),
+        )
+        .route(
+            "/fail",
+            get(|| async {
+                isoscope::set_tag("panic_case", "5xx");
+                isoscope::add_breadcrumb(Breadcrumb::new("db down"));
+                StatusCode::SERVICE_UNAVAILABLE
+            }),
+        )
+        .layer(IsolationLayer::new().capture_server_errors(true));
+    let res = app.clone().oneshot(Request::get("/inner-catch").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let res = app.oneshot(Request::get("/fail").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    let inner = events_tagged("panic_case", "inner-catch");
+    assert_eq!(inner.len(), 1);
+    assert_eq!(inner[0].message.as_deref(), Some("HTTP 500 Internal Server Error"));
+    let failed = events_tagged("panic_case", "5xx");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].message.as_deref(), Some("HTTP 503 Service Unavailable"));
+    assert_eq!(failed[0].tags["http.status_code"], "503");
+    assert_eq!(crumbs(&failed[0]), ["db down"]);
+}
