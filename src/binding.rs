@@ -285,9 +285,7 @@ impl Drop for Boundary {
     fn drop(&mut self) {
         if let Some((depth, floor)) = self.saved {
             truncate(depth);
-            let _ = STACK.try_with(|s| {
-                s.try_borrow_mut().map(|mut s| s.floor = floor.min(s.slots.len()))
-            });
+            let _ = STACK.try_with(|s| s.try_borrow_mut().map(|mut s| s.floor = floor.min(s.slots.len())));
         }
     }
 }

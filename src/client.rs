@@ -372,7 +372,8 @@ pub(crate) fn capture(isolation: ScopeHandle, current: Option<Scope>, event: Eve
         event.server_name = options.server_name.as_deref().map(str::to_owned);
     }
     // Processors: global first, then isolation, then current (each may drop the event).
-    let processors = global.processors().iter().chain(iso.processors()).chain(current.iter().flat_map(|c| c.processors()));
+    let processors =
+        global.processors().iter().chain(iso.processors()).chain(current.iter().flat_map(|c| c.processors()));
     let mut event = Some(event);
     for p in processors {
         event = event.and_then(|e| p(e));

@@ -263,11 +263,7 @@ impl Event {
         let mut exception = Vec::new();
         let mut next = Some(error);
         while let Some(err) = next {
-            exception.push(Exception {
-                ty: type_name_from_debug(err),
-                value: Some(err.to_string()),
-                mechanism: None,
-            });
+            exception.push(Exception { ty: type_name_from_debug(err), value: Some(err.to_string()), mechanism: None });
             next = err.source();
             if exception.len() >= 64 {
                 break; // a cyclic or absurdly deep chain must not loop forever

@@ -52,10 +52,7 @@ struct Inner {
 
 impl fmt::Debug for ScopeHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ScopeHandle")
-            .field("id", &self.0.id)
-            .field("outcome", &self.outcome())
-            .finish_non_exhaustive()
+        f.debug_struct("ScopeHandle").field("id", &self.0.id).field("outcome", &self.outcome()).finish_non_exhaustive()
     }
 }
 

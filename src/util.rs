@@ -44,10 +44,7 @@ pub(crate) fn random_f64() -> f64 {
 
 /// Seconds since the Unix epoch, as Sentry's float timestamps.
 pub(crate) fn now_f64() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 /// Lower-case hex of `n` bytes taken from random u64s.

@@ -95,11 +95,8 @@ fn a_job_that_panics_with_a_guard_alive_leaves_nothing_behind() {
                 let _leaked = std::mem::ManuallyDrop::new(b.enter()); // never dropped, even by unwind
                 panic!("job failed");
             };
-            let result = if helper {
-                isoscope::spawn_blocking(job).await
-            } else {
-                tokio::task::spawn_blocking(job).await
-            };
+            let result =
+                if helper { isoscope::spawn_blocking(job).await } else { tokio::task::spawn_blocking(job).await };
             assert!(result.unwrap_err().is_panic());
             let (_, seen) = raw_probe().await;
             assert_ne!(seen, bound, "helper={helper}: a panicked job's binding reached the next job");
@@ -115,12 +112,14 @@ fn helper_jobs_and_threads_run_with_the_request_scope() {
         request.configure(|s| s.set_tag("who", "req"));
         let (blocking, thread) = request
             .bind(async {
-                let blocking = isoscope::spawn_blocking(|| isoscope::isolation_scope().snapshot().tag("who").map(str::to_owned))
-                    .await
-                    .unwrap();
-                let thread = isoscope::thread::spawn(|| isoscope::isolation_scope().snapshot().tag("who").map(str::to_owned))
-                    .join()
-                    .unwrap();
+                let blocking =
+                    isoscope::spawn_blocking(|| isoscope::isolation_scope().snapshot().tag("who").map(str::to_owned))
+                        .await
+                        .unwrap();
+                let thread =
+                    isoscope::thread::spawn(|| isoscope::isolation_scope().snapshot().tag("who").map(str::to_owned))
+                        .join()
+                        .unwrap();
                 (blocking, thread)
             })
             .await;

@@ -243,16 +243,13 @@ async fn precedence_and_current_scope_inside_a_request() {
             get(|| async {
                 isoscope::set_tag("prec", "iso");
                 isoscope::set_tag("prec_case", "1");
-                isoscope::with_scope_async(
-                    |s| s.set_tag("prec", "current"),
-                    async {
-                        tokio::task::yield_now().await;
-                        isoscope::capture_message("in current", Level::Info);
-                        let mut event = isoscope::Event::message("event wins", Level::Info);
-                        event.tags.insert("prec".into(), "event".into());
-                        isoscope::capture_event(event);
-                    },
-                )
+                isoscope::with_scope_async(|s| s.set_tag("prec", "current"), async {
+                    tokio::task::yield_now().await;
+                    isoscope::capture_message("in current", Level::Info);
+                    let mut event = isoscope::Event::message("event wins", Level::Info);
+                    event.tags.insert("prec".into(), "event".into());
+                    isoscope::capture_event(event);
+                })
                 .await;
                 isoscope::capture_message("iso only", Level::Info);
             }),

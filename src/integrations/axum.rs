@@ -43,10 +43,7 @@ pub struct MissingIsolationLayer;
 
 impl IntoResponse for MissingIsolationLayer {
     fn into_response(self) -> Response {
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "isoscope::RequestScope needs isoscope::IsolationLayer around the handler",
-        )
+        (StatusCode::INTERNAL_SERVER_ERROR, "isoscope::RequestScope needs isoscope::IsolationLayer around the handler")
             .into_response()
     }
 }

@@ -45,7 +45,11 @@ impl<F> std::fmt::Debug for ResponseFuture<F> {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: TaskLocalFuture<ScopeHandle, F>, handle: ScopeHandle, capture_server_errors: bool) -> Self {
+    pub(crate) fn new(
+        inner: TaskLocalFuture<ScopeHandle, F>,
+        handle: ScopeHandle,
+        capture_server_errors: bool,
+    ) -> Self {
         Self { inner: Some(inner), handle, capture_server_errors }
     }
 }

@@ -51,7 +51,10 @@ pub struct RequestInfo {
 impl fmt::Debug for RequestInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print raw headers: they may hold credentials.
-        f.debug_struct("RequestInfo").field("method", &self.method).field("path", &self.uri.path()).finish_non_exhaustive()
+        f.debug_struct("RequestInfo")
+            .field("method", &self.method)
+            .field("path", &self.uri.path())
+            .finish_non_exhaustive()
     }
 }
 

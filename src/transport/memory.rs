@@ -38,7 +38,12 @@ impl MemoryTransport {
 
     /// Every event received so far, oldest first.
     pub fn events(&self) -> Vec<Event> {
-        self.envelopes.lock().unwrap_or_else(PoisonError::into_inner).iter().filter_map(|e| e.event().cloned()).collect()
+        self.envelopes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(|e| e.event().cloned())
+            .collect()
     }
 
     /// Removes and returns every event received so far.

@@ -1,0 +1,158 @@
+//! The capture pipeline through the public API: options, hooks, sampling, limits, transports.
+//! Each test installs its own client, so they take turns (`CLIENT_LOCK`).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use isoscope::{Breadcrumb, Error, Level, LocalTransport, MemoryTransport, Options};
+
+static CLIENT_LOCK: Mutex<()> = Mutex::new(());
+
+fn with_client<R>(options: Options, f: impl FnOnce(&MemoryTransport) -> R) -> R {
+    let _turn = CLIENT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let transport = MemoryTransport::new();
+    let _guard = isoscope::init(options.transport(transport.clone())).unwrap();
+    isoscope::isolation_scope().fork().run(|| f(&transport))
+}
+
+#[test]
+fn before_send_and_before_breadcrumb_edit_or_drop_and_may_call_back() {
+    let options = Options::new()
+        .before_breadcrumb(|crumb| {
+            // Callbacks run outside our locks: calling back into the API is fine.
+            let _ = isoscope::isolation_scope().snapshot();
+            (crumb.message.as_deref() != Some("drop me")).then_some(crumb.category("edited"))
+        })
+        .before_send(|mut event| {
+            isoscope::set_tag("set_from_before_send", "1");
+            if event.message.as_deref() == Some("drop me") {
+                return None;
+            }
+            event.tags.insert("seen_by_before_send".into(), "yes".into());
+            Some(event)
+        });
+    with_client(options, |transport| {
+        let dropped_before = isoscope::stats().events_dropped_before_send;
+        isoscope::add_breadcrumb(Breadcrumb::new("keep me"));
+        isoscope::add_breadcrumb(Breadcrumb::new("drop me"));
+        assert!(isoscope::capture_message("drop me", Level::Info).is_none());
+        let id = isoscope::capture_message("keep me", Level::Info).unwrap();
+        let events = transport.events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event_id, id);
+        assert_eq!(events[0].tags["seen_by_before_send"], "yes");
+        assert_eq!(events[0].breadcrumbs.len(), 1);
+        assert_eq!(events[0].breadcrumbs[0].category.as_deref(), Some("edited"));
+        assert_eq!(isoscope::last_event_id(), Some(id));
+        assert!(isoscope::stats().events_dropped_before_send > dropped_before);
+    });
+}
+
+#[test]
+fn sample_rate_zero_drops_everything_and_counts_it() {
+    with_client(Options::new().sample_rate(0.0), |transport| {
+        let before = isoscope::stats().events_dropped_sampled;
+        for _ in 0..10 {
+            assert!(isoscope::capture_message("sampled out", Level::Info).is_none());
+        }
+        assert!(transport.events().is_empty());
+        assert!(isoscope::stats().events_dropped_sampled >= before + 10);
+    });
+}
+
+#[test]
+fn max_breadcrumbs_bounds_scopes_and_events() {
+    with_client(Options::new().max_breadcrumbs(5), |transport| {
+        for i in 0..20 {
+            isoscope::add_breadcrumb(Breadcrumb::new(i.to_string()));
+        }
+        isoscope::with_scope(
+            |s| s.add_breadcrumb(Breadcrumb::new("current")),
+            || {
+                isoscope::capture_message("bounded", Level::Info);
+            },
+        );
+        let event = &transport.events()[0];
+        let msgs: Vec<_> = event.breadcrumbs.iter().map(|b| b.message.clone().unwrap()).collect();
+        assert_eq!(msgs, ["16", "17", "18", "19", "current"]);
+    });
+}
+
+#[derive(Debug)]
+struct Wrapped(std::io::Error);
+impl std::fmt::Display for Wrapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("could not load config")
+    }
+}
+impl std::error::Error for Wrapped {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+#[test]
+fn capture_error_walks_the_source_chain_and_options_fill_the_event() {
+    let options = Options::new().release("app@1.0.0").environment("test").server_name("host-1");
+    with_client(options, |transport| {
+        let err = Wrapped(std::io::Error::new(std::io::ErrorKind::NotFound, "config.toml missing"));
+        isoscope::set_user(Some(isoscope::User { id: Some("7".into()), ..Default::default() }));
+        isoscope::set_context("job", serde_json::json!({"name": "import"}));
+        isoscope::set_extra("attempt", 3);
+        isoscope::capture_error(&err).unwrap();
+        let event = &transport.events()[0];
+        let values: Vec<_> = event.exception.iter().map(|e| e.value.clone().unwrap()).collect();
+        assert_eq!(values, ["config.toml missing", "could not load config"]);
+        assert_eq!(event.exception[1].ty, "Wrapped");
+        assert_eq!(event.release.as_deref(), Some("app@1.0.0"));
+        assert_eq!(event.environment.as_deref(), Some("test"));
+        assert_eq!(event.server_name.as_deref(), Some("host-1"));
+        assert_eq!(event.user.as_ref().unwrap().id.as_deref(), Some("7"));
+        assert_eq!(event.contexts["job"]["name"], "import");
+        assert_eq!(event.extra["attempt"], 3);
+        let json = serde_json::to_value(event).unwrap();
+        assert_eq!(json["exception"]["values"][1]["value"], "could not load config");
+    });
+}
+
+#[test]
+fn without_a_client_nothing_is_captured_and_it_is_counted() {
+    let _turn = CLIENT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let before = isoscope::stats().events_dropped_no_client;
+    assert!(isoscope::capture_message("nobody listens", Level::Info).is_none());
+    assert!(isoscope::stats().events_dropped_no_client > before);
+    assert!(isoscope::flush(Duration::from_millis(10)));
+}
+
+#[test]
+fn invalid_options_are_errors_not_panics() {
+    let _turn = CLIENT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    for rate in [-0.1, 1.5, f64::NAN] {
+        let err = isoscope::init(Options::new().sample_rate(rate)).unwrap_err();
+        assert!(matches!(err, Error::InvalidOption(_)), "{err}");
+        assert!(err.to_string().contains("sample_rate"));
+    }
+}
+
+#[test]
+fn the_local_transport_writes_json_lines_to_a_file_and_flushes() {
+    let path = std::env::temp_dir().join(format!("isoscope-capture-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    {
+        let _turn = CLIENT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = isoscope::init(Options::new().transport(LocalTransport::to_file(&path).unwrap())).unwrap();
+        isoscope::isolation_scope().fork().run(|| {
+            isoscope::add_breadcrumb(Breadcrumb::new("to disk"));
+            for i in 0..50 {
+                isoscope::capture_message(format!("line {i}"), Level::Info);
+            }
+        });
+        assert!(isoscope::flush(Duration::from_secs(5)));
+    } // the guard's drop flushes too
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 50);
+    assert_eq!(lines[49]["message"], "line 49");
+    assert_eq!(lines[0]["breadcrumbs"]["values"][0]["message"], "to disk");
+    let _ = std::fs::remove_file(&path);
+}
