@@ -46,7 +46,7 @@ fn request(c: &mut Criterion) {
                     let req = Request::get("/").header("user-agent", "bench").body(Body::empty()).unwrap();
                     let res = app.clone().oneshot(req).await.unwrap();
                     // Drop the body as hyper would after sending it (ends the request).
-                    black_box(res.into_body());
+                    drop(black_box(res.into_body()));
                 })
             })
         });

@@ -27,7 +27,21 @@ use crate::binding::{self, Boundary, ACTIVE, CURRENT};
 use crate::handle::ScopeHandle;
 use crate::scope::Scope;
 
-/// How spawned work inherits the active isolation scope (see the [module docs](self)).
+/// How spawned work inherits the active isolation scope.
+///
+/// tokio task-locals are not inherited: a plain `tokio::spawn`, `spawn_blocking` or
+/// `std::thread::spawn` starts with no request scope. [`spawn`], [`spawn_blocking`],
+/// [`thread::spawn`] and [`ScopeFutureExt::bind_scope`] capture the active scope at spawn time
+/// and bind it in the child according to this policy (set with `Options::propagation`):
+///
+/// | policy | the child gets | the child's writes |
+/// | --- | --- | --- |
+/// | `Fork` (default) | a fork taken at spawn time | stay in the child |
+/// | `Share` | the same scope | are seen by the parent |
+/// | `None` | a fresh fork of the process default | stay in the child |
+///
+/// Blocking jobs and threads started by the helpers also purge anything an earlier job left
+/// bound on a reused thread before they start, and whatever they leak when they end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Propagation {
     /// The child gets a fork made at spawn time: it sees the parent's data so far, and its own

@@ -1,6 +1,8 @@
 //! Reused blocking-pool threads: nothing a job leaves bound reaches the next job there.
 //! The pool is limited to one thread, so every job runs on the same, reused thread.
 
+#![allow(clippy::mem_forget)] // leaking guards on purpose is what these tests are about
+
 mod support;
 
 use std::thread::ThreadId;

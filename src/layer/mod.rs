@@ -17,7 +17,7 @@
 //!    re-raises it so `CatchPanicLayer` or hyper still see it; with
 //!    [`capture_server_errors(true)`](IsolationLayer::capture_server_errors) it also captures
 //!    5xx responses;
-//! 5. records how the request ended ([`Outcome`](crate::Outcome)) and purges any thread-local
+//! 5. records how the request ended ([`crate::Outcome`]) and purges any thread-local
 //!    binding user code leaked, so nothing reaches the next request on the same thread.
 //!
 //! # Example

@@ -1,6 +1,6 @@
 //! Shared helpers for the behaviour tests: one client per test binary, event filters, and a
 //! loopback server.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::mem_forget)]
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
