@@ -79,7 +79,13 @@ fn breadcrumbs(c: &mut Criterion) {
     for _ in 0..100 {
         isoscope::add_breadcrumb(Breadcrumb::new("warm-up")); // the ring is full: steady state
     }
-    c.bench_function("add_breadcrumb", |b| b.iter(|| isoscope::add_breadcrumb(black_box(Breadcrumb::new("step")))));
+    c.bench_function("breadcrumb_new_baseline", |b| b.iter(|| black_box(Breadcrumb::new("step"))));
+    c.bench_function("add_breadcrumb", |b| {
+        b.iter_batched(|| Breadcrumb::new("step"), isoscope::add_breadcrumb, criterion::BatchSize::SmallInput)
+    });
+    c.bench_function("breadcrumb_new_and_add", |b| {
+        b.iter(|| isoscope::add_breadcrumb(black_box(Breadcrumb::new("step"))))
+    });
     c.bench_function("set_tag", |b| b.iter(|| isoscope::set_tag(black_box("key"), black_box("value"))));
 }
 

@@ -1,5 +1,6 @@
 //! Breadcrumbs and severity levels.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,7 +79,7 @@ pub struct Breadcrumb {
     pub timestamp: f64,
     /// Breadcrumb type (`"default"`, `"http"`, `"query"`, ...).
     #[serde(rename = "type", default = "default_type")]
-    pub ty: String,
+    pub ty: Cow<'static, str>,
     /// A dotted category such as `"auth"` or `"db.query"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
@@ -96,8 +97,8 @@ pub struct Breadcrumb {
     pub(crate) seq: u64,
 }
 
-fn default_type() -> String {
-    "default".to_owned()
+fn default_type() -> Cow<'static, str> {
+    Cow::Borrowed("default")
 }
 
 impl Default for Breadcrumb {
@@ -129,7 +130,7 @@ impl Breadcrumb {
 
     /// Sets the type (`"default"`, `"http"`, `"navigation"`, `"query"`, ...).
     #[must_use]
-    pub fn ty(mut self, ty: impl Into<String>) -> Self {
+    pub fn ty(mut self, ty: impl Into<Cow<'static, str>>) -> Self {
         self.ty = ty.into();
         self
     }

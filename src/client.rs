@@ -223,6 +223,9 @@ pub(crate) struct Client {
 
 static CLIENT: RwLock<Option<Arc<Client>>> = RwLock::new(None);
 static SEND_DEFAULT_PII: AtomicBool = AtomicBool::new(false);
+/// Whether the client in force has a `before_breadcrumb` hook: lets `add_breadcrumb` skip the
+/// client lock when it has none (the common case).
+static HAS_BEFORE_BREADCRUMB: AtomicBool = AtomicBool::new(false);
 
 pub(crate) fn client() -> Option<Arc<Client>> {
     CLIENT.read().unwrap_or_else(PoisonError::into_inner).clone()
@@ -305,6 +308,7 @@ pub fn init(mut options: Options) -> Result<ClientGuard, Error> {
     };
     scope::set_max_breadcrumbs(options.max_breadcrumbs);
     SEND_DEFAULT_PII.store(options.send_default_pii, Ordering::Relaxed);
+    HAS_BEFORE_BREADCRUMB.store(options.before_breadcrumb.is_some(), Ordering::Relaxed);
     propagate::set_policy(options.propagation);
     let client = Arc::new(Client { options, transport });
     let old = CLIENT.write().unwrap_or_else(PoisonError::into_inner).replace(client.clone());
@@ -320,7 +324,12 @@ pub fn flush(timeout: Duration) -> bool {
 
 /// Records a breadcrumb after `before_breadcrumb` (which runs outside every lock).
 pub(crate) fn record_breadcrumb(handle: &ScopeHandle, breadcrumb: Breadcrumb) {
-    let breadcrumb = match client().and_then(|c| c.options.before_breadcrumb.clone()) {
+    let hook = if HAS_BEFORE_BREADCRUMB.load(Ordering::Relaxed) {
+        client().and_then(|c| c.options.before_breadcrumb.clone())
+    } else {
+        None
+    };
+    let breadcrumb = match hook {
         Some(hook) => match hook(breadcrumb) {
             Some(b) => b,
             None => {

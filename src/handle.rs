@@ -318,6 +318,9 @@ pub(crate) mod reentrant {
 
     /// Runs queued work until the queue is empty (work may queue more work).
     pub(crate) fn drain() {
+        if QUEUE.try_with(|q| q.try_borrow().map(|q| q.is_empty()).unwrap_or(true)).unwrap_or(true) {
+            return;
+        }
         loop {
             if any_held() {
                 return;

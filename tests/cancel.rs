@@ -1,6 +1,8 @@
 //! Cancelled and panicking requests: the scope stays bound while the handler is dropped, the
 //! outcome is recorded once, panics are captured once, and the next request starts clean.
 
+#![allow(clippy::mem_forget)] // leaking a guard on purpose
+
 mod support;
 
 use std::sync::{Arc, Mutex};
@@ -114,6 +116,10 @@ async fn panicking_handler() -> &'static str {
     isoscope::set_tag("panic_case", "outer-catch");
     isoscope::add_breadcrumb(Breadcrumb::new("about to panic"));
     tokio::task::yield_now().await;
+    // Leave a binding behind, as a panic mid-way through sync code would: the layer's boundary
+    // must purge it (all requests here run in the test's task, so a residue would be "ours").
+    let leaked = isoscope::isolation_scope();
+    std::mem::forget(leaked.enter());
     panic!("handler exploded");
 }
 
