@@ -50,6 +50,7 @@ pub struct Options {
     pub(crate) propagation: Propagation,
     pub(crate) transport: Option<Arc<dyn Transport>>,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) queue_size: usize,
 }
 
 impl Default for Options {
@@ -67,6 +68,7 @@ impl Default for Options {
             propagation: Propagation::Fork,
             transport: None,
             shutdown_timeout: Duration::from_secs(2),
+            queue_size: 100,
         }
     }
 }
@@ -86,6 +88,7 @@ impl fmt::Debug for Options {
             .field("propagation", &self.propagation)
             .field("transport", &self.transport.is_some())
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("queue_size", &self.queue_size)
             .finish()
     }
 }
@@ -181,6 +184,13 @@ impl Options {
     #[must_use]
     pub fn transport(mut self, transport: impl Transport) -> Self {
         self.transport = Some(Arc::new(transport));
+        self
+    }
+
+    /// Events the HTTP transport (made from the DSN) queues before dropping more (default 100).
+    #[must_use]
+    pub fn queue_size(mut self, n: usize) -> Self {
+        self.queue_size = n;
         self
     }
 
@@ -303,7 +313,7 @@ pub fn init(mut options: Options) -> Result<ClientGuard, Error> {
     }
     let transport: Arc<dyn Transport> = match (&options.transport, &options.dsn) {
         (Some(t), _) => t.clone(),
-        (None, Some(dsn)) => crate::transport::for_dsn(dsn)?,
+        (None, Some(dsn)) => crate::transport::for_dsn(dsn, options.queue_size)?,
         (None, None) => Arc::new(LocalTransport::from_env().map_err(Error::Transport)?),
     };
     scope::set_max_breadcrumbs(options.max_breadcrumbs);
@@ -320,6 +330,18 @@ pub fn init(mut options: Options) -> Result<ClientGuard, Error> {
 /// client is initialised... in which case there is nothing to wait for and it returns `true`).
 pub fn flush(timeout: Duration) -> bool {
     client().map_or(true, |c| c.transport.flush(timeout))
+}
+
+/// The `os` and `runtime` contexts, unless the event or a scope set them.
+fn default_contexts(event: &mut Event) {
+    event
+        .contexts
+        .entry("os".into())
+        .or_insert_with(|| serde_json::json!({ "type": "os", "name": std::env::consts::OS }));
+    event
+        .contexts
+        .entry("runtime".into())
+        .or_insert_with(|| serde_json::json!({ "type": "runtime", "name": "rust", "arch": std::env::consts::ARCH }));
 }
 
 /// Records a breadcrumb after `before_breadcrumb` (which runs outside every lock).
@@ -380,6 +402,7 @@ pub(crate) fn capture(isolation: ScopeHandle, current: Option<Scope>, event: Eve
     if event.server_name.is_none() {
         event.server_name = options.server_name.as_deref().map(str::to_owned);
     }
+    default_contexts(&mut event);
     // Processors: global first, then isolation, then current (each may drop the event).
     let processors =
         global.processors().iter().chain(iso.processors()).chain(current.iter().flat_map(|c| c.processors()));
@@ -394,9 +417,13 @@ pub(crate) fn capture(isolation: ScopeHandle, current: Option<Scope>, event: Eve
         incr(&COUNTERS.events_dropped_before_send);
         return None;
     };
+    let mut event = event;
+    if !options.send_default_pii {
+        crate::event::limits::scrub(&mut event);
+    }
+    crate::event::limits::apply(&mut event);
     let id = event.event_id;
     isolation.set_last_event_id(id);
-    incr(&COUNTERS.events_sent);
     client.transport.send(Envelope::from_event(event));
     Some(id)
 }

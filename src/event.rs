@@ -352,3 +352,194 @@ mod tests {
         assert!(matches!(&id[16..17], "8" | "9" | "a" | "b"));
     }
 }
+
+/// Sentry's size limits, applied to every event before it is sent.
+pub(crate) mod limits {
+    use super::*;
+    use crate::util::truncate_chars;
+
+    /// Longest tag key, in characters.
+    pub(crate) const TAG_KEY: usize = 32;
+    /// Longest tag value, in characters.
+    pub(crate) const TAG_VALUE: usize = 200;
+    /// Longest message (event, breadcrumb, exception value), in characters.
+    pub(crate) const MESSAGE: usize = 8192;
+    /// Largest serialized event, in bytes.
+    pub(crate) const EVENT_BYTES: usize = 1024 * 1024;
+    /// Most tags kept (a hostile number of tags must not defeat the size limit).
+    const MAX_TAGS: usize = 200;
+
+    /// Truncates strings to Sentry's limits, then drops the oldest breadcrumbs, then extra
+    /// data, then other bulky parts, until the serialized event fits in 1 MiB.
+    pub(crate) fn apply(event: &mut Event) {
+        if event.tags.keys().chain(event.tags.values()).any(|s| s.len() > TAG_KEY.min(TAG_VALUE))
+            || event.tags.len() > MAX_TAGS
+        {
+            let tags = std::mem::take(&mut event.tags);
+            for (mut k, mut v) in tags.into_iter().take(MAX_TAGS) {
+                truncate_chars(&mut k, TAG_KEY);
+                truncate_chars(&mut v, TAG_VALUE);
+                event.tags.entry(k).or_insert(v);
+            }
+        }
+        if let Some(m) = &mut event.message {
+            truncate_chars(m, MESSAGE);
+        }
+        for e in &mut event.exception {
+            if let Some(v) = &mut e.value {
+                truncate_chars(v, MESSAGE);
+            }
+            truncate_chars(&mut e.ty, 256);
+        }
+        for b in &mut event.breadcrumbs {
+            if let Some(m) = &mut b.message {
+                truncate_chars(m, MESSAGE);
+            }
+        }
+        if let Some(t) = &mut event.transaction {
+            truncate_chars(t, TAG_VALUE);
+        }
+        while size(event) > EVENT_BYTES {
+            if !event.breadcrumbs.is_empty() {
+                let n = (event.breadcrumbs.len() / 4).max(1);
+                event.breadcrumbs.drain(..n);
+            } else if let Some(key) = largest(&event.extra) {
+                event.extra.insert(key, Value::String("[removed: event too large]".into()));
+                if event.extra.values().all(|v| v.as_str() == Some("[removed: event too large]"))
+                    && size(event) > EVENT_BYTES
+                {
+                    event.extra.clear();
+                }
+            } else if !event.contexts.is_empty() {
+                event.contexts.clear();
+            } else if event.request.is_some() {
+                event.request = None;
+            } else if event.user.is_some() {
+                event.user = None;
+            } else if event.exception.len() > 1 {
+                event.exception.remove(0); // innermost causes first
+            } else {
+                if let Some(m) = &mut event.message {
+                    truncate_chars(m, 1024);
+                }
+                event.fingerprint = None;
+                break;
+            }
+        }
+    }
+
+    fn size(event: &Event) -> usize {
+        serde_json::to_vec(event).map_or(0, |v| v.len())
+    }
+
+    fn largest(map: &BTreeMap<String, Value>) -> Option<String> {
+        map.iter()
+            .filter(|(_, v)| v.as_str() != Some("[removed: event too large]"))
+            .max_by_key(|(_, v)| serde_json::to_vec(v).map_or(0, |b| b.len()))
+            .map(|(k, _)| k.clone())
+    }
+
+    /// Replaces values under secret-looking keys (in extra, contexts, breadcrumb data, user
+    /// attributes) with `[Filtered]`, at any depth.
+    pub(crate) fn scrub(event: &mut Event) {
+        for map in [&mut event.extra, &mut event.contexts] {
+            scrub_map(map);
+        }
+        for b in &mut event.breadcrumbs {
+            scrub_map(&mut b.data);
+        }
+        if let Some(user) = &mut event.user {
+            scrub_map(&mut user.other);
+        }
+    }
+
+    fn scrub_map(map: &mut BTreeMap<String, Value>) {
+        for (k, v) in map.iter_mut() {
+            if crate::layer::is_secret_key(k) {
+                *v = Value::String(crate::layer::FILTERED.to_owned());
+            } else {
+                scrub_value(v);
+            }
+        }
+    }
+
+    fn scrub_value(v: &mut Value) {
+        match v {
+            Value::Object(obj) => {
+                for (k, v) in obj.iter_mut() {
+                    if crate::layer::is_secret_key(k) {
+                        *v = Value::String(crate::layer::FILTERED.to_owned());
+                    } else {
+                        scrub_value(v);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(scrub_value),
+            _ => {}
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn strings_are_truncated_to_sentry_limits() {
+            let mut e = Event::message("m".repeat(10_000), Level::Info);
+            e.tags.insert("k".repeat(40), "v".repeat(300));
+            e.breadcrumbs.push(Breadcrumb::new("b".repeat(9000)));
+            apply(&mut e);
+            let (k, v) = e.tags.iter().next().unwrap();
+            assert_eq!(k.chars().count(), TAG_KEY);
+            assert_eq!(v.chars().count(), TAG_VALUE);
+            assert_eq!(e.message.unwrap().chars().count(), MESSAGE);
+            assert_eq!(e.breadcrumbs[0].message.as_ref().unwrap().chars().count(), MESSAGE);
+        }
+
+        #[test]
+        fn oversized_events_lose_oldest_breadcrumbs_then_extra() {
+            let mut e = Event::message("big", Level::Info);
+            for i in 0..300 {
+                e.breadcrumbs.push(Breadcrumb::new(format!("{i}:{}", "x".repeat(8000))));
+            }
+            e.extra.insert("blob".into(), Value::String("y".repeat(600_000)));
+            e.extra.insert("small".into(), Value::from(1));
+            apply(&mut e);
+            assert!(size(&e) <= EVENT_BYTES);
+            assert!(
+                e.breadcrumbs.is_empty() || e.breadcrumbs.last().unwrap().message.as_ref().unwrap().starts_with("299:")
+            );
+            assert_eq!(e.extra["small"], 1);
+
+            let mut e = Event::message("huge extra", Level::Info);
+            e.extra.insert("a".into(), Value::String("y".repeat(2_000_000)));
+            apply(&mut e);
+            assert!(size(&e) <= EVENT_BYTES);
+            assert_eq!(e.message.as_deref(), Some("huge extra"));
+        }
+
+        #[test]
+        fn hostile_tag_counts_are_bounded() {
+            let mut e = Event::message("tags", Level::Info);
+            for i in 0..100_000 {
+                e.tags.insert(format!("tag{i:06}"), "v".repeat(200));
+            }
+            apply(&mut e);
+            assert!(size(&e) <= EVENT_BYTES);
+        }
+
+        #[test]
+        fn secret_keys_are_filtered_at_any_depth() {
+            let mut e = Event::message("s", Level::Info);
+            e.extra.insert("api_key".into(), Value::from("k"));
+            e.extra.insert("nested".into(), serde_json::json!({"Password": "p", "ok": [{"session_id": 1}], "n": 2}));
+            e.breadcrumbs.push(Breadcrumb::new("b").data("auth_token", "t"));
+            scrub(&mut e);
+            assert_eq!(e.extra["api_key"], "[Filtered]");
+            assert_eq!(e.extra["nested"]["Password"], "[Filtered]");
+            assert_eq!(e.extra["nested"]["ok"][0]["session_id"], "[Filtered]");
+            assert_eq!(e.extra["nested"]["n"], 2);
+            assert_eq!(e.breadcrumbs[0].data["auth_token"], "[Filtered]");
+        }
+    }
+}

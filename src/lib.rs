@@ -68,6 +68,7 @@
 mod binding;
 mod breadcrumb;
 mod client;
+mod dsn;
 mod envelope;
 mod event;
 mod handle;
@@ -84,6 +85,7 @@ use std::future::Future;
 pub use binding::EnterGuard;
 pub use breadcrumb::{Breadcrumb, Level};
 pub use client::{flush, init, ClientGuard, Error, Options};
+pub use dsn::{Dsn, DsnError};
 pub use envelope::{Envelope, EnvelopeItem};
 pub use event::{Event, EventId, Exception, Mechanism, Request, Sdk};
 pub use handle::{Outcome, ScopeHandle};
@@ -93,6 +95,8 @@ pub use layer::{Isolation, IsolationLayer, RequestInfo, ResponseBody};
 pub use propagate::{spawn, spawn_blocking, thread, Bound, Propagation, ScopeFutureExt};
 pub use scope::{Scope, User};
 pub use stats::{stats, Stats};
+#[cfg(feature = "reqwest")]
+pub use transport::{HttpTransport, HttpTransportBuilder};
 pub use transport::{LocalTransport, MemoryTransport, Transport};
 
 /// The active isolation scope: the request's inside a handler (or whatever a guard or

@@ -48,8 +48,10 @@ counters! {
     requests_panicked,
     /// Events that entered the capture pipeline with a client bound.
     events_captured,
-    /// Events handed to the transport.
+    /// Events delivered by the transport (accepted by the server, written, or kept in memory).
     events_sent,
+    /// Delivery attempts retried after a connection failure, timeout or 5xx answer.
+    events_retried,
     /// Events dropped because no client was initialised.
     events_dropped_no_client,
     /// Events dropped by `sample_rate`.
@@ -58,8 +60,13 @@ counters! {
     events_dropped_before_send,
     /// Events dropped because the transport's queue was full.
     events_dropped_queue_full,
-    /// Events dropped because the transport failed to deliver them.
-    events_dropped_transport,
+    /// Events dropped because the server was rate limiting (announced by the server).
+    events_dropped_rate_limited,
+    /// Events dropped after connection failures, timeouts or 5xx answers outlasted the retries
+    /// (or, for the local sink, a failed write).
+    events_dropped_network,
+    /// Events the server rejected (4xx other than 429, such as 400, 403 or 413).
+    events_dropped_rejected,
     /// Breadcrumbs dropped by `before_breadcrumb`.
     breadcrumbs_dropped,
 }

@@ -77,6 +77,8 @@ pub use layer::IsolationLayer;
 pub use request::RequestInfo;
 pub use service::Isolation;
 
+pub(crate) use request::{is_secret_key, FILTERED};
+
 use crate::handle::{Outcome, ScopeHandle};
 
 thread_local! {

@@ -67,8 +67,9 @@ impl LocalTransport {
             if let Some(event) = envelope.event() {
                 let mut line = serde_json::to_vec(event).unwrap_or_default();
                 line.push(b'\n');
-                if out.write_all(&line).and_then(|()| out.flush()).is_err() {
-                    incr(&COUNTERS.events_dropped_transport);
+                match out.write_all(&line).and_then(|()| out.flush()) {
+                    Ok(()) => incr(&COUNTERS.events_sent),
+                    Err(_) => incr(&COUNTERS.events_dropped_network),
                 }
             }
         })?;

@@ -60,6 +60,7 @@ impl MemoryTransport {
 
 impl Transport for MemoryTransport {
     fn send(&self, envelope: Envelope) {
+        crate::stats::incr(&crate::stats::COUNTERS.events_sent);
         self.envelopes.lock().unwrap_or_else(PoisonError::into_inner).push(envelope);
     }
 }

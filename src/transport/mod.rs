@@ -1,5 +1,7 @@
 //! Transports: where captured events go.
 //!
+//! - `HttpTransport` (feature `reqwest`, default): the default with a DSN; delivers to a
+//!   Sentry-compatible server from a background thread.
 //! - [`LocalTransport`]: the default without a DSN; one JSON event per line to stdout or to
 //!   the file named by `ISOSCOPE_OUTPUT`, written by a background thread.
 //! - [`MemoryTransport`]: keeps envelopes in memory, for your own tests.
@@ -10,10 +12,16 @@ use std::time::Duration;
 
 use crate::envelope::Envelope;
 
+#[cfg(feature = "reqwest")]
+mod http;
 mod local;
 mod memory;
+#[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
+mod ratelimit;
 mod worker;
 
+#[cfg(feature = "reqwest")]
+pub use http::{HttpTransport, HttpTransportBuilder};
 pub use local::LocalTransport;
 pub use memory::MemoryTransport;
 
@@ -69,11 +77,22 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
 }
 
 /// The transport for a configured DSN.
-pub(crate) fn for_dsn(dsn: &str) -> Result<Arc<dyn Transport>, crate::Error> {
-    let _ = dsn;
-    Err(crate::Error::Transport(
-        "a DSN is configured but this build has no HTTP transport yet; unset ISOSCOPE_DSN/SENTRY_DSN \
-         to use the local JSON-lines sink, or pass Options::transport"
-            .to_owned(),
-    ))
+pub(crate) fn for_dsn(dsn: &str, queue_size: usize) -> Result<Arc<dyn Transport>, crate::Error> {
+    let parsed: Result<crate::Dsn, _> = dsn.parse();
+    if let Err(e) = parsed {
+        return Err(crate::Error::InvalidDsn(e.to_string()));
+    }
+    #[cfg(feature = "reqwest")]
+    {
+        Ok(Arc::new(HttpTransport::builder(dsn)?.queue_size(queue_size).build()?))
+    }
+    #[cfg(not(feature = "reqwest"))]
+    {
+        let _ = queue_size;
+        Err(crate::Error::Transport(
+            "a DSN is configured but isoscope was built without the `reqwest` feature; enable it, unset \
+             ISOSCOPE_DSN/SENTRY_DSN to use the local JSON-lines sink, or pass Options::transport"
+                .to_owned(),
+        ))
+    }
 }

@@ -6,9 +6,38 @@ use std::time::{Duration, Instant};
 
 /// Counts items accepted but not yet handled, so `flush` can wait for zero.
 #[derive(Default)]
-struct Pending {
+pub(crate) struct Pending {
     count: Mutex<u64>,
     zero: Condvar,
+}
+
+impl Pending {
+    pub(crate) fn add(&self) {
+        *self.count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+    }
+
+    pub(crate) fn done(&self) {
+        let mut count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            self.zero.notify_all();
+        }
+    }
+
+    /// Waits until the count is zero or `timeout` passes; returns whether it reached zero.
+    /// Returns by the deadline whatever the items being handled do.
+    pub(crate) fn wait_zero(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        while *count > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            count = self.zero.wait_timeout(count, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        true
+    }
 }
 
 pub(crate) struct Worker<T> {
@@ -29,11 +58,7 @@ impl<T: Send + 'static> Worker<T> {
             for item in rx {
                 // A panicking handler must not stall `flush` forever nor kill the worker.
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(item)));
-                let mut count = p.count.lock().unwrap_or_else(PoisonError::into_inner);
-                *count = count.saturating_sub(1);
-                if *count == 0 {
-                    p.zero.notify_all();
-                }
+                p.done();
             }
         })?;
         Ok(Self { tx: Mutex::new(Some(tx)), pending })
@@ -43,12 +68,11 @@ impl<T: Send + 'static> Worker<T> {
     pub(crate) fn try_send(&self, item: T) -> Result<(), T> {
         let tx = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(tx) = tx.as_ref() else { return Err(item) };
-        *self.pending.count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        self.pending.add();
         match tx.try_send(item) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(item) | TrySendError::Disconnected(item)) => {
-                let mut count = self.pending.count.lock().unwrap_or_else(PoisonError::into_inner);
-                *count = count.saturating_sub(1);
+                self.pending.done();
                 Err(item)
             }
         }
@@ -56,16 +80,7 @@ impl<T: Send + 'static> Worker<T> {
 
     /// Waits until every accepted item is handled, or `timeout` passes.
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut count = self.pending.count.lock().unwrap_or_else(PoisonError::into_inner);
-        while *count > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            count = self.pending.zero.wait_timeout(count, left).unwrap_or_else(PoisonError::into_inner).0;
-        }
-        true
+        self.pending.wait_zero(timeout)
     }
 
     /// Flushes, then closes the queue (the thread exits once it is drained).
