@@ -197,3 +197,29 @@ async fn panics_caught_inside_the_layer_and_5xx_are_captured_with_capture_server
     assert_eq!(failed[0].tags["http.status_code"], "503");
     assert_eq!(crumbs(&failed[0]), ["db down"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_panic_on_a_reused_thread_is_captured() {
+    transport();
+    // Sequential panics on one thread: their payloads may reuse the same address, and each must
+    // still be captured exactly once.
+    let app = Router::new()
+        .route(
+            "/again",
+            get(|| async {
+                isoscope::set_tag("panic_case", "again");
+                let id = isoscope::isolation_scope().id();
+                if id > 0 {
+                    panic!("formatted payload {}", id % 10);
+                }
+                "unreachable"
+            }),
+        )
+        .layer(IsolationLayer::new())
+        .layer(CatchPanicLayer::new());
+    for _ in 0..100 {
+        let res = app.clone().oneshot(Request::get("/again").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    assert_eq!(events_tagged("panic_case", "again").len(), 100);
+}

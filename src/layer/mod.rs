@@ -82,8 +82,10 @@ pub(crate) use request::{is_secret_key, FILTERED};
 use crate::handle::{Outcome, ScopeHandle};
 
 thread_local! {
-    /// Address of the panic payload last captured on this thread, so nested layers (each of
-    /// which catches and re-raises) capture a panic once.
+    /// Address of the panic payload this thread's innermost `guard_panic` captured, so nested
+    /// layers (each of which catches and re-raises) capture a panic once. Cleared whenever a
+    /// `guard_panic` starts: a new panic can only be raised after that, so an allocator reusing
+    /// the address of an earlier payload can never make a new panic look already captured.
     static LAST_CAPTURED: Cell<usize> = const { Cell::new(0) };
 }
 
@@ -94,6 +96,7 @@ fn payload_addr(payload: &(dyn Any + Send)) -> usize {
 /// Runs `f`; if it panics, captures the panic with `handle`'s scope (once), marks the request
 /// as panicked, and re-raises the panic.
 pub(crate) fn guard_panic<R>(handle: &ScopeHandle, f: impl FnOnce() -> R) -> R {
+    let _ = LAST_CAPTURED.try_with(|c| c.set(0));
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(payload) => {
@@ -106,5 +109,36 @@ pub(crate) fn guard_panic<R>(handle: &ScopeHandle, f: impl FnOnce() -> R) -> R {
             handle.end(Outcome::Panicked);
             resume_unwind(payload)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn captures() -> u64 {
+        let s = crate::stats();
+        s.events_captured + s.events_dropped_no_client
+    }
+
+    #[test]
+    fn each_panic_is_captured_once_even_when_its_payload_address_repeats() {
+        let handle = ScopeHandle::new(crate::Scope::default());
+        let before = captures();
+        let mut payload: Box<dyn Any + Send> = Box::new(String::from("boom"));
+        // The same allocation raised twice: exactly what an allocator reusing an address does.
+        for _ in 0..2 {
+            payload = catch_unwind(AssertUnwindSafe(|| guard_panic(&handle, || resume_unwind(payload)))).unwrap_err();
+        }
+        assert_eq!(captures() - before, 2);
+
+        // Nested guards (nested layers) capture one panic once.
+        let before = captures();
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            guard_panic(&handle, || guard_panic(&handle, || std::panic::panic_any(String::from("inner"))))
+        }));
+        assert!(caught.is_err());
+        assert_eq!(captures() - before, 1);
+        assert_eq!(handle.outcome(), Some(Outcome::Panicked));
     }
 }

@@ -41,3 +41,4 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().pool_max_idle_per_host(4).build().unwrap()
 }
+pub mod ingest;

@@ -1,0 +1,220 @@
+//! A loopback ingest server that speaks the envelope endpoint, with fault injection.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde_json::Value;
+use tokio::sync::{mpsc, Semaphore};
+
+pub const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+/// How the server answers one request.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// Parse and store the envelope; 200 `{"id": ...}`.
+    Accept,
+    /// Store it, and answer 200 with this `X-Sentry-Rate-Limits`.
+    AcceptWithRateLimits(&'static str),
+    /// Answer this status without storing.
+    Status(u16),
+    /// 429 with these headers (`Retry-After` and/or `X-Sentry-Rate-Limits`).
+    TooMany { retry_after: Option<&'static str>, rate_limits: Option<&'static str> },
+    /// Never answer.
+    Hang,
+    /// Answer (as `Accept`) only once the test releases a permit with [`Ingest::release`].
+    Gated,
+}
+
+/// One envelope as the server parsed it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub auth: String,
+    pub header: Value,
+    pub items: Vec<(Value, Value)>,
+}
+
+impl Received {
+    pub fn event(&self) -> &Value {
+        &self.items.iter().find(|(h, _)| h["type"] == "event").expect("an event item").1
+    }
+}
+
+struct State_ {
+    script: Mutex<VecDeque<Answer>>,
+    default: Mutex<Answer>,
+    received: Mutex<Vec<Received>>,
+    requests: Mutex<u64>,
+    gate: Semaphore,
+    notify: mpsc::UnboundedSender<()>,
+}
+
+/// A running ingest server on 127.0.0.1.
+pub struct Ingest {
+    pub addr: SocketAddr,
+    state: Arc<State_>,
+    answered: tokio::sync::Mutex<mpsc::UnboundedReceiver<()>>,
+}
+
+impl Ingest {
+    /// Starts a server on an ephemeral port, answering `default` unless scripted otherwise.
+    pub async fn start(default: Answer) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let state = Arc::new(State_ {
+            script: Mutex::default(),
+            default: Mutex::new(default),
+            received: Mutex::default(),
+            requests: Mutex::default(),
+            gate: Semaphore::new(0),
+            notify: tx,
+        });
+        let app = Router::new().route("/api/{project}/envelope/", post(handle)).with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { addr, state, answered: tokio::sync::Mutex::new(rx) }
+    }
+
+    pub fn dsn(&self) -> String {
+        format!("http://{KEY}@{}/42", self.addr)
+    }
+
+    /// The next requests get these answers, in order; then the default.
+    pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
+        self.state.script.lock().unwrap().extend(answers);
+    }
+
+    pub fn set_default(&self, answer: Answer) {
+        *self.state.default.lock().unwrap() = answer;
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.received.lock().unwrap().clone()
+    }
+
+    /// Requests seen (answered or not).
+    pub fn requests(&self) -> u64 {
+        *self.state.requests.lock().unwrap()
+    }
+
+    /// Lets `n` gated requests answer.
+    pub fn release(&self, n: usize) {
+        self.state.gate.add_permits(n);
+    }
+
+    /// Waits until `n` more requests have arrived.
+    pub async fn wait_requests(&self, n: usize) {
+        let mut rx = self.answered.lock().await;
+        for _ in 0..n {
+            rx.recv().await.unwrap();
+        }
+    }
+}
+
+/// A DSN whose port refuses connections (bound, then closed).
+pub fn refused_dsn() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{KEY}@{addr}/42")
+}
+
+fn parse_envelope(body: &[u8]) -> Result<(Value, Vec<(Value, Value)>), String> {
+    let mut rest = body;
+    let next_line = |rest: &mut &[u8]| -> Option<Vec<u8>> {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+        let line = rest[..end].to_vec();
+        *rest = &rest[(end + 1).min(rest.len())..];
+        Some(line)
+    };
+    let header: Value = serde_json::from_slice(&next_line(&mut rest).ok_or("Expected headers, got EOF")?)
+        .map_err(|_| "Header not JSON".to_owned())?;
+    let mut items = Vec::new();
+    while let Some(line) = next_line(&mut rest) {
+        if line.is_empty() {
+            continue;
+        }
+        let item: Value = serde_json::from_slice(&line).map_err(|_| "Header not JSON".to_owned())?;
+        let payload = match item["length"].as_u64() {
+            Some(len) => {
+                let len = len as usize;
+                if rest.len() < len {
+                    return Err("EOF while reading item with explicitly specified length".into());
+                }
+                let p = rest[..len].to_vec();
+                rest = &rest[len..];
+                if !rest.is_empty() && rest[0] != b'\n' {
+                    return Err("Item with explicit length not terminated by newline/EOF".into());
+                }
+                rest = &rest[rest.len().min(1)..];
+                p
+            }
+            None => next_line(&mut rest).unwrap_or_default(),
+        };
+        let payload: Value = serde_json::from_slice(&payload).map_err(|_| "payload not JSON".to_owned())?;
+        items.push((item, payload));
+    }
+    Ok((header, items))
+}
+
+async fn handle(
+    State(state): State<Arc<State_>>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    *state.requests.lock().unwrap() += 1;
+    let _ = state.notify.send(());
+    let answer = state.script.lock().unwrap().pop_front().unwrap_or_else(|| state.default.lock().unwrap().clone());
+    let rate_limits = match answer {
+        Answer::Hang => std::future::pending().await,
+        Answer::Status(code) => return StatusCode::from_u16(code).unwrap().into_response(),
+        Answer::TooMany { retry_after, rate_limits } => {
+            let mut res = StatusCode::TOO_MANY_REQUESTS.into_response();
+            if let Some(v) = retry_after {
+                res.headers_mut().insert("retry-after", v.parse().unwrap());
+            }
+            if let Some(v) = rate_limits {
+                res.headers_mut().insert("x-sentry-rate-limits", v.parse().unwrap());
+            }
+            return res;
+        }
+        Answer::Gated => {
+            state.gate.acquire().await.unwrap().forget();
+            None
+        }
+        Answer::Accept => None,
+        Answer::AcceptWithRateLimits(h) => Some(h),
+    };
+    let auth = headers.get("x-sentry-auth").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    if project != "42" || !auth.contains(&format!("sentry_key={KEY}")) || !auth.contains("sentry_version=7") {
+        return (StatusCode::FORBIDDEN, "Project not found or key incorrect").into_response();
+    }
+    let (header, items) = match parse_envelope(&body) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            return (StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({ "message": message }))).into_response()
+        }
+    };
+    if items.iter().any(|(h, _)| h["type"] == "event") && header["event_id"].as_str().is_none_or(|id| id.len() != 32) {
+        let msg = serde_json::json!({ "message": "event_id not found in envelope headers" });
+        return (StatusCode::BAD_REQUEST, axum::Json(msg)).into_response();
+    }
+    let id = header["event_id"].clone();
+    state.received.lock().unwrap().push(Received { auth, header, items });
+    let mut res = axum::Json(serde_json::json!({ "id": id })).into_response();
+    if let Some(h) = rate_limits {
+        res.headers_mut().insert("x-sentry-rate-limits", h.parse().unwrap());
+    }
+    res
+}

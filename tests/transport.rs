@@ -1,0 +1,261 @@
+//! `HttpTransport` against our own loopback ingest server, with fault injection. Tests take
+//! turns (`TURN`) so the process-wide `stats()` deltas each asserts are its own.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::routing::get;
+use axum::Router;
+use http::Request;
+use isoscope::{Breadcrumb, Envelope, Event, HttpTransport, IsolationLayer, Level, Options, Stats, Transport};
+use support::ingest::{refused_dsn, Answer, Ingest, KEY};
+use tower::ServiceExt;
+
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn fast(dsn: &str) -> isoscope::HttpTransportBuilder {
+    HttpTransport::builder(dsn)
+        .unwrap()
+        .backoff(Duration::from_millis(1), Duration::from_millis(5))
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(5))
+}
+
+fn envelope(msg: &str) -> Envelope {
+    Envelope::from_event(Event::message(msg, Level::Error))
+}
+
+fn delta(before: Stats) -> Stats {
+    let now = isoscope::stats();
+    let d = |a: u64, b: u64| a - b;
+    let mut s = Stats::default();
+    s.events_sent = d(now.events_sent, before.events_sent);
+    s.events_retried = d(now.events_retried, before.events_retried);
+    s.events_dropped_queue_full = d(now.events_dropped_queue_full, before.events_dropped_queue_full);
+    s.events_dropped_rate_limited = d(now.events_dropped_rate_limited, before.events_dropped_rate_limited);
+    s.events_dropped_network = d(now.events_dropped_network, before.events_dropped_network);
+    s.events_dropped_rejected = d(now.events_dropped_rejected, before.events_dropped_rejected);
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_delivers_its_events_with_auth_envelope_headers_and_request_data() {
+    let _turn = TURN.lock().await;
+    let server = Ingest::start(Answer::Accept).await;
+    let before = isoscope::stats();
+    let guard = isoscope::init(Options::new().dsn(server.dsn()).release("app@2.0")).unwrap();
+    let app = Router::new()
+        .route(
+            "/orders/{id}",
+            get(|| async {
+                isoscope::add_breadcrumb(Breadcrumb::new("loaded order").category("db"));
+                isoscope::set_tag("tenant", "acme");
+                let err = "x1".parse::<u8>().unwrap_err();
+                isoscope::capture_error(&err);
+                "ok"
+            }),
+        )
+        .layer(IsolationLayer::new());
+    let req = Request::get("/orders/9?page=2&token=s3cret")
+        .header("host", "shop.test")
+        .header("authorization", "Bearer hidden")
+        .header("x-request-id", "req-123")
+        .body(Body::empty())
+        .unwrap();
+    assert!(app.oneshot(req).await.unwrap().status().is_success());
+    assert!(guard.flush(Duration::from_secs(10)));
+    drop(guard);
+
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    let r = &received[0];
+    assert!(r.auth.starts_with(&format!("Sentry sentry_key={KEY}, sentry_version=7, sentry_client=isoscope/")));
+    assert_eq!(r.header["dsn"], server.dsn());
+    assert!(r.header["sent_at"].as_str().unwrap().ends_with('Z'));
+    let (item, event) = &r.items[0];
+    assert_eq!(item["type"], "event");
+    assert_eq!(r.header["event_id"], event["event_id"]);
+    assert_eq!(event["tags"]["tenant"], "acme");
+    assert_eq!(event["tags"]["request_id"], "req-123");
+    assert_eq!(event["transaction"], "/orders/{id}");
+    assert_eq!(event["release"], "app@2.0");
+    assert_eq!(event["breadcrumbs"]["values"][0]["message"], "loaded order");
+    assert_eq!(event["exception"]["values"][0]["type"], "ParseIntError");
+    assert_eq!(event["request"]["url"], "http://shop.test/orders/9");
+    assert_eq!(event["request"]["query_string"], "page=2&token=[Filtered]");
+    assert!(event["request"]["headers"].get("authorization").is_none());
+    assert_eq!(event["contexts"]["os"]["name"], std::env::consts::OS);
+    assert_eq!(event["sdk"]["name"], "isoscope");
+    assert_eq!(delta(before).events_sent, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_refused_is_retried_then_dropped() {
+    let _turn = TURN.lock().await;
+    let before = isoscope::stats();
+    let transport = fast(&refused_dsn()).max_retries(2).build().unwrap();
+    transport.send(envelope("nobody home"));
+    assert!(transport.flush(Duration::from_secs(10)), "a dropped event is handled too");
+    let d = delta(before);
+    assert_eq!((d.events_retried, d.events_dropped_network, d.events_sent), (2, 1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_are_retried_and_delivery_recovers() {
+    let _turn = TURN.lock().await;
+    let server = Ingest::start(Answer::Accept).await;
+    server.script([Answer::Status(500), Answer::Status(503)]);
+    let before = isoscope::stats();
+    let transport = fast(&server.dsn()).max_retries(3).build().unwrap();
+    transport.send(envelope("eventually"));
+    assert!(transport.flush(Duration::from_secs(10)));
+    let d = delta(before);
+    assert_eq!((d.events_retried, d.events_sent, d.events_dropped_network), (2, 1, 0));
+    assert_eq!(server.requests(), 3);
+    assert_eq!(server.received()[0].event()["message"], "eventually");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_with_retry_after_stops_sending_until_it_expires() {
+    let _turn = TURN.lock().await;
+    let server = Ingest::start(Answer::Accept).await;
+    server.script([Answer::TooMany { retry_after: Some("60"), rate_limits: None }]);
+    let before = isoscope::stats();
+    let transport = fast(&server.dsn()).concurrency(1).build().unwrap();
+    transport.send(envelope("first"));
+    assert!(transport.flush(Duration::from_secs(10)));
+    for i in 0..10 {
+        transport.send(envelope(&format!("limited {i}")));
+    }
+    assert!(transport.flush(Duration::from_secs(10)));
+    assert_eq!(server.requests(), 1, "nothing is sent while limited");
+    assert_eq!(delta(before).events_dropped_rate_limited, 11);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_headers_are_honoured_per_category_on_any_status() {
+    let _turn = TURN.lock().await;
+    let server = Ingest::start(Answer::Accept).await;
+    // Bugsink's header (transactions only) must not stop error events...
+    server.script([Answer::AcceptWithRateLimits("86400:transaction;span:organization")]);
+    let transport = fast(&server.dsn()).concurrency(1).build().unwrap();
+    transport.send(envelope("a"));
+    assert!(transport.flush(Duration::from_secs(10)));
+    transport.send(envelope("b"));
+    assert!(transport.flush(Duration::from_secs(10)));
+    assert_eq!(server.received().len(), 2);
+
+    // ...but an error limit on a 200 does, and a later shorter limit does not shorten it.
+    server.script([Answer::AcceptWithRateLimits("3600.5:error:key")]);
+    transport.send(envelope("c"));
+    assert!(transport.flush(Duration::from_secs(10)));
+    let before = isoscope::stats();
+    transport.send(envelope("d"));
+    assert!(transport.flush(Duration::from_secs(10)));
+    assert_eq!(server.received().len(), 3);
+    assert_eq!(delta(before).events_dropped_rate_limited, 1);
+
+    // A 429 carrying X-Sentry-Rate-Limits (as Bugsink's quota answer).
+    let server = Ingest::start(Answer::Accept).await;
+    server.script([Answer::TooMany {
+        retry_after: None,
+        rate_limits: Some("60::key, 86400:transaction;span:organization"),
+    }]);
+    let transport = fast(&server.dsn()).concurrency(1).build().unwrap();
+    transport.send(envelope("e"));
+    transport.send(envelope("f"));
+    assert!(transport.flush(Duration::from_secs(10)));
+    assert_eq!(server.requests(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_envelopes_are_dropped_without_retry() {
+    let _turn = TURN.lock().await;
+    let server = Ingest::start(Answer::Accept).await;
+    server.script([Answer::Status(400), Answer::Status(413), Answer::Status(403)]);
+    let before = isoscope::stats();
+    let transport = fast(&server.dsn()).concurrency(1).build().unwrap();
+    for i in 0..3 {
+        transport.send(envelope(&i.to_string()));
+    }
+    assert!(transport.flush(Duration::from_secs(10)));
+    let d = delta(before);
+    assert_eq!((d.events_dropped_rejected, d.events_retried), (3, 0));
+    // A wrong key is rejected by the server itself (403).
+    let wrong = server.dsn().replace(KEY, "ffffffffffffffffffffffffffffffff");
+    let transport = fast(&wrong).build().unwrap();
+    transport.send(envelope("wrong key"));
+    assert!(transport.flush(Duration::from_secs(10)));
+    assert_eq!(delta(before).events_dropped_rejected, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_server_never_blocks_the_app_and_flush_honours_its_timeout() {
+    let _turn = TURN.lock().await;
+    let server = Ingest::start(Answer::Hang).await;
+    let before = isoscope::stats();
+    let transport =
+        fast(&server.dsn()).concurrency(1).queue_size(5).timeout(Duration::from_secs(3600)).build().unwrap();
+    let guard =
+        isoscope::init(Options::new().transport(transport).shutdown_timeout(Duration::from_millis(100))).unwrap();
+    let app = Router::new()
+        .route(
+            "/",
+            get(|| async {
+                for i in 0..20 {
+                    isoscope::capture_message(format!("while hanging {i}"), Level::Error);
+                }
+                "answered"
+            }),
+        )
+        .layer(IsolationLayer::new());
+    // The handler answers although the ingest server never does.
+    let res = app.oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(axum::body::to_bytes(res.into_body(), 64).await.unwrap(), "answered");
+    server.wait_requests(1).await;
+
+    let started = Instant::now();
+    assert!(!guard.flush(Duration::from_millis(200)), "flush reports the undelivered events");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(200));
+    assert!(waited < Duration::from_secs(5), "flush returned {waited:?} after a 200 ms timeout");
+    // 1 in flight + 1 waiting for a slot + 5 queued: the rest were dropped, not waited for.
+    assert!(delta(before).events_dropped_queue_full >= 13);
+    let started = Instant::now();
+    drop(guard); // shutdown_timeout 100 ms
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_server_gets_everything_once_it_answers() {
+    let _turn = TURN.lock().await;
+    let server = Ingest::start(Answer::Gated).await;
+    let before = isoscope::stats();
+    let transport = fast(&server.dsn()).concurrency(2).queue_size(50).build().unwrap();
+    for i in 0..20 {
+        transport.send(envelope(&format!("slow {i}")));
+    }
+    server.wait_requests(2).await;
+    assert!(!transport.flush(Duration::from_millis(50)));
+    server.release(20);
+    assert!(transport.flush(Duration::from_secs(20)));
+    assert_eq!(server.received().len(), 20);
+    assert_eq!(delta(before).events_sent, 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_dsns_are_clear_errors_from_init() {
+    let _turn = TURN.lock().await;
+    for (dsn, needle) in [
+        ("https://o0.ingest.example/1", "missing public key"),
+        ("https://key@o0.ingest.example", "missing project id"),
+        ("gopher://key@host/1", "unsupported scheme"),
+        ("https://key@host:70000/1", "invalid port"),
+    ] {
+        let err = isoscope::init(Options::new().dsn(dsn)).unwrap_err();
+        assert!(matches!(err, isoscope::Error::InvalidDsn(_)), "{dsn}: {err}");
+        assert!(err.to_string().contains(needle), "{dsn}: {err}");
+    }
+}
