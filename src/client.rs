@@ -329,7 +329,7 @@ pub fn init(mut options: Options) -> Result<ClientGuard, Error> {
 /// Waits up to `timeout` for queued events to be delivered; `false` if some were not (or no
 /// client is initialised... in which case there is nothing to wait for and it returns `true`).
 pub fn flush(timeout: Duration) -> bool {
-    client().map_or(true, |c| c.transport.flush(timeout))
+    client().is_none_or(|c| c.transport.flush(timeout))
 }
 
 /// The `os` and `runtime` contexts, unless the event or a scope set them.

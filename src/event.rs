@@ -399,6 +399,11 @@ pub(crate) mod limits {
         if let Some(t) = &mut event.transaction {
             truncate_chars(t, TAG_VALUE);
         }
+        // Serializing to measure is costly on a request path: skip it when a cheap upper bound
+        // already fits.
+        if upper_bound(event) <= EVENT_BYTES {
+            return;
+        }
         while size(event) > EVENT_BYTES {
             if !event.breadcrumbs.is_empty() {
                 let n = (event.breadcrumbs.len() / 4).max(1);
@@ -426,6 +431,52 @@ pub(crate) mod limits {
                 break;
             }
         }
+    }
+
+    /// An upper bound of the serialized size: every string may at worst be escaped to six
+    /// bytes per byte (`\u00XX`), plus generous room for keys and punctuation.
+    fn upper_bound(event: &Event) -> usize {
+        fn s(x: &str) -> usize {
+            6 * x.len() + 16
+        }
+        fn v(x: &Value) -> usize {
+            match x {
+                Value::String(x) => s(x),
+                Value::Array(a) => 8 + a.iter().map(v).sum::<usize>(),
+                Value::Object(o) => 8 + o.iter().map(|(k, x)| s(k) + v(x)).sum::<usize>(),
+                _ => 32,
+            }
+        }
+        let map = |m: &BTreeMap<String, Value>| m.iter().map(|(k, x)| s(k) + v(x)).sum::<usize>();
+        let opt = |o: &Option<String>| o.as_deref().map_or(0, s);
+        let crumbs: usize =
+            event.breadcrumbs.iter().map(|b| 96 + s(&b.ty) + opt(&b.category) + opt(&b.message) + map(&b.data)).sum();
+        let exceptions: usize = event.exception.iter().map(|e| 96 + s(&e.ty) + opt(&e.value)).sum();
+        let request = event.request.as_ref().map_or(0, |r| {
+            64 + opt(&r.method)
+                + opt(&r.url)
+                + opt(&r.query_string)
+                + r.headers.iter().map(|(k, x)| s(k) + s(x)).sum::<usize>()
+        });
+        let user = event
+            .user
+            .as_ref()
+            .map_or(0, |u| 64 + opt(&u.id) + opt(&u.email) + opt(&u.username) + opt(&u.ip_address) + map(&u.other));
+        let fingerprint = event.fingerprint.as_ref().map_or(0, |f| f.iter().map(|x| s(x)).sum());
+        1024 + crumbs
+            + exceptions
+            + request
+            + user
+            + fingerprint
+            + map(&event.extra)
+            + map(&event.contexts)
+            + event.tags.iter().map(|(k, x)| s(k) + s(x)).sum::<usize>()
+            + opt(&event.message)
+            + opt(&event.logger)
+            + opt(&event.transaction)
+            + opt(&event.release)
+            + opt(&event.environment)
+            + opt(&event.server_name)
     }
 
     fn size(event: &Event) -> usize {
@@ -516,6 +567,16 @@ pub(crate) mod limits {
             apply(&mut e);
             assert!(size(&e) <= EVENT_BYTES);
             assert_eq!(e.message.as_deref(), Some("huge extra"));
+        }
+
+        #[test]
+        fn the_upper_bound_is_never_below_the_real_size() {
+            let mut e = Event::message("\u{1}\"quoted\"\n", Level::Info);
+            e.breadcrumbs.push(Breadcrumb::new("\u{2}".repeat(100)).category("c").data("k\u{3}", "\u{4}\u{5}"));
+            e.extra.insert("x".into(), serde_json::json!({"a": ["\u{6}", 1, null, true], "b": {"c": "\\"}}));
+            e.tags.insert("t".into(), "\u{7}".repeat(10));
+            e.request = Some(Request { url: Some("\u{8}".into()), ..Request::default() });
+            assert!(upper_bound(&e) >= size(&e), "{} < {}", upper_bound(&e), size(&e));
         }
 
         #[test]

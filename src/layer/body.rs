@@ -76,7 +76,7 @@ impl<B: Body> Body for ResponseBody<B> {
     }
 
     fn is_end_stream(&self) -> bool {
-        let at_end = self.inner.as_ref().map_or(true, Body::is_end_stream);
+        let at_end = self.inner.as_ref().is_none_or(Body::is_end_stream);
         if at_end {
             self.handle.end(Outcome::Completed);
         }

@@ -109,7 +109,7 @@ impl HttpTransportBuilder {
             client,
             limits: Mutex::new(RateLimits::default()),
             pending: Pending::default(),
-            settings: self.clone(),
+            settings: self,
         });
         let worker = shared.clone();
         std::thread::Builder::new()

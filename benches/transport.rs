@@ -1,0 +1,90 @@
+//! Capture and delivery costs.
+//!
+//! ```sh
+//! cargo bench --bench transport
+//! ```
+//!
+//! - `capture_message` on a request path with 100 breadcrumbs in scope, with a transport
+//!   that only enqueues (baseline: building the same event without capturing it).
+//! - Events per second delivered by `HttpTransport` to a loopback ingest server (an axum app
+//!   that reads the envelope and answers 200), median of several rounds.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use axum::routing::post;
+use axum::Router;
+use criterion::{criterion_group, Criterion};
+use isoscope::{Breadcrumb, Envelope, Event, HttpTransport, Level, Options, Transport};
+
+/// Enqueues and forgets, like a transport whose worker keeps up.
+struct EnqueueOnly(std::sync::mpsc::SyncSender<Envelope>);
+
+impl Transport for EnqueueOnly {
+    fn send(&self, envelope: Envelope) {
+        let _ = self.0.try_send(envelope);
+    }
+}
+
+fn capture(c: &mut Criterion) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1024);
+    std::thread::spawn(move || for _ in rx {});
+    let _guard = isoscope::init(Options::new().transport(EnqueueOnly(tx))).unwrap();
+    let request = isoscope::isolation_scope().fork();
+    let _bound = request.enter();
+    for i in 0..100 {
+        isoscope::add_breadcrumb(Breadcrumb::new(format!("step {i}")).category("app"));
+    }
+    isoscope::set_tag("tenant", "acme");
+    c.bench_function("event_message_baseline", |b| b.iter(|| black_box(Event::message("failed", Level::Error))));
+    c.bench_function("capture_message_100_breadcrumbs", |b| {
+        b.iter(|| black_box(isoscope::capture_message("failed", Level::Error)))
+    });
+}
+
+/// Events per second `HttpTransport` delivers to a loopback server; prints the median.
+fn throughput() {
+    const EVENTS: usize = 5_000;
+    const ROUNDS: usize = 5;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let addr = rt.block_on(async {
+        let app = Router::new().route(
+            "/api/{project}/envelope/",
+            post(|body: axum::body::Bytes| async move { format!("{{\"len\":{}}}", body.len()) }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        addr
+    });
+    let dsn = format!("http://0123456789abcdef0123456789abcdef@{addr}/1");
+    let mut rates = Vec::new();
+    for _ in 0..ROUNDS {
+        let transport = HttpTransport::builder(&dsn).unwrap().queue_size(EVENTS).build().unwrap();
+        let before = isoscope::stats().events_sent;
+        let start = Instant::now();
+        for i in 0..EVENTS {
+            let mut event = Event::message(format!("event {i}"), Level::Error);
+            event.breadcrumbs = (0..10).map(|j| Breadcrumb::new(format!("crumb {j}"))).collect();
+            transport.send(Envelope::from_event(event));
+        }
+        assert!(transport.flush(Duration::from_secs(120)), "delivery did not finish");
+        let elapsed = start.elapsed();
+        assert_eq!(isoscope::stats().events_sent - before, EVENTS as u64, "every event delivered");
+        rates.push(EVENTS as f64 / elapsed.as_secs_f64());
+    }
+    rates.sort_by(f64::total_cmp);
+    let rounded: Vec<_> = rates.iter().map(|r| r.round() as u64).collect();
+    println!(
+        "http_transport_loopback: median {:.0} events/s over {ROUNDS} rounds of {EVENTS} {rounded:?}",
+        rates[ROUNDS / 2]
+    );
+}
+
+criterion_group!(benches, capture);
+
+fn main() {
+    benches();
+    throughput();
+    Criterion::default().configure_from_args().final_summary();
+}
