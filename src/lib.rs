@@ -29,39 +29,89 @@
 //! # Scopes
 //!
 //! ```text
-//!   global scope ──────────── process-wide: data for every event
-//!     └─ default isolation ── what code outside any request writes to; requests fork it
-//!          ├─ request 1 isolation scope ── forked by IsolationLayer, bound to its task
-//!          │    └─ current scope ───────── with_scope(..) blocks inside the request
+//!   global scope ─────────────── process-wide: release, server tags; applied to every event
+//!     └─ default isolation ───── what code outside any request writes to; requests fork it
+//!          ├─ request 1 isolation scope ─── forked by IsolationLayer, bound to the request
+//!          │    ├─ current scope ────────── with_scope(..) / with_scope_async(..) blocks
+//!          │    └─ fork ─────────────────── isoscope::spawn / spawn_blocking children
 //!          └─ request 2 isolation scope
 //! ```
 //!
-//! At capture the scopes are merged with precedence event > current > isolation > global;
-//! breadcrumbs of all of them are merged in recording order and trimmed to `max_breadcrumbs`.
-//! The free functions ([`add_breadcrumb`], [`set_tag`], [`configure_scope`], ...) write to the
-//! active isolation scope; [`with_scope`] adds a current scope for a block.
+//! At capture the scopes are merged with precedence event > current > isolation > global: a
+//! value set on the event wins, then the current scope's, and so on. Breadcrumbs of all of
+//! them are merged in recording order (a process-wide sequence number, not timestamps) and
+//! trimmed to `max_breadcrumbs`. The free functions ([`add_breadcrumb`], [`set_tag`],
+//! [`configure_scope`], ...) write to the active isolation scope; [`with_scope`] adds a current
+//! scope for a block. A [`Scope`] forks in O(1): its fields are copy-on-write.
 //!
-//! # Binding, and why nothing leaks between requests
+//! # What is bound where
 //!
-//! The layer binds the request's scope with a tokio task-local on every poll of the request's
-//! future and body, and while they are dropped; tokio restores the previous value after each
-//! poll, even on panic. For code that cannot take a closure, [`ScopeHandle::enter`] binds on
-//! the thread with a `!Send` guard that removes exactly its own binding when dropped, in any
-//! order, and never panics. Every poll we own is a boundary: bindings leaked by user code (a
-//! forgotten guard, a panic) are purged when it ends, and a binding left on a pooled thread by
-//! another task is ignored and purged, so it can never surface in the next request there.
-//! [`stats()`] counts these events.
+//! | code running in | sees |
+//! | --- | --- |
+//! | a handler under [`IsolationLayer`], sync or async, and its `Drop` impls | the request's scope |
+//! | the response body while hyper streams it (after the handler returned) | the request's scope |
+//! | [`spawn`], [`spawn_blocking`], [`thread::spawn`], `.bind_scope()` | a fork (per [`Propagation`]) |
+//! | [`ScopeHandle::run`], [`ScopeHandle::bind`] | that handle's scope |
+//! | while an [`EnterGuard`] lives (same task) | that guard's scope (the newest wins) |
+//! | plain `tokio::spawn`, `std::thread::spawn`, `main` | the process default isolation scope |
+//!
+//! # Reused worker threads: why nothing leaks
+//!
+//! One tokio worker thread polls hundreds of requests in turn, and blocking-pool threads run
+//! one job after another. isoscope never derives a request's scope from what a thread last
+//! held (the sentry-tower leak): the layer forks from the process default, with no
+//! breadcrumbs. The scope lives in the request's future and is swapped into a tokio task-local
+//! only while that future (or its body) is polled or dropped; tokio swaps it back out after
+//! every poll, also on panic. The thread-local guard stack of [`ScopeHandle::enter`] is
+//! defended three ways: a guard removes exactly its own entry, whatever the drop order; every
+//! poll and job that isoscope runs restores the stack's depth when it ends (so a
+//! `mem::forget`-ed guard or a panic mid-way is purged, and counted in
+//! [`Stats::leaked_bindings_purged`]); and an entry left by another task (say a raw
+//! `spawn_blocking` job that leaked its guard) is ignored and purged by the next lookup. The
+//! reset path never panics, not even during thread-local destruction.
 //!
 //! # Spawned work
 //!
 //! tokio does not propagate task-locals to spawned work. Use [`spawn`], [`spawn_blocking`],
 //! [`thread::spawn`] or [`ScopeFutureExt::bind_scope`]: they carry the active scope into the
-//! child according to [`Propagation`] (fork by default).
+//! child according to [`Propagation`] (`Fork` by default: the child sees the request's data,
+//! and its own writes never flow back).
 //!
 //! # Testing your app
 //!
-//! Pass a [`MemoryTransport`] to [`Options::transport`] and assert on
-//! [`MemoryTransport::events`].
+//! Install a [`MemoryTransport`] and assert on the events your handlers capture:
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let transport = isoscope::MemoryTransport::new();
+//! let _guard = isoscope::init(isoscope::Options::new().transport(transport.clone())).unwrap();
+//!
+//! let app = Router::new()
+//!     .route("/", get(|| async {
+//!         isoscope::add_breadcrumb(isoscope::Breadcrumb::new("step 1"));
+//!         isoscope::capture_message("oops", isoscope::Level::Warning);
+//!     }))
+//!     .layer(isoscope::IsolationLayer::new());
+//! app.oneshot(http::Request::get("/").body(axum::body::Body::empty()).unwrap()).await.unwrap();
+//!
+//! let events = transport.take_events();
+//! assert_eq!(events.len(), 1);
+//! assert_eq!(events[0].breadcrumbs[0].message.as_deref(), Some("step 1"));
+//! assert!(events[0].tags.contains_key("request_id"));
+//! # }
+//! ```
+//!
+//! # Features
+//!
+//! - `axum` (default): the [`RequestScope`] extractor and route templates (`MatchedPath`) as
+//!   transaction names.
+//! - `reqwest` (default): `HttpTransport`, used when a DSN is configured.
+//! - `tracing`: `integrations::tracing::BreadcrumbLayer`, which turns tracing events into
+//!   breadcrumbs and events of the active request.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -114,7 +114,10 @@ impl HttpTransportBuilder {
         let worker = shared.clone();
         std::thread::Builder::new()
             .name("isoscope-http".into())
-            .spawn(move || runtime.block_on(run(rx, worker)))
+            .spawn(move || {
+                super::worker::mark_worker_thread();
+                runtime.block_on(run(rx, worker));
+            })
             .map_err(|e| transport_err(&e))?;
         Ok(HttpTransport { shared, tx: Mutex::new(Some(tx)) })
     }

@@ -24,6 +24,8 @@ mod worker;
 pub use http::{HttpTransport, HttpTransportBuilder};
 pub use local::LocalTransport;
 pub use memory::MemoryTransport;
+#[cfg_attr(not(feature = "tracing"), allow(unused_imports))]
+pub(crate) use worker::on_worker_thread;
 
 /// Delivers envelopes. `send` must never block the caller: it runs on request paths, on tokio
 /// worker threads and inside panic handling.

@@ -4,6 +4,23 @@ use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+thread_local! {
+    static WORKER_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the current thread as one of our transport threads (see [`on_worker_thread`]).
+pub(crate) fn mark_worker_thread() {
+    let _ = WORKER_THREAD.try_with(|w| w.set(true));
+}
+
+/// Whether the current thread delivers events: integrations must not turn what happens there
+/// (a connection error logged by hyper, say) into new events, or a failing server would feed
+/// an endless loop.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+pub(crate) fn on_worker_thread() -> bool {
+    WORKER_THREAD.try_with(|w| w.get()).unwrap_or(false)
+}
+
 /// Counts items accepted but not yet handled, so `flush` can wait for zero.
 #[derive(Default)]
 pub(crate) struct Pending {
@@ -55,6 +72,7 @@ impl<T: Send + 'static> Worker<T> {
         let pending = Arc::new(Pending::default());
         let p = pending.clone();
         std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+            mark_worker_thread();
             for item in rx {
                 // A panicking handler must not stall `flush` forever nor kill the worker.
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(item)));
