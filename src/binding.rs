@@ -77,6 +77,42 @@ pub(crate) fn default_isolation() -> &'static ScopeHandle {
     DEFAULT.get_or_init(|| ScopeHandle::new(Scope::default()))
 }
 
+/// The start of a new unit of work (a request, a `Propagation::None` child): the process
+/// default isolation scope without its breadcrumbs.
+///
+/// Every request needs this, on every worker thread at once: each thread keeps its own copy,
+/// refreshed when the default scope changes, so forking does not make all threads lock one
+/// mutex and bump the same reference counts.
+pub(crate) fn request_base() -> Scope {
+    thread_local! {
+        static CACHE: RefCell<Option<(u64, Scope)>> = const { RefCell::new(None) };
+    }
+    let default = default_isolation();
+    let fresh = || {
+        let mut scope = default.snapshot();
+        scope.clear_breadcrumbs();
+        scope
+    };
+    // Read the version first: a write racing with the snapshot below makes the cache look
+    // stale next time, never fresh when it is not.
+    let version = default.version();
+    let (base, replaced) = CACHE
+        .try_with(|cache| {
+            let Ok(mut cache) = cache.try_borrow_mut() else { return (fresh(), None) };
+            if let Some((v, scope)) = cache.as_ref() {
+                if *v == version {
+                    return (scope.clone(), None);
+                }
+            }
+            let scope = fresh().localized();
+            let old = cache.replace((version, scope.clone()));
+            (scope, old)
+        })
+        .unwrap_or_else(|_| (fresh(), None));
+    drop(replaced); // outside the borrow: a processor's Drop may call back into isoscope
+    base
+}
+
 /// The process-wide global scope, applied to every event.
 pub(crate) fn global() -> &'static ScopeHandle {
     static GLOBAL: OnceLock<ScopeHandle> = OnceLock::new();

@@ -13,6 +13,27 @@ use crate::stats::{incr, COUNTERS};
 
 static NEXT_SCOPE_ID: AtomicU64 = AtomicU64::new(1);
 
+/// A process-unique scope id. Threads take ids in blocks, so forking a scope per request does
+/// not contend on one global counter.
+fn next_scope_id() -> u64 {
+    const BLOCK: u64 = 1024;
+    thread_local! {
+        static RANGE: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+    }
+    RANGE
+        .try_with(|r| {
+            let (mut next, end) = r.get();
+            if next == end {
+                next = NEXT_SCOPE_ID.fetch_add(BLOCK, Ordering::Relaxed);
+                r.set((next + 1, next + BLOCK));
+            } else {
+                r.set((next + 1, end));
+            }
+            next
+        })
+        .unwrap_or_else(|_| NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed))
+}
+
 /// How a request (or other unit of work bound by the layer) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
@@ -48,6 +69,8 @@ struct Inner {
     scope: Mutex<Scope>,
     outcome: AtomicU8,
     last_event_id: Mutex<Option<EventId>>,
+    /// Bumped by every write, so readers can cache a snapshot and tell when it is stale.
+    version: AtomicU64,
 }
 
 impl fmt::Debug for ScopeHandle {
@@ -73,10 +96,11 @@ impl ScopeHandle {
     /// A new handle owning `scope`.
     pub fn new(scope: Scope) -> Self {
         Self(Arc::new(Inner {
-            id: NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed),
+            id: next_scope_id(),
             scope: Mutex::new(scope),
             outcome: AtomicU8::new(0),
             last_event_id: Mutex::new(None),
+            version: AtomicU64::new(0),
         }))
     }
 
@@ -169,6 +193,7 @@ impl ScopeHandle {
             let _held = reentrant::Held::new(self.0.id);
             let mut guard = lock(&self.0.scope);
             f(&mut guard);
+            self.0.version.fetch_add(1, Ordering::Release);
         }
         reentrant::drain();
     }
@@ -210,6 +235,11 @@ impl ScopeHandle {
     /// may be dropped in any order, or leaked; see [`EnterGuard`](crate::EnterGuard).
     pub fn enter(&self) -> crate::binding::EnterGuard {
         crate::binding::EnterGuard::push(self.clone())
+    }
+
+    /// Changes whenever the scope is written (through `configure` and everything built on it).
+    pub(crate) fn version(&self) -> u64 {
+        self.0.version.load(Ordering::Acquire)
     }
 
     /// How the request bound to this scope ended, once it has.

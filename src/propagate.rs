@@ -79,9 +79,7 @@ fn for_child() -> (ScopeHandle, Option<Scope>) {
 
 /// A fork of the process default with no breadcrumbs: the start of a new unit of work.
 pub(crate) fn fresh_request_scope() -> ScopeHandle {
-    let mut scope = binding::default_isolation().snapshot();
-    scope.clear_breadcrumbs();
-    ScopeHandle::forked_from(scope)
+    ScopeHandle::forked_from(binding::request_base())
 }
 
 pin_project! {

@@ -143,9 +143,10 @@ impl Scope {
         self.transaction = transaction.map(Arc::from);
     }
 
-    /// The transaction name, if any.
+    /// The transaction name: the one set, else the request's route (see
+    /// [`RequestInfo::transaction`]), if any.
     pub fn transaction(&self) -> Option<&str> {
-        self.transaction.as_deref()
+        self.transaction.as_deref().or_else(|| self.request.as_deref().map(RequestInfo::transaction))
     }
 
     /// Sets or clears the user.
@@ -262,6 +263,23 @@ impl Scope {
         Arc::make_mut(&mut self.processors).push(Arc::new(processor));
     }
 
+    /// A copy that shares no allocation with `self`, for a per-thread cache: forking from it
+    /// then touches only reference counts of this thread's own copy.
+    pub(crate) fn localized(&self) -> Self {
+        Self {
+            level: self.level,
+            transaction: self.transaction.as_deref().map(Arc::from),
+            user: self.user.as_deref().cloned().map(Arc::new),
+            tags: Arc::new((*self.tags).clone()),
+            extra: Arc::new((*self.extra).clone()),
+            contexts: Arc::new((*self.contexts).clone()),
+            fingerprint: self.fingerprint.as_deref().map(Arc::from),
+            breadcrumbs: Arc::new((*self.breadcrumbs).clone()),
+            request: self.request.as_deref().cloned().map(Arc::new),
+            processors: Arc::new((*self.processors).clone()),
+        }
+    }
+
     pub(crate) fn push_processor(&mut self, processor: EventProcessor) {
         Arc::make_mut(&mut self.processors).push(processor);
     }
@@ -280,6 +298,9 @@ pub(crate) fn apply_scopes(event: &mut Event, scopes: &[&Scope], max: usize) {
         for (k, v) in scope.tags.iter() {
             event.tags.entry(k.clone()).or_insert_with(|| v.clone());
         }
+        if let Some(request) = &scope.request {
+            event.tags.entry("request_id".to_owned()).or_insert_with(|| request.request_id());
+        }
         for (k, v) in scope.extra.iter() {
             event.extra.entry(k.clone()).or_insert_with(|| v.clone());
         }
@@ -293,7 +314,7 @@ pub(crate) fn apply_scopes(event: &mut Event, scopes: &[&Scope], max: usize) {
             event.user = scope.user.as_deref().cloned();
         }
         if event.transaction.is_none() {
-            event.transaction = scope.transaction.as_deref().map(str::to_owned);
+            event.transaction = scope.transaction().map(str::to_owned);
         }
         if event.fingerprint.is_none() {
             event.fingerprint = scope.fingerprint.as_deref().map(<[String]>::to_vec);

@@ -1,12 +1,49 @@
 //! Process-wide counters, read with [`stats()`](crate::stats()).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// Shards per counter. Threads pick a shard round-robin on first use, so on a few-core
+/// machine each worker thread mostly writes a cache line of its own: counting on every request
+/// must not bounce one line between cores.
+const SHARDS: usize = 8;
+
+#[repr(align(128))]
+struct Shard(AtomicU64);
+
+/// A counter split into cache-line-padded shards; reads add them up.
+pub(crate) struct Counter([Shard; SHARDS]);
+
+impl Counter {
+    const fn new() -> Self {
+        Self([const { Shard(AtomicU64::new(0)) }; SHARDS])
+    }
+
+    fn load(&self) -> u64 {
+        self.0.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
+    }
+}
+
+fn shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    SHARD
+        .try_with(|s| {
+            if s.get() == usize::MAX {
+                s.set(NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS);
+            }
+            s.get()
+        })
+        .unwrap_or(0)
+}
 
 macro_rules! counters {
     ($( $(#[$doc:meta])* $name:ident ),* $(,)?) => {
-        pub(crate) struct Counters { $( pub(crate) $name: AtomicU64, )* }
+        pub(crate) struct Counters { $( pub(crate) $name: Counter, )* }
 
-        pub(crate) static COUNTERS: Counters = Counters { $( $name: AtomicU64::new(0), )* };
+        pub(crate) static COUNTERS: Counters = Counters { $( $name: Counter::new(), )* };
 
         /// A snapshot of isoscope's process-wide counters.
         ///
@@ -23,7 +60,7 @@ macro_rules! counters {
 
         /// Reads every counter (each read is atomic; the set is not a single atomic snapshot).
         pub fn stats() -> Stats {
-            Stats { $( $name: COUNTERS.$name.load(Ordering::Relaxed), )* }
+            Stats { $( $name: COUNTERS.$name.load(), )* }
         }
     };
 }
@@ -71,6 +108,6 @@ counters! {
     breadcrumbs_dropped,
 }
 
-pub(crate) fn incr(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
+pub(crate) fn incr(counter: &Counter) {
+    counter.0[shard()].0.fetch_add(1, Ordering::Relaxed);
 }

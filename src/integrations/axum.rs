@@ -19,7 +19,7 @@ use crate::handle::ScopeHandle;
 ///
 /// async fn handler(scope: RequestScope) -> String {
 ///     scope.configure(|s| s.set_tag("handler", "explicit"));
-///     scope.snapshot().tag("request_id").unwrap_or_default().to_owned()
+///     scope.snapshot().request().map(|r| r.request_id()).unwrap_or_default()
 /// }
 ///
 /// let app: Router = Router::new().route("/", get(handler)).layer(isoscope::IsolationLayer::new());

@@ -8,8 +8,9 @@
 //!    thread last ran: the sentry-tower / relay #6059 leak cannot happen);
 //! 2. records the request in it: method, URL, query and headers (scrubbed at capture time
 //!    unless `send_default_pii`; URL credentials always removed; no bodies), the request id
-//!    (`x-request-id`, else a generated one) as tag `request_id`, and the transaction name
-//!    (axum's `MatchedPath` when present, else the path);
+//!    (`x-request-id`, else a generated one; events get it as tag `request_id`), and the
+//!    transaction name (axum's `MatchedPath` when present, else the path). All of it is kept
+//!    as received and only turned into strings if an event is captured;
 //! 3. binds it (tokio task-local) while the inner service's `call` runs, on every poll of the
 //!    response future and while it is dropped, and on every poll of the response body and
 //!    while it is dropped — hyper streams bodies after the future completed;

@@ -42,47 +42,30 @@ impl<S> Isolation<S> {
     }
 }
 
-/// The id a request is known by: its `x-request-id` if it has a usable one, else a new one.
-fn request_id<B>(req: &Request<B>) -> String {
-    req.headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 200)
-        .map_or_else(|| crate::util::random_hex(1), str::to_owned)
-}
-
-fn transaction<B>(req: &Request<B>) -> String {
-    #[cfg(feature = "axum")]
-    if let Some(path) = req.extensions().get::<axum::extract::MatchedPath>() {
-        return path.as_str().to_owned();
-    }
-    req.uri().path().to_owned()
-}
-
 /// The scope for a new request: a fork of the enclosing layer's scope (nested layers), else
 /// of the process default with no breadcrumbs; never of whatever this thread last ran.
 fn request_scope<B>(req: &Request<B>) -> ScopeHandle {
     let parent = binding::task_bound();
     let mut scope = match &parent {
         Some(parent) => parent.snapshot(),
-        None => {
-            let mut s = binding::default_isolation().snapshot();
-            s.clear_breadcrumbs();
-            s
-        }
+        None => binding::request_base(),
     };
-    if parent.is_none() || scope.tag("request_id").is_none() {
-        // Nested layers serve the same request: keep the outer layer's id.
-        scope.set_tag("request_id", request_id(req));
-    }
-    scope.set_transaction(Some(&transaction(req)));
-    scope.set_request(Some(RequestInfo::new(
+    // Kept raw: turned into the event's `request`, `request_id` tag and transaction only if an
+    // event is captured.
+    let mut info = RequestInfo::new(
         req.method().clone(),
         req.uri().clone(),
         req.headers().clone(),
         crate::client::send_default_pii(),
-    )));
+    );
+    #[cfg(feature = "axum")]
+    {
+        info = info.with_route(req.extensions().get::<axum::extract::MatchedPath>());
+    }
+    if let Some(outer) = parent.is_some().then(|| scope.request()).flatten() {
+        info = info.with_id_of(outer); // nested layers serve the same request
+    }
+    scope.set_request(Some(info));
     ScopeHandle::forked_from(scope)
 }
 

@@ -1,0 +1,349 @@
+//! Per-request cost of `IsolationLayer` next to a bare router, a hand-written minimal layer
+//! ("floor") and sentry-tower, in one process, interleaved in rounds.
+//!
+//! ```sh
+//! cargo run --release --manifest-path benches/compare/Cargo.toml [-- --rounds 15]
+//! ```
+//!
+//! Every variant drives the same axum router in process (tower `oneshot`, no network) on a
+//! multi-thread runtime with 2 workers: "concurrent" runs 64 client tasks at once,
+//! "sequential" one request at a time. Handlers of the scoped variants push one breadcrumb and
+//! set one tag; the `+capture` variants also capture a message on every 100th request (each
+//! SDK with a transport that drops the event). Reported: medians over the rounds of ns per
+//! request, and of the per-round difference and ratio to `bare` (measured in the same round).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::routing::get;
+use axum::Router;
+use http::Request;
+use tower::ServiceExt;
+
+const CONCURRENCY: usize = 64;
+
+/// A transport that drops everything, for isoscope.
+struct DropAll;
+
+impl isoscope::Transport for DropAll {
+    fn send(&self, envelope: isoscope::Envelope) {
+        drop(envelope);
+    }
+}
+
+/// A transport that drops everything, for sentry.
+struct SentryDropAll;
+
+impl sentry::Transport for SentryDropAll {
+    fn send_envelope(&self, envelope: sentry::Envelope) {
+        drop(envelope);
+    }
+}
+
+/// The least this design can cost: one `Arc<Mutex<..>>` scope per request bound with a tokio
+/// task-local for `call` and the response future, holding the request's method, URI and a
+/// clone of its headers; the handler pushes a breadcrumb and sets a tag. No ids, no events.
+mod floor {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
+
+    use http::{HeaderMap, Method, Request, Uri};
+    use tokio::task::futures::TaskLocalFuture;
+
+    #[allow(dead_code)]
+    pub struct Scope {
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        breadcrumbs: Vec<String>,
+        tags: BTreeMap<String, String>,
+    }
+
+    tokio::task_local! {
+        static SCOPE: Arc<Mutex<Scope>>;
+    }
+
+    #[derive(Clone)]
+    pub struct Layer;
+
+    impl<S> tower::Layer<S> for Layer {
+        type Service = Service<S>;
+        fn layer(&self, inner: S) -> Service<S> {
+            Service(inner)
+        }
+    }
+
+    #[derive(Clone)]
+    pub struct Service<S>(S);
+
+    impl<S: tower::Service<Request<B>>, B> tower::Service<Request<B>> for Service<S> {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = TaskLocalFuture<Arc<Mutex<Scope>>, S::Future>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+            self.0.poll_ready(cx)
+        }
+
+        fn call(&mut self, req: Request<B>) -> Self::Future {
+            let scope = Arc::new(Mutex::new(Scope {
+                method: req.method().clone(),
+                uri: req.uri().clone(),
+                headers: req.headers().clone(),
+                breadcrumbs: Vec::new(),
+                tags: BTreeMap::new(),
+            }));
+            let fut = SCOPE.sync_scope(scope.clone(), || self.0.call(req));
+            SCOPE.scope(scope, fut)
+        }
+    }
+
+    pub fn breadcrumb_and_tag() {
+        let _ = SCOPE.try_with(|s| {
+            let mut s = s.lock().unwrap();
+            s.breadcrumbs.push("handled".to_owned());
+            s.tags.insert("handler".to_owned(), "floor".to_owned());
+        });
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Variant {
+    Bare,
+    Floor,
+    Isoscope,
+    Sentry,
+    IsoscopeCapture,
+    SentryCapture,
+}
+
+impl Variant {
+    const ALL: [Self; 6] =
+        [Self::Bare, Self::Floor, Self::Isoscope, Self::Sentry, Self::IsoscopeCapture, Self::SentryCapture];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Bare => "bare",
+            Self::Floor => "floor",
+            Self::Isoscope => "isoscope",
+            Self::Sentry => "sentry",
+            Self::IsoscopeCapture => "isoscope+capture",
+            Self::SentryCapture => "sentry+capture",
+        }
+    }
+
+    fn router(self) -> Router {
+        static COUNT: AtomicU64 = AtomicU64::new(0);
+        let every_100th = || COUNT.fetch_add(1, Ordering::Relaxed) % 100 == 0;
+        let route = "/items/{id}";
+        match self {
+            Self::Bare => Router::new().route(route, get(|| async { "ok" })),
+            Self::Floor => Router::new()
+                .route(
+                    route,
+                    get(|| async {
+                        floor::breadcrumb_and_tag();
+                        "ok"
+                    }),
+                )
+                .layer(floor::Layer),
+            Self::Isoscope | Self::IsoscopeCapture => {
+                let capture = self == Self::IsoscopeCapture;
+                Router::new()
+                    .route(
+                        route,
+                        get(move || async move {
+                            isoscope::add_breadcrumb(isoscope::Breadcrumb::new("handled"));
+                            isoscope::set_tag("handler", "isoscope");
+                            if capture && every_100th() {
+                                isoscope::capture_message("every 100th", isoscope::Level::Info);
+                            }
+                            "ok"
+                        }),
+                    )
+                    .layer(isoscope::IsolationLayer::new())
+            }
+            Self::Sentry | Self::SentryCapture => {
+                let capture = self == Self::SentryCapture;
+                Router::new()
+                    .route(
+                        route,
+                        get(move || async move {
+                            sentry::add_breadcrumb(sentry::Breadcrumb {
+                                message: Some("handled".into()),
+                                ..Default::default()
+                            });
+                            sentry::configure_scope(|s| s.set_tag("handler", "sentry"));
+                            if capture && every_100th() {
+                                sentry::capture_message("every 100th", sentry::Level::Info);
+                            }
+                            "ok"
+                        }),
+                    )
+                    .layer(
+                        tower::ServiceBuilder::new()
+                            .layer(sentry_tower::NewSentryLayer::<Request<Body>>::new_from_top())
+                            .layer(sentry_tower::SentryHttpLayer::new()),
+                    )
+            }
+        }
+    }
+}
+
+fn request() -> Request<Body> {
+    Request::get("/items/42?page=2")
+        .header("host", "shop.example")
+        .header("user-agent", "bench/1.0")
+        .header("accept", "application/json")
+        .header("accept-encoding", "gzip, br")
+        .header("cookie", "session=abc")
+        .body(Body::empty())
+        .unwrap()
+}
+
+async fn one(app: &Router) {
+    let res = app.clone().oneshot(request()).await.unwrap();
+    let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+    assert_eq!(&body[..], b"ok");
+}
+
+/// ns per request for `n` requests, `tasks` client tasks at once.
+async fn measure(app: &Router, n: usize, tasks: usize) -> f64 {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                for _ in 0..n / tasks {
+                    one(&app).await;
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+    start.elapsed().as_nanos() as f64 / (n / tasks * tasks) as f64
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+struct Row {
+    variant: Variant,
+    ns: f64,
+    added: f64,
+    ratio: f64,
+}
+
+fn report(mode: &str, samples: &[(Variant, Vec<f64>)]) -> Vec<Row> {
+    let bare = &samples.iter().find(|(v, _)| *v == Variant::Bare).unwrap().1;
+    let rows: Vec<Row> = samples
+        .iter()
+        .map(|(variant, ns)| Row {
+            variant: *variant,
+            ns: median(ns.clone()),
+            added: median(ns.iter().zip(bare).map(|(x, b)| x - b).collect()),
+            ratio: median(ns.iter().zip(bare).map(|(x, b)| x / b).collect()),
+        })
+        .collect();
+    println!("\n{mode}: median over rounds");
+    println!("| variant | ns/request | added vs bare (ns) | ratio vs bare |");
+    println!("| --- | ---: | ---: | ---: |");
+    for r in &rows {
+        println!("| {} | {:.0} | {:+.0} | {:.2}x |", r.variant.name(), r.ns, r.added, r.ratio);
+    }
+    rows
+}
+
+fn main() {
+    let rounds: usize = std::env::args()
+        .skip_while(|a| a != "--rounds")
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
+    let _iso = isoscope::init(isoscope::Options::new().transport(DropAll)).unwrap();
+    let mut sentry_options = sentry::ClientOptions::default();
+    sentry_options.dsn = Some("https://public@sentry.invalid/1".parse().unwrap());
+    sentry_options.transport =
+        Some(Arc::new(|_: &sentry::ClientOptions| Arc::new(SentryDropAll) as Arc<dyn sentry::Transport>));
+    let _sentry = sentry::init(sentry_options);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let apps: Vec<(Variant, Router)> = Variant::ALL.iter().map(|v| (*v, v.router())).collect();
+    if std::env::args().any(|a| a == "--sizes") {
+        for (v, app) in &apps {
+            let fut = app.clone().oneshot(request());
+            println!("{}: oneshot future {} bytes", v.name(), std::mem::size_of_val(&fut));
+        }
+        return;
+    }
+    // `--profile <variant>`: run one variant for a while, for `perf record`.
+    if let Some(name) = std::env::args().skip_while(|a| a != "--profile").nth(1) {
+        let (_, app) = apps.iter().find(|(v, _)| v.name() == name).expect("unknown variant");
+        let n = std::env::args().skip_while(|a| a != "--requests").nth(1).and_then(|v| v.parse().ok()).unwrap_or(400_000);
+        let ns = rt.block_on(measure(app, n, CONCURRENCY));
+        println!("{name}: {ns:.0} ns/request");
+        return;
+    }
+
+    let mut json = serde_json::Map::new();
+    let results = Mutex::new(Vec::new());
+    for (mode, n, tasks) in [("concurrent", 32_000, CONCURRENCY), ("sequential", 8_000, 1)] {
+        rt.block_on(async {
+            // Warm up every variant (allocator, code paths).
+            for (_, app) in &apps {
+                measure(app, n / 4, tasks).await;
+            }
+            let mut samples: Vec<(Variant, Vec<f64>)> = apps.iter().map(|(v, _)| (*v, Vec::new())).collect();
+            for round in 0..rounds {
+                // Interleave: rotate the order every round.
+                for k in 0..apps.len() {
+                    let i = (k + round) % apps.len();
+                    let ns = measure(&apps[i].1, n, tasks).await;
+                    samples[i].1.push(ns);
+                }
+            }
+            let rows = report(mode, &samples);
+            let get = |v: Variant| rows.iter().find(|r| r.variant == v).unwrap();
+            let (iso, sen, flo) = (get(Variant::Isoscope).added, get(Variant::Sentry).added, get(Variant::Floor).added);
+            let (isoc, senc) = (get(Variant::IsoscopeCapture).added, get(Variant::SentryCapture).added);
+            println!(
+                "targets: isoscope/sentry added = {:.2} (<= 0.33), isoscope/floor added = {:.2} (<= 1.20); with capture: isoscope/sentry = {:.2}",
+                iso / sen,
+                iso / flo,
+                isoc / senc
+            );
+            let mut m = serde_json::Map::new();
+            for r in &rows {
+                m.insert(
+                    r.variant.name().into(),
+                    serde_json::json!({ "ns": r.ns.round(), "added_ns": r.added.round(), "ratio": (r.ratio * 1000.0).round() / 1000.0 }),
+                );
+            }
+            m.insert("isoscope_vs_sentry_added".into(), ((iso / sen * 1000.0).round() / 1000.0).into());
+            m.insert("isoscope_vs_floor_added".into(), ((iso / flo * 1000.0).round() / 1000.0).into());
+            json.insert(mode.into(), m.into());
+            results.lock().unwrap().push(rows.len());
+        });
+    }
+    json.insert("rounds".into(), rounds.into());
+    json.insert("peak_rss_kib".into(), peak_rss_kib().into());
+    println!("\npeak RSS: {} KiB", peak_rss_kib().unwrap_or(0));
+    println!("{}", serde_json::Value::Object(json));
+}
