@@ -319,10 +319,27 @@ impl Boundary {
 
 impl Drop for Boundary {
     fn drop(&mut self) {
-        if let Some((depth, floor)) = self.saved {
-            truncate(depth);
-            let _ = STACK.try_with(|s| s.try_borrow_mut().map(|mut s| s.floor = floor.min(s.slots.len())));
+        let Some((depth, floor)) = self.saved else { return };
+        // One borrow: cut what was pushed inside and left behind, restore the floor.
+        let removed = STACK
+            .try_with(|stack| {
+                let mut stack = stack.try_borrow_mut().ok()?;
+                let removed = (stack.slots.len() > depth).then(|| stack.slots.split_off(depth));
+                stack.floor = floor.min(stack.slots.len());
+                removed
+            })
+            .ok()
+            .flatten();
+        if let Some(removed) = removed {
+            count_purged(&removed);
+            drop(removed); // outside the borrow
         }
+    }
+}
+
+fn count_purged(removed: &[Option<Entry>]) {
+    for _ in removed.iter().flatten() {
+        incr(&COUNTERS.leaked_bindings_purged);
     }
 }
 
@@ -338,9 +355,7 @@ fn truncate(depth: usize) {
         .ok()
         .flatten();
     if let Some(removed) = removed {
-        for _ in removed.iter().flatten() {
-            incr(&COUNTERS.leaked_bindings_purged);
-        }
+        count_purged(&removed);
         drop(removed); // outside the borrow
     }
 }

@@ -193,7 +193,8 @@ impl ScopeHandle {
             let _held = reentrant::Held::new(self.0.id);
             let mut guard = lock(&self.0.scope);
             f(&mut guard);
-            self.0.version.fetch_add(1, Ordering::Release);
+            // Under the lock: a plain store cannot lose a concurrent increment.
+            self.0.version.store(self.0.version.load(Ordering::Relaxed) + 1, Ordering::Release);
         }
         reentrant::drain();
     }
@@ -317,21 +318,31 @@ impl Scope {
 /// and the work queued until it holds none. No thread ever waits for a second scope lock while
 /// holding one, which is what rules out deadlocks between scopes.
 pub(crate) mod reentrant {
+    use std::cell::Cell;
+
     use super::*;
 
     type Deferred = Box<dyn FnOnce()>;
 
     thread_local! {
-        static HELD: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+        /// The id of the scope whose lock this thread holds (0: none). Only the outermost
+        /// `configure` locks (a nested one works on a scratch scope), so one id is enough.
+        static HELD: Cell<u64> = const { Cell::new(0) };
+        /// Whether `QUEUE` may be non-empty: lets the common path skip it.
+        static QUEUED: Cell<bool> = const { Cell::new(false) };
         static QUEUE: RefCell<VecDeque<Deferred>> = const { RefCell::new(VecDeque::new()) };
     }
 
+    fn held() -> u64 {
+        HELD.try_with(Cell::get).unwrap_or(0)
+    }
+
     pub(crate) fn holds(id: u64) -> bool {
-        HELD.try_with(|h| h.try_borrow().map(|h| h.contains(&id)).unwrap_or(false)).unwrap_or(false)
+        held() == id
     }
 
     pub(crate) fn any_held() -> bool {
-        HELD.try_with(|h| h.try_borrow().map(|h| !h.is_empty()).unwrap_or(false)).unwrap_or(false)
+        held() != 0
     }
 
     /// Queues `f` to run once this thread holds no scope lock.
@@ -340,6 +351,7 @@ pub(crate) mod reentrant {
         let _ = QUEUE.try_with(|q| {
             if let Ok(mut q) = q.try_borrow_mut() {
                 q.extend(f.take());
+                let _ = QUEUED.try_with(|b| b.set(true));
             }
         });
         // Thread-locals unavailable (thread teardown): drop the work rather than deadlock.
@@ -348,14 +360,21 @@ pub(crate) mod reentrant {
 
     /// Runs queued work until the queue is empty (work may queue more work).
     pub(crate) fn drain() {
-        if QUEUE.try_with(|q| q.try_borrow().map(|q| q.is_empty()).unwrap_or(true)).unwrap_or(true) {
+        if !QUEUED.try_with(Cell::get).unwrap_or(false) {
             return;
         }
         loop {
             if any_held() {
                 return;
             }
-            let next = QUEUE.try_with(|q| q.try_borrow_mut().ok().and_then(|mut q| q.pop_front()));
+            let next = QUEUE.try_with(|q| {
+                let mut q = q.try_borrow_mut().ok()?;
+                let next = q.pop_front();
+                if q.is_empty() {
+                    let _ = QUEUED.try_with(|b| b.set(false));
+                }
+                next
+            });
             match next {
                 Ok(Some(f)) => f(),
                 _ => return,
@@ -364,28 +383,23 @@ pub(crate) mod reentrant {
     }
 
     /// Marks a scope lock as held by this thread for the guard's lifetime.
-    pub(crate) struct Held(u64);
+    pub(crate) struct Held(());
 
     impl Held {
         pub(crate) fn new(id: u64) -> Self {
-            let _ = HELD.try_with(|h| h.try_borrow_mut().map(|mut h| h.push(id)));
-            Self(id)
+            let _ = HELD.try_with(|h| h.set(id));
+            Self(())
         }
     }
 
     impl Drop for Held {
         fn drop(&mut self) {
-            let _ = HELD.try_with(|h| {
-                if let Ok(mut h) = h.try_borrow_mut() {
-                    if let Some(pos) = h.iter().rposition(|id| *id == self.0) {
-                        h.remove(pos);
-                    }
-                }
-            });
-            if std::thread::panicking() {
+            let _ = HELD.try_with(|h| h.set(0));
+            if QUEUED.try_with(Cell::get).unwrap_or(false) && std::thread::panicking() {
                 // The closure panicked: queued work may depend on state it never finished.
                 // Drop it (outside the borrow) instead of running user callbacks mid-unwind.
                 let dropped = QUEUE.try_with(|q| q.try_borrow_mut().map(|mut q| std::mem::take(&mut *q)).ok());
+                let _ = QUEUED.try_with(|b| b.set(false));
                 drop(dropped);
             }
         }

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -54,6 +54,69 @@ pub struct User {
 /// An event processor: may edit an event or drop it by returning `None`.
 pub(crate) type EventProcessor = Arc<dyn Fn(Event) -> Option<Event> + Send + Sync>;
 
+/// A copy-on-write collection that costs nothing while empty: `None` stands for the empty
+/// value, so cloning or dropping an empty field touches no shared reference count and a new
+/// request scope allocates nothing for the fields it never writes.
+#[derive(Clone)]
+struct Shared<T: 'static>(Option<Arc<T>>);
+
+/// A `'static` empty value of each collection type, for reads of an empty [`Shared`].
+trait Empty: Clone + Default + 'static {
+    fn empty() -> &'static Self;
+}
+
+static EMPTY_TAGS: BTreeMap<String, String> = BTreeMap::new();
+static EMPTY_VALUES: BTreeMap<String, Value> = BTreeMap::new();
+static EMPTY_CRUMBS: VecDeque<Breadcrumb> = VecDeque::new();
+static EMPTY_PROCESSORS: Vec<EventProcessor> = Vec::new();
+
+impl Empty for BTreeMap<String, String> {
+    fn empty() -> &'static Self {
+        &EMPTY_TAGS
+    }
+}
+impl Empty for BTreeMap<String, Value> {
+    fn empty() -> &'static Self {
+        &EMPTY_VALUES
+    }
+}
+impl Empty for VecDeque<Breadcrumb> {
+    fn empty() -> &'static Self {
+        &EMPTY_CRUMBS
+    }
+}
+impl Empty for Vec<EventProcessor> {
+    fn empty() -> &'static Self {
+        &EMPTY_PROCESSORS
+    }
+}
+
+impl<T: Empty> Shared<T> {
+    const NONE: Self = Self(None);
+
+    fn value(&self) -> &T {
+        match &self.0 {
+            Some(v) => v,
+            None => T::empty(),
+        }
+    }
+
+    fn make_mut(&mut self) -> &mut T {
+        Arc::make_mut(self.0.get_or_insert_with(Default::default))
+    }
+
+    fn localized(&self) -> Self {
+        Self(self.0.as_deref().map(|v| Arc::new(v.clone())))
+    }
+}
+
+impl<T: Empty> std::ops::Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.value()
+    }
+}
+
 /// Data attached to every event captured while the scope is active: level, transaction, user,
 /// tags, extra, contexts, fingerprint, breadcrumbs and request info.
 ///
@@ -80,33 +143,30 @@ pub struct Scope {
     level: Option<Level>,
     transaction: Option<Arc<str>>,
     user: Option<Arc<User>>,
-    tags: Arc<BTreeMap<String, String>>,
-    extra: Arc<BTreeMap<String, Value>>,
-    contexts: Arc<BTreeMap<String, Value>>,
+    tags: Shared<BTreeMap<String, String>>,
+    extra: Shared<BTreeMap<String, Value>>,
+    contexts: Shared<BTreeMap<String, Value>>,
     fingerprint: Option<Arc<[String]>>,
-    breadcrumbs: Arc<VecDeque<Breadcrumb>>,
+    breadcrumbs: Shared<VecDeque<Breadcrumb>>,
     request: Option<Arc<RequestInfo>>,
-    processors: Arc<Vec<EventProcessor>>,
+    processors: Shared<Vec<EventProcessor>>,
 }
 
 impl Default for Scope {
-    /// An empty scope. Shares its (empty) fields with every other default scope: no allocation.
+    /// An empty scope. Allocates nothing.
     fn default() -> Self {
-        static EMPTY: OnceLock<Scope> = OnceLock::new();
-        EMPTY
-            .get_or_init(|| Self {
-                level: None,
-                transaction: None,
-                user: None,
-                tags: Arc::default(),
-                extra: Arc::default(),
-                contexts: Arc::default(),
-                fingerprint: None,
-                breadcrumbs: Arc::default(),
-                request: None,
-                processors: Arc::default(),
-            })
-            .clone()
+        Self {
+            level: None,
+            transaction: None,
+            user: None,
+            tags: Shared::NONE,
+            extra: Shared::NONE,
+            contexts: Shared::NONE,
+            fingerprint: None,
+            breadcrumbs: Shared::NONE,
+            request: None,
+            processors: Shared::NONE,
+        }
     }
 }
 
@@ -116,9 +176,9 @@ impl fmt::Debug for Scope {
             .field("level", &self.level)
             .field("transaction", &self.transaction)
             .field("user", &self.user)
-            .field("tags", &self.tags)
-            .field("extra", &self.extra)
-            .field("contexts", &self.contexts)
+            .field("tags", self.tags.value())
+            .field("extra", self.extra.value())
+            .field("contexts", self.contexts.value())
             .field("fingerprint", &self.fingerprint)
             .field("breadcrumbs", &self.breadcrumbs.len())
             .field("request", &self.request)
@@ -161,19 +221,19 @@ impl Scope {
 
     /// Sets a tag (a short indexed string).
     pub fn set_tag(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        Arc::make_mut(&mut self.tags).insert(key.into(), value.into());
+        self.tags.make_mut().insert(key.into(), value.into());
     }
 
     /// Removes a tag.
     pub fn remove_tag(&mut self, key: &str) {
         if self.tags.contains_key(key) {
-            Arc::make_mut(&mut self.tags).remove(key);
+            self.tags.make_mut().remove(key);
         }
     }
 
     /// One tag's value.
     pub fn tag(&self, key: &str) -> Option<&str> {
-        self.tags.get(key).map(String::as_str)
+        self.tags.value().get(key).map(String::as_str)
     }
 
     /// All tags.
@@ -183,7 +243,7 @@ impl Scope {
 
     /// Sets an extra value (arbitrary JSON, not indexed).
     pub fn set_extra(&mut self, key: impl Into<String>, value: impl Into<Value>) {
-        Arc::make_mut(&mut self.extra).insert(key.into(), value.into());
+        self.extra.make_mut().insert(key.into(), value.into());
     }
 
     /// All extra values.
@@ -193,7 +253,7 @@ impl Scope {
 
     /// Sets a context (a named JSON object such as `"app"` or `"order"`).
     pub fn set_context(&mut self, key: impl Into<String>, value: impl Into<Value>) {
-        Arc::make_mut(&mut self.contexts).insert(key.into(), value.into());
+        self.contexts.make_mut().insert(key.into(), value.into());
     }
 
     /// All contexts.
@@ -223,7 +283,7 @@ impl Scope {
     /// Pushes a breadcrumb that already has its recording order.
     pub(crate) fn push_recorded(&mut self, breadcrumb: Breadcrumb) {
         let max = max_breadcrumbs();
-        let crumbs = Arc::make_mut(&mut self.breadcrumbs);
+        let crumbs = self.breadcrumbs.make_mut();
         while crumbs.len() >= max.max(1) {
             crumbs.pop_front();
         }
@@ -239,9 +299,7 @@ impl Scope {
 
     /// Removes every breadcrumb.
     pub fn clear_breadcrumbs(&mut self) {
-        if !self.breadcrumbs.is_empty() {
-            self.breadcrumbs = Self::default().breadcrumbs;
-        }
+        self.breadcrumbs = Shared::NONE;
     }
 
     /// Sets the request this scope's unit of work serves (the layer does this).
@@ -260,7 +318,7 @@ impl Scope {
     where
         F: Fn(Event) -> Option<Event> + Send + Sync + 'static,
     {
-        Arc::make_mut(&mut self.processors).push(Arc::new(processor));
+        self.processors.make_mut().push(Arc::new(processor));
     }
 
     /// A copy that shares no allocation with `self`, for a per-thread cache: forking from it
@@ -270,18 +328,18 @@ impl Scope {
             level: self.level,
             transaction: self.transaction.as_deref().map(Arc::from),
             user: self.user.as_deref().cloned().map(Arc::new),
-            tags: Arc::new((*self.tags).clone()),
-            extra: Arc::new((*self.extra).clone()),
-            contexts: Arc::new((*self.contexts).clone()),
+            tags: self.tags.localized(),
+            extra: self.extra.localized(),
+            contexts: self.contexts.localized(),
             fingerprint: self.fingerprint.as_deref().map(Arc::from),
-            breadcrumbs: Arc::new((*self.breadcrumbs).clone()),
+            breadcrumbs: self.breadcrumbs.localized(),
             request: self.request.as_deref().cloned().map(Arc::new),
-            processors: Arc::new((*self.processors).clone()),
+            processors: self.processors.localized(),
         }
     }
 
     pub(crate) fn push_processor(&mut self, processor: EventProcessor) {
-        Arc::make_mut(&mut self.processors).push(processor);
+        self.processors.make_mut().push(processor);
     }
 
     pub(crate) fn processors(&self) -> &[EventProcessor] {

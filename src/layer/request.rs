@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::OnceLock;
 
 use http::{HeaderMap, HeaderValue, Method, Uri};
 
@@ -56,7 +57,8 @@ pub struct RequestInfo {
     uri: Uri,
     headers: HeaderMap,
     send_default_pii: bool,
-    id: RequestId,
+    /// Decided on first use (most requests never capture an event).
+    id: OnceLock<RequestId>,
     #[cfg(feature = "axum")]
     route: Option<axum::extract::MatchedPath>,
 }
@@ -78,25 +80,30 @@ impl RequestInfo {
     /// The request id is the `x-request-id` header if it holds 1 to 200 visible ASCII
     /// characters, else a new random one.
     pub fn new(method: Method, uri: Uri, headers: HeaderMap, send_default_pii: bool) -> Self {
-        let id = headers
-            .get("x-request-id")
-            .filter(|v| (1..=200).contains(&v.len()) && v.to_str().is_ok_and(|s| !s.trim().is_empty()))
-            .map_or_else(|| RequestId::Generated(crate::util::random_u64()), |v| RequestId::Header(v.clone()));
         Self {
             method,
             uri,
             headers,
             send_default_pii,
-            id,
+            id: OnceLock::new(),
             #[cfg(feature = "axum")]
             route: None,
         }
     }
 
     /// Uses `other`'s request id (nested layers serve one request).
-    pub(crate) fn with_id_of(mut self, other: &Self) -> Self {
-        self.id = other.id.clone();
+    pub(crate) fn with_id_of(self, other: &Self) -> Self {
+        let _ = self.id.set(other.id().clone());
         self
+    }
+
+    fn id(&self) -> &RequestId {
+        self.id.get_or_init(|| {
+            self.headers
+                .get("x-request-id")
+                .filter(|v| (1..=200).contains(&v.len()) && v.to_str().is_ok_and(|s| !s.trim().is_empty()))
+                .map_or_else(|| RequestId::Generated(crate::util::random_u64()), |v| RequestId::Header(v.clone()))
+        })
     }
 
     /// Records the route template axum matched (`/users/{id}`), the transaction name.
@@ -116,7 +123,7 @@ impl RequestInfo {
     /// assert_eq!(info.request_id(), "abc-123");
     /// ```
     pub fn request_id(&self) -> String {
-        match &self.id {
+        match self.id() {
             RequestId::Generated(n) => format!("{n:016x}"),
             RequestId::Header(v) => v.to_str().unwrap_or_default().trim().to_owned(),
         }
