@@ -305,9 +305,7 @@ impl Scope {
         if let Some(r) = other.request() {
             self.set_request(Some(r.clone()));
         }
-        for crumb in other.breadcrumbs() {
-            self.push_recorded(crumb.clone());
-        }
+        self.push_all_from(&other);
         for p in other.processors() {
             self.push_processor(p.clone());
         }

@@ -1,5 +1,6 @@
 //! The [`Scope`] data bag, its O(1) copy-on-write fork, and the merge of scopes into an event.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -67,7 +68,7 @@ trait Empty: Clone + Default + 'static {
 
 static EMPTY_TAGS: BTreeMap<String, String> = BTreeMap::new();
 static EMPTY_VALUES: BTreeMap<String, Value> = BTreeMap::new();
-static EMPTY_CRUMBS: VecDeque<Breadcrumb> = VecDeque::new();
+static EMPTY_CRUMBS: VecDeque<Arc<Breadcrumb>> = VecDeque::new();
 static EMPTY_PROCESSORS: Vec<EventProcessor> = Vec::new();
 
 impl Empty for BTreeMap<String, String> {
@@ -80,7 +81,7 @@ impl Empty for BTreeMap<String, Value> {
         &EMPTY_VALUES
     }
 }
-impl Empty for VecDeque<Breadcrumb> {
+impl Empty for VecDeque<Arc<Breadcrumb>> {
     fn empty() -> &'static Self {
         &EMPTY_CRUMBS
     }
@@ -147,7 +148,9 @@ pub struct Scope {
     extra: Shared<BTreeMap<String, Value>>,
     contexts: Shared<BTreeMap<String, Value>>,
     fingerprint: Option<Arc<[String]>>,
-    breadcrumbs: Shared<VecDeque<Breadcrumb>>,
+    /// Each breadcrumb is shared, so a fork copying the ring (on its first write) and the
+    /// merge at capture copy pointers, not breadcrumbs.
+    breadcrumbs: Shared<VecDeque<Arc<Breadcrumb>>>,
     request: Option<Arc<RequestInfo>>,
     processors: Shared<Vec<EventProcessor>>,
 }
@@ -282,6 +285,10 @@ impl Scope {
 
     /// Pushes a breadcrumb that already has its recording order.
     pub(crate) fn push_recorded(&mut self, breadcrumb: Breadcrumb) {
+        self.push_shared(Arc::new(breadcrumb));
+    }
+
+    fn push_shared(&mut self, breadcrumb: Arc<Breadcrumb>) {
         let max = max_breadcrumbs();
         let crumbs = self.breadcrumbs.make_mut();
         while crumbs.len() >= max.max(1) {
@@ -292,9 +299,16 @@ impl Scope {
         }
     }
 
+    /// Pushes `other`'s breadcrumbs (already recorded, order kept).
+    pub(crate) fn push_all_from(&mut self, other: &Self) {
+        for crumb in other.breadcrumbs.iter() {
+            self.push_shared(crumb.clone());
+        }
+    }
+
     /// The breadcrumbs, oldest first.
     pub fn breadcrumbs(&self) -> impl ExactSizeIterator<Item = &Breadcrumb> + '_ {
-        self.breadcrumbs.iter()
+        self.breadcrumbs.iter().map(|b| &**b)
     }
 
     /// Removes every breadcrumb.
@@ -385,18 +399,18 @@ pub(crate) fn apply_scopes(event: &mut Event, scopes: &[&Scope], max: usize) {
     for crumb in event.breadcrumbs.iter_mut().filter(|c| c.seq == 0) {
         crumb.seq = next_sequence();
     }
-    let total: usize = event.breadcrumbs.len() + scopes.iter().map(|s| s.breadcrumbs.len()).sum::<usize>();
-    let mut merged = Vec::with_capacity(total);
-    merged.append(&mut event.breadcrumbs);
+    let own = std::mem::take(&mut event.breadcrumbs);
+    let total: usize = own.len() + scopes.iter().map(|s| s.breadcrumbs.len()).sum::<usize>();
+    let mut merged: Vec<Cow<'_, Breadcrumb>> = Vec::with_capacity(total);
+    merged.extend(own.into_iter().map(Cow::Owned));
     for scope in scopes {
-        merged.extend(scope.breadcrumbs.iter().cloned());
+        merged.extend(scope.breadcrumbs.iter().map(|b| Cow::Borrowed(&**b)));
     }
     merged.sort_by_key(|c| c.seq);
     merged.dedup_by_key(|c| c.seq); // a fork shares its parent's crumbs: never report one twice
-    if merged.len() > max {
-        merged.drain(..merged.len() - max);
-    }
-    event.breadcrumbs = merged;
+    let skip = merged.len().saturating_sub(max);
+    // Only the breadcrumbs that are kept are copied into the event.
+    event.breadcrumbs = merged.into_iter().skip(skip).map(Cow::into_owned).collect();
 }
 
 #[cfg(test)]

@@ -137,7 +137,7 @@ impl Variant {
 
     fn router(self) -> Router {
         static COUNT: AtomicU64 = AtomicU64::new(0);
-        let every_100th = || COUNT.fetch_add(1, Ordering::Relaxed) % 100 == 0;
+        let every_100th = || COUNT.fetch_add(1, Ordering::Relaxed).is_multiple_of(100);
         let route = "/items/{id}";
         match self {
             Self::Bare => Router::new().route(route, get(|| async { "ok" })),
@@ -232,7 +232,7 @@ async fn measure(app: &Router, n: usize, tasks: usize) -> f64 {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 {
+    if !n.is_multiple_of(2) {
         v[n / 2]
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
@@ -273,11 +273,8 @@ fn report(mode: &str, samples: &[(Variant, Vec<f64>)]) -> Vec<Row> {
 }
 
 fn main() {
-    let rounds: usize = std::env::args()
-        .skip_while(|a| a != "--rounds")
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(15);
+    let rounds: usize =
+        std::env::args().skip_while(|a| a != "--rounds").nth(1).and_then(|v| v.parse().ok()).unwrap_or(15);
     let _iso = isoscope::init(isoscope::Options::new().transport(DropAll)).unwrap();
     let mut sentry_options = sentry::ClientOptions::default();
     sentry_options.dsn = Some("https://public@sentry.invalid/1".parse().unwrap());
@@ -296,7 +293,8 @@ fn main() {
     // `--profile <variant>`: run one variant for a while, for `perf record`.
     if let Some(name) = std::env::args().skip_while(|a| a != "--profile").nth(1) {
         let (_, app) = apps.iter().find(|(v, _)| v.name() == name).expect("unknown variant");
-        let n = std::env::args().skip_while(|a| a != "--requests").nth(1).and_then(|v| v.parse().ok()).unwrap_or(400_000);
+        let n =
+            std::env::args().skip_while(|a| a != "--requests").nth(1).and_then(|v| v.parse().ok()).unwrap_or(400_000);
         let ns = rt.block_on(measure(app, n, CONCURRENCY));
         println!("{name}: {ns:.0} ns/request");
         return;

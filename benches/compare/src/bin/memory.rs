@@ -1,0 +1,103 @@
+//! Scope memory of an in-flight request: heap bytes still held while N requests, whose handler
+//! has added 10 breadcrumbs and a tag, wait mid-flight, minus the same with a bare router.
+//!
+//! ```sh
+//! cargo run --release --manifest-path benches/compare/Cargo.toml --bin memory
+//! ```
+
+use std::alloc::System;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::routing::get;
+use axum::Router;
+use http::Request;
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+use tokio::sync::{Barrier, Semaphore};
+use tower::ServiceExt;
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+const IN_FLIGHT: usize = 1000;
+
+struct DropAll;
+
+impl isoscope::Transport for DropAll {
+    fn send(&self, _: isoscope::Envelope) {}
+}
+
+fn router(layer: bool, arrived: Arc<Barrier>, release: Arc<Semaphore>) -> Router {
+    let handler = move || {
+        let (arrived, release) = (arrived.clone(), release.clone());
+        async move {
+            if layer {
+                for i in 0..10 {
+                    isoscope::add_breadcrumb(isoscope::Breadcrumb::new(format!("step {i} of the request")));
+                }
+                isoscope::set_tag("handler", "memory");
+            }
+            arrived.wait().await;
+            release.acquire().await.unwrap().forget();
+            "ok"
+        }
+    };
+    let app = Router::new().route("/items/{id}", get(handler));
+    if layer {
+        app.layer(isoscope::IsolationLayer::new())
+    } else {
+        app
+    }
+}
+
+/// Net heap bytes held while `IN_FLIGHT` requests are parked mid-handler.
+async fn held_bytes(layer: bool) -> isize {
+    let arrived = Arc::new(Barrier::new(IN_FLIGHT + 1));
+    let release = Arc::new(Semaphore::new(0));
+    let app = router(layer, arrived.clone(), release.clone());
+    // Warm up (lazy statics, thread-local caches, allocator pools).
+    let warm = Arc::new(Barrier::new(2));
+    let warm_app = router(layer, warm.clone(), release.clone());
+    let w = tokio::spawn(warm_app.oneshot(Request::get("/items/1").body(Body::empty()).unwrap()));
+    warm.wait().await;
+    release.add_permits(1);
+    w.await.unwrap().unwrap();
+
+    let region = Region::new(GLOBAL);
+    let tasks: Vec<_> = (0..IN_FLIGHT)
+        .map(|i| {
+            let req = Request::get(format!("/items/{i}"))
+                .header("host", "shop.example")
+                .header("user-agent", "bench/1.0")
+                .header("accept", "application/json")
+                .body(Body::empty())
+                .unwrap();
+            tokio::spawn(app.clone().oneshot(req))
+        })
+        .collect();
+    arrived.wait().await;
+    let stats = region.change();
+    let held = stats.bytes_allocated as isize - stats.bytes_deallocated as isize;
+    release.add_permits(IN_FLIGHT);
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    held
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let _guard = isoscope::init(isoscope::Options::new().transport(DropAll)).unwrap();
+    let mut per_request = Vec::new();
+    for _ in 0..5 {
+        let bare = held_bytes(false).await;
+        let layered = held_bytes(true).await;
+        per_request.push((layered - bare) as f64 / IN_FLIGHT as f64);
+    }
+    per_request.sort_by(f64::total_cmp);
+    println!(
+        "scope memory per in-flight request (10 breadcrumbs + 1 tag, {IN_FLIGHT} in flight): median {:.0} bytes over 5 runs {:?}",
+        per_request[2],
+        per_request.iter().map(|b| b.round() as i64).collect::<Vec<_>>()
+    );
+}
