@@ -75,18 +75,25 @@ fn fork(c: &mut Criterion) {
 fn breadcrumbs(c: &mut Criterion) {
     let _guard = isoscope::init(Options::new().transport(MemoryTransport::new())).unwrap();
     let handle = isoscope::isolation_scope().fork();
-    let _bound = handle.enter();
     for _ in 0..100 {
-        isoscope::add_breadcrumb(Breadcrumb::new("warm-up")); // the ring is full: steady state
+        handle.run(|| isoscope::add_breadcrumb(Breadcrumb::new("warm-up"))); // full ring: steady state
     }
-    c.bench_function("breadcrumb_new_baseline", |b| b.iter(|| black_box(Breadcrumb::new("step"))));
-    c.bench_function("add_breadcrumb", |b| {
+    // Bound the way a handler's scope is (task-local), as in a request.
+    handle.run(|| {
+        c.bench_function("breadcrumb_new_baseline", |b| b.iter(|| black_box(Breadcrumb::new("step"))));
+        c.bench_function("add_breadcrumb", |b| {
+            b.iter_batched(|| Breadcrumb::new("step"), isoscope::add_breadcrumb, criterion::BatchSize::SmallInput)
+        });
+        c.bench_function("breadcrumb_new_and_add", |b| {
+            b.iter(|| isoscope::add_breadcrumb(black_box(Breadcrumb::new("step"))))
+        });
+        c.bench_function("set_tag", |b| b.iter(|| isoscope::set_tag(black_box("key"), black_box("value"))));
+    });
+    // Bound by a thread-local guard instead (the escape hatch for code that cannot take a closure).
+    let _bound = handle.enter();
+    c.bench_function("add_breadcrumb_under_guard", |b| {
         b.iter_batched(|| Breadcrumb::new("step"), isoscope::add_breadcrumb, criterion::BatchSize::SmallInput)
     });
-    c.bench_function("breadcrumb_new_and_add", |b| {
-        b.iter(|| isoscope::add_breadcrumb(black_box(Breadcrumb::new("step"))))
-    });
-    c.bench_function("set_tag", |b| b.iter(|| isoscope::set_tag(black_box("key"), black_box("value"))));
 }
 
 criterion_group!(benches, request, fork, breadcrumbs);
