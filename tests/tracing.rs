@@ -16,6 +16,7 @@ use isoscope::integrations::tracing::BreadcrumbLayer;
 use isoscope::IsolationLayer;
 use support::{crumbs, transport};
 use tower::ServiceExt;
+use tracing::Instrument;
 use tracing_subscriber::prelude::*;
 
 fn install() {
@@ -28,7 +29,7 @@ fn install() {
 
 async fn handler(Path(i): Path<u32>) -> &'static str {
     let span = tracing::info_span!("handle", req = i);
-    let _ = async {
+    async {
         tracing::info!(step = 1, "req{i}-start");
         tokio::task::yield_now().await;
         isoscope::spawn(async move { tracing::info!("req{i}-child") }).await.unwrap();
@@ -37,27 +38,10 @@ async fn handler(Path(i): Path<u32>) -> &'static str {
         tokio::task::yield_now().await;
         tracing::error!(code = 42, "req{i}-failed");
     }
-    .instrument_in(span)
+    .instrument(span)
     .await;
     "ok"
 }
-
-/// `Instrument` without depending on tracing's futures feature in the test.
-trait InstrumentIn: std::future::Future + Sized {
-    fn instrument_in(self, span: tracing::Span) -> impl std::future::Future<Output = Self::Output> {
-        async move {
-            let fut = std::pin::pin!(self);
-            let mut fut = fut;
-            std::future::poll_fn(|cx| {
-                let _entered = span.enter();
-                fut.as_mut().poll(cx)
-            })
-            .await
-        }
-    }
-}
-
-impl<F: std::future::Future> InstrumentIn for F {}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_lines_become_breadcrumbs_of_their_own_request_and_errors_become_events() {
