@@ -169,9 +169,7 @@ fn stack_lookup() -> Option<ScopeHandle> {
         })
         .ok()
         .flatten()?;
-    for _ in purged.iter().flatten() {
-        incr(&COUNTERS.leaked_bindings_purged);
-    }
+    count_purged(&purged);
     drop(purged); // outside the borrow: a handle's Drop may call back into isoscope
     found
 }

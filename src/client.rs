@@ -366,7 +366,7 @@ pub(crate) fn record_breadcrumb(handle: &ScopeHandle, breadcrumb: Breadcrumb) {
 
 /// The capture pipeline: merge scopes, sample, run processors and `before_send` (outside every
 /// lock), hand the envelope to the transport.
-pub(crate) fn capture(isolation: ScopeHandle, current: Option<Scope>, event: Event) -> Option<EventId> {
+pub(crate) fn capture(isolation: ScopeHandle, current: Option<Scope>, mut event: Event) -> Option<EventId> {
     if reentrant::any_held() {
         // Called from inside a `configure` closure: capture once the scope is released.
         let id = event.event_id;
@@ -385,7 +385,6 @@ pub(crate) fn capture(isolation: ScopeHandle, current: Option<Scope>, event: Eve
         incr(&COUNTERS.events_dropped_sampled);
         return None;
     }
-    let mut event = event;
     let global = binding::global().snapshot();
     let iso = isolation.snapshot();
     let mut scopes: Vec<&Scope> = Vec::with_capacity(3);
@@ -413,11 +412,10 @@ pub(crate) fn capture(isolation: ScopeHandle, current: Option<Scope>, event: Eve
     if let Some(hook) = &options.before_send {
         event = event.and_then(|e| hook(e));
     }
-    let Some(event) = event else {
+    let Some(mut event) = event else {
         incr(&COUNTERS.events_dropped_before_send);
         return None;
     };
-    let mut event = event;
     if !options.send_default_pii {
         crate::event::limits::scrub(&mut event);
     }

@@ -372,9 +372,8 @@ pub(crate) mod limits {
     /// Truncates strings to Sentry's limits, then drops the oldest breadcrumbs, then extra
     /// data, then other bulky parts, until the serialized event fits in 1 MiB.
     pub(crate) fn apply(event: &mut Event) {
-        if event.tags.keys().chain(event.tags.values()).any(|s| s.len() > TAG_KEY.min(TAG_VALUE))
-            || event.tags.len() > MAX_TAGS
-        {
+        // Byte length bounds the character count: only rebuild when something may be too long.
+        if event.tags.iter().any(|(k, v)| k.len() > TAG_KEY || v.len() > TAG_VALUE) || event.tags.len() > MAX_TAGS {
             let tags = std::mem::take(&mut event.tags);
             for (mut k, mut v) in tags.into_iter().take(MAX_TAGS) {
                 truncate_chars(&mut k, TAG_KEY);

@@ -116,7 +116,6 @@ mod time_tests {
 }
 
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]; // 1970-01-01 was a Thursday
 
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -147,8 +146,9 @@ pub(crate) fn parse_http_date(s: &str) -> Option<std::time::SystemTime> {
 }
 
 /// Formats an IMF-fixdate (for tests and test servers).
-#[allow(dead_code)]
+#[cfg(test)]
 pub(crate) fn http_date(t: std::time::SystemTime) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]; // 1970-01-01 was a Thursday
     let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let days = secs / 86_400;
     let iso = rfc3339(secs as f64); // YYYY-MM-DDTHH:MM:SS.mmmZ

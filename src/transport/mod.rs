@@ -80,10 +80,7 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
 
 /// The transport for a configured DSN.
 pub(crate) fn for_dsn(dsn: &str, queue_size: usize) -> Result<Arc<dyn Transport>, crate::Error> {
-    let parsed: Result<crate::Dsn, _> = dsn.parse();
-    if let Err(e) = parsed {
-        return Err(crate::Error::InvalidDsn(e.to_string()));
-    }
+    // `HttpTransport::builder` parses the DSN and reports a bad one as `InvalidDsn`.
     #[cfg(feature = "reqwest")]
     {
         Ok(Arc::new(HttpTransport::builder(dsn)?.queue_size(queue_size).build()?))
@@ -91,6 +88,9 @@ pub(crate) fn for_dsn(dsn: &str, queue_size: usize) -> Result<Arc<dyn Transport>
     #[cfg(not(feature = "reqwest"))]
     {
         let _ = queue_size;
+        if let Err(e) = dsn.parse::<crate::Dsn>() {
+            return Err(crate::Error::InvalidDsn(e.to_string()));
+        }
         Err(crate::Error::Transport(
             "a DSN is configured but isoscope was built without the `reqwest` feature; enable it, unset \
              ISOSCOPE_DSN/SENTRY_DSN to use the local JSON-lines sink, or pass Options::transport"
