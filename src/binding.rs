@@ -4,8 +4,10 @@
 //!
 //! 1. the thread-local guard stack ([`EnterGuard`]): the newest live entry made by the
 //!    *current task* (or, on a plain thread, by "no task");
-//! 2. the tokio task-local `ACTIVE`, set by the layer, [`ScopeHandle::run`] and
-//!    [`ScopeHandle::bind`] (tokio restores it after every poll and closure, even on panic);
+//! 2. the binding of the innermost entry point running on this thread: the layer's polls,
+//!    [`ScopeHandle::run`], [`ScopeHandle::bind`] and the spawn helpers move the handle into
+//!    the thread's context for the duration of a poll or closure and back out afterwards
+//!    (what a tokio task-local does, with the guard stack's bookkeeping in the same borrow);
 //! 3. the process-wide default isolation scope.
 //!
 //! The guard stack follows opentelemetry-rust's `ContextStack` redesign (PR #2378): each
@@ -15,9 +17,9 @@
 //! are removed from the `RefCell` first and dropped after the borrow ends, so a `Drop` impl
 //! that calls back into isoscope never meets a borrowed stack (otel #3262/#3738).
 //!
-//! Every entry point we own opens a [`Boundary`] that restores the stack's depth when it
-//! ends, also on unwind: whatever user code pushed and leaked (a `mem::forget`, a panic, a
-//! guard stored in a static) is purged before the thread serves the next request.
+//! Every binding restores the stack's depth when it ends, also on unwind: whatever user code
+//! pushed and leaked inside (a `mem::forget`, a panic, a guard stored in a static) is purged
+//! before the thread serves the next request.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -29,8 +31,6 @@ use crate::scope::Scope;
 use crate::stats::{incr, COUNTERS};
 
 tokio::task_local! {
-    /// The isolation scope bound to the running task (or closure).
-    pub(crate) static ACTIVE: ScopeHandle;
     /// The current scope of `with_scope` blocks, if any.
     pub(crate) static CURRENT: Option<Scope>;
 }
@@ -39,7 +39,11 @@ tokio::task_local! {
 pub(crate) const MAX_GUARDS: usize = 1024;
 
 thread_local! {
-    static STACK: RefCell<Stack> = const { RefCell::new(Stack { slots: Vec::new(), next_id: 1, floor: 0 }) };
+    /// Everything this thread knows about bindings, in one place so that entering and leaving a
+    /// binding is one borrow each way.
+    static CTX: RefCell<Ctx> = const {
+        RefCell::new(Ctx { active: None, slots: Vec::new(), next_id: 1, floor: 0 })
+    };
 }
 
 struct Entry {
@@ -48,23 +52,26 @@ struct Entry {
     handle: ScopeHandle,
 }
 
-struct Stack {
-    /// `None` is a tombstone left by a guard dropped out of order.
+struct Ctx {
+    /// The scope bound by the innermost [`bind`] running on this thread (what a tokio
+    /// task-local would hold: it is moved in when a bound future is polled and moved back out
+    /// when the poll returns).
+    active: Option<ScopeHandle>,
+    /// The guard stack. `None` is a tombstone left by a guard dropped out of order.
     slots: Vec<Option<Entry>>,
     /// Per-thread, never reused: a stale guard can never match a newer entry.
     next_id: u64,
-    /// Depth at the innermost open [`Boundary`]. Every boundary comes with a binding of its
-    /// own, so entries below the floor were made outside it and are not seen inside it: the
-    /// innermost binding wins, whether it is a guard or a `run`/`bind`.
+    /// Depth at the innermost open binding. Entries below the floor were made outside it and
+    /// are not seen inside it: the innermost binding wins, whether it is a guard or a bind.
     floor: usize,
 }
 
-impl Stack {
+impl Ctx {
     fn pop_tombstones(&mut self) {
         while matches!(self.slots.last(), Some(None)) {
             self.slots.pop();
         }
-        // Entries below the floor can be dropped from inside a boundary (a guard moved into a
+        // Entries below the floor can be dropped from inside a binding (a guard moved into a
         // future): a floor above the stack would hide the next guard.
         self.floor = self.floor.min(self.slots.len());
     }
@@ -121,16 +128,12 @@ pub(crate) fn global() -> &'static ScopeHandle {
 
 /// The active isolation scope (see the module docs for the lookup order).
 pub(crate) fn active() -> ScopeHandle {
-    if let Some(handle) = stack_lookup() {
-        return handle;
-    }
-    // `try_get` clones the handle out; no user code runs while the task-local is borrowed.
-    ACTIVE.try_get().unwrap_or_else(|_| default_isolation().clone())
+    lookup(true).unwrap_or_else(|| default_isolation().clone())
 }
 
-/// The isolation scope bound to the task (not the thread-local stack), if any.
+/// The isolation scope bound by the innermost binding (not a guard), if any.
 pub(crate) fn task_bound() -> Option<ScopeHandle> {
-    ACTIVE.try_get().ok()
+    lookup(false)
 }
 
 /// The current scope of an enclosing `with_scope`, if any.
@@ -138,20 +141,21 @@ pub(crate) fn current() -> Option<Scope> {
     CURRENT.try_get().ok().flatten()
 }
 
-/// Newest live stack entry owned by the running task. Entries left by *other* tasks are
-/// stale (their task leaked them on this reused thread) and are purged on the way.
-fn stack_lookup() -> Option<ScopeHandle> {
-    let (found, purged) = STACK
-        .try_with(|stack| {
-            let mut stack = stack.try_borrow_mut().ok()?;
-            if stack.slots.is_empty() {
-                return None;
+/// With `guards`: the newest live guard entry owned by the running task, else the bound scope.
+/// Entries left by *other* tasks are stale (their task leaked them on this reused thread) and
+/// are purged on the way. One borrow; nothing is dropped while it is held.
+fn lookup(guards: bool) -> Option<ScopeHandle> {
+    let (found, purged) = CTX
+        .try_with(|ctx| {
+            let mut ctx = ctx.try_borrow_mut().ok()?;
+            if !guards || ctx.slots.is_empty() {
+                return Some((ctx.active.clone(), Vec::new()));
             }
             let me = tokio::task::try_id();
-            let floor = stack.floor;
+            let floor = ctx.floor;
             let mut purged = Vec::new();
             let mut found = None;
-            for (i, slot) in stack.slots.iter_mut().enumerate().rev() {
+            for (i, slot) in ctx.slots.iter_mut().enumerate().rev() {
                 match slot {
                     Some(entry) if entry.owner == me && i >= floor => {
                         found = Some(entry.handle.clone());
@@ -164,8 +168,8 @@ fn stack_lookup() -> Option<ScopeHandle> {
                     _ => {}
                 }
             }
-            stack.pop_tombstones();
-            Some((found, purged))
+            ctx.pop_tombstones();
+            Some((found.or_else(|| ctx.active.clone()), purged))
         })
         .ok()
         .flatten()?;
@@ -227,16 +231,16 @@ impl EnterGuard {
     pub(crate) fn push(handle: ScopeHandle) -> Self {
         let owner = tokio::task::try_id();
         let mut handle = Some(handle);
-        let pushed = STACK
-            .try_with(|stack| {
-                let mut stack = stack.try_borrow_mut().ok()?;
-                if stack.slots.len() >= MAX_GUARDS {
+        let pushed = CTX
+            .try_with(|ctx| {
+                let mut ctx = ctx.try_borrow_mut().ok()?;
+                if ctx.slots.len() >= MAX_GUARDS {
                     return None;
                 }
-                let id = stack.next_id;
-                stack.next_id += 1;
-                stack.slots.push(Some(Entry { id, owner, handle: handle.take()? }));
-                Some((stack.slots.len() - 1, id))
+                let id = ctx.next_id;
+                ctx.next_id += 1;
+                ctx.slots.push(Some(Entry { id, owner, handle: handle.take()? }));
+                Some((ctx.slots.len() - 1, id))
             })
             .ok()
             .flatten();
@@ -257,16 +261,16 @@ impl Drop for EnterGuard {
             return;
         }
         // `try_with`: during thread-local destruction this is a no-op, not a panic (#1237).
-        let removed = STACK
-            .try_with(|stack| {
-                let mut stack = stack.try_borrow_mut().ok()?;
-                let is_ours = matches!(stack.slots.get(self.pos), Some(Some(e)) if e.id == self.id);
+        let removed = CTX
+            .try_with(|ctx| {
+                let mut ctx = ctx.try_borrow_mut().ok()?;
+                let is_ours = matches!(ctx.slots.get(self.pos), Some(Some(e)) if e.id == self.id);
                 if !is_ours {
-                    return Some(Err(())); // stale: purged by a boundary or a lookup
+                    return Some(Err(())); // stale: purged by a binding's end or a lookup
                 }
-                let entry = stack.slots[self.pos].take();
-                let on_top = self.pos + 1 == stack.slots.len();
-                stack.pop_tombstones();
+                let entry = ctx.slots[self.pos].take();
+                let on_top = self.pos + 1 == ctx.slots.len();
+                ctx.pop_tombstones();
                 Some(Ok((entry, on_top)))
             })
             .ok()
@@ -284,46 +288,59 @@ impl Drop for EnterGuard {
     }
 }
 
-/// Opened by every entry point that binds a scope (layer polls, `run`, `bind`, spawn
-/// helpers). While open, guard entries made before it are not seen (the new binding wins).
-/// When dropped (also on unwind) it restores the stack to its depth at creation: entries that
-/// user code pushed inside and never removed are purged.
-pub(crate) struct Boundary {
-    /// `(depth, previous floor)`; `None` when the thread-local is unavailable.
-    saved: Option<(usize, usize)>,
+/// A scope bound to this thread until dropped: made by [`bind`], which every entry point we
+/// own goes through (layer polls, `run`, `bind`, spawn helpers).
+///
+/// Entering moves the handle out of the caller's slot into the thread's context (no reference
+/// counting) and makes guard entries made before it invisible (the new binding wins). Leaving
+/// (also on unwind) moves it back, restores what was bound before, and purges the guard
+/// entries user code pushed inside and never removed.
+pub(crate) struct Bind<'a> {
+    slot: &'a mut Option<ScopeHandle>,
+    /// `(depth, previous floor, whether a handle was swapped in)`; `None` when the
+    /// thread-local is unavailable (nothing bound).
+    saved: Option<(usize, usize, bool)>,
 }
 
-impl Boundary {
-    pub(crate) fn enter() -> Self {
-        let saved = STACK
-            .try_with(|s| {
-                s.try_borrow_mut().ok().map(|mut s| {
-                    let depth = s.slots.len();
-                    (depth, std::mem::replace(&mut s.floor, depth))
-                })
-            })
-            .ok()
-            .flatten();
-        Self { saved }
-    }
+/// Binds the scope in `slot` (if any; with `None` the enclosing binding stays, and only the
+/// purge on exit applies) until the returned value is dropped.
+pub(crate) fn bind(slot: &mut Option<ScopeHandle>) -> Bind<'_> {
+    let saved = CTX
+        .try_with(|ctx| {
+            let mut ctx = ctx.try_borrow_mut().ok()?;
+            let swap = slot.is_some();
+            if swap {
+                std::mem::swap(&mut ctx.active, slot);
+            }
+            let depth = ctx.slots.len();
+            Some((depth, std::mem::replace(&mut ctx.floor, depth), swap))
+        })
+        .ok()
+        .flatten();
+    Bind { slot, saved }
+}
 
-    /// Like [`enter`](Self::enter), for the start of a job on a pooled thread: anything still
-    /// on the stack was left by earlier jobs on this thread and is purged first.
-    pub(crate) fn enter_clean() -> Self {
-        truncate(0);
-        Self::enter()
+impl Bind<'_> {
+    /// Whether the scope could be bound (not during thread-local destruction).
+    pub(crate) fn is_bound(&self) -> bool {
+        self.saved.is_some()
     }
 }
 
-impl Drop for Boundary {
+impl Drop for Bind<'_> {
     fn drop(&mut self) {
-        let Some((depth, floor)) = self.saved else { return };
-        // One borrow: cut what was pushed inside and left behind, restore the floor.
-        let removed = STACK
-            .try_with(|stack| {
-                let mut stack = stack.try_borrow_mut().ok()?;
-                let removed = (stack.slots.len() > depth).then(|| stack.slots.split_off(depth));
-                stack.floor = floor.min(stack.slots.len());
+        let Some((depth, floor, swapped)) = self.saved else { return };
+        let slot = &mut *self.slot;
+        // One borrow: cut what was pushed inside and left behind, restore the floor and the
+        // enclosing binding.
+        let removed = CTX
+            .try_with(|ctx| {
+                let mut ctx = ctx.try_borrow_mut().ok()?;
+                let removed = (ctx.slots.len() > depth).then(|| ctx.slots.split_off(depth));
+                ctx.floor = floor.min(ctx.slots.len());
+                if swapped {
+                    std::mem::swap(&mut ctx.active, slot);
+                }
                 removed
             })
             .ok()
@@ -335,20 +352,24 @@ impl Drop for Boundary {
     }
 }
 
+/// Runs `f` with the scope in `slot` bound (see [`bind`]).
+pub(crate) fn with_bound<R>(slot: &mut Option<ScopeHandle>, f: impl FnOnce() -> R) -> R {
+    let _bind = bind(slot);
+    f()
+}
+
 fn count_purged(removed: &[Option<Entry>]) {
     for _ in removed.iter().flatten() {
         incr(&COUNTERS.leaked_bindings_purged);
     }
 }
 
-fn truncate(depth: usize) {
-    let removed = STACK
-        .try_with(|stack| {
-            let mut stack = stack.try_borrow_mut().ok()?;
-            if stack.slots.len() <= depth {
-                return None;
-            }
-            Some(stack.slots.split_off(depth))
+/// Purges everything on this thread's guard stack: the start of a job on a pooled thread.
+fn purge_all() {
+    let removed = CTX
+        .try_with(|ctx| {
+            let mut ctx = ctx.try_borrow_mut().ok()?;
+            (!ctx.slots.is_empty()).then(|| std::mem::take(&mut ctx.slots))
         })
         .ok()
         .flatten();
@@ -360,24 +381,24 @@ fn truncate(depth: usize) {
 
 /// Number of entries (live or tombstoned) on this thread's guard stack; for tests and stats.
 pub(crate) fn stack_depth() -> usize {
-    STACK.try_with(|s| s.try_borrow().map(|s| s.slots.len()).unwrap_or(0)).unwrap_or(0)
+    CTX.try_with(|s| s.try_borrow().map(|s| s.slots.len()).unwrap_or(0)).unwrap_or(0)
 }
 
-/// Runs `f` with `handle` bound, inside a boundary. `current`: `Some(c)` also binds the current
-/// scope `c`; `None` leaves the caller's. `clean` purges residue of earlier jobs on a pooled
-/// thread first.
+/// Runs `f` with `handle` bound. `current`: `Some(c)` also binds the current scope `c`;
+/// `None` leaves the caller's. `clean` purges residue of earlier jobs on a pooled thread first.
 pub(crate) fn run_bound<F, R>(handle: ScopeHandle, current: Option<Option<Scope>>, clean: bool, f: F) -> R
 where
     F: FnOnce() -> R,
 {
-    let _boundary = if clean { Boundary::enter_clean() } else { Boundary::enter() };
-    if STACK.try_with(|_| ()).is_err() {
-        // Thread-locals are being destroyed (a TLS destructor called us): tokio would panic on
-        // binding, so run unbound instead.
-        return f();
+    if clean {
+        purge_all();
     }
+    let mut slot = Some(handle);
+    let bound = bind(&mut slot);
     match current {
-        Some(current) => ACTIVE.sync_scope(handle, || CURRENT.sync_scope(current, f)),
-        None => ACTIVE.sync_scope(handle, f),
+        // During thread-local destruction (a TLS destructor called us) tokio would panic on
+        // binding the current scope: run with what could be bound.
+        Some(current) if bound.is_bound() => CURRENT.sync_scope(current, f),
+        _ => f(),
     }
 }

@@ -23,7 +23,7 @@ use pin_project_lite::pin_project;
 use tokio::task::futures::TaskLocalFuture;
 use tokio::task::JoinHandle;
 
-use crate::binding::{self, Boundary, ACTIVE, CURRENT};
+use crate::binding::{self, with_bound, CURRENT};
 use crate::handle::ScopeHandle;
 use crate::scope::Scope;
 
@@ -88,19 +88,31 @@ pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct Bound<F: Future> {
         #[pin]
-        inner: TaskLocalFuture<ScopeHandle, TaskLocalFuture<Option<Scope>, F>>,
+        inner: Option<TaskLocalFuture<Option<Scope>, F>>,
+        // `None` only while bound (moved into the thread's binding and back).
+        handle: Option<ScopeHandle>,
+    }
+
+    impl<F: Future> PinnedDrop for Bound<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let mut inner = this.inner;
+            if inner.is_some() {
+                with_bound(this.handle, || inner.set(None));
+            }
+        }
     }
 }
 
 impl<F: Future> std::fmt::Debug for Bound<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bound").finish_non_exhaustive()
+        f.debug_struct("Bound").field("scope", &self.handle).finish_non_exhaustive()
     }
 }
 
 impl<F: Future> Bound<F> {
     pub(crate) fn new(handle: ScopeHandle, current: Option<Scope>, future: F) -> Self {
-        Self { inner: ACTIVE.scope(handle, CURRENT.scope(current, future)) }
+        Self { inner: Some(CURRENT.scope(current, future)), handle: Some(handle) }
     }
 }
 
@@ -108,8 +120,19 @@ impl<F: Future> Future for Bound<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let _boundary = Boundary::enter();
-        self.project().inner.poll(cx)
+        let this = self.project();
+        let mut inner = this.inner;
+        // One binding covers the poll and, once it is ready, the drop of the inner future.
+        with_bound(this.handle, || {
+            let Some(future) = inner.as_mut().as_pin_mut() else {
+                panic!("`isoscope::Bound` polled after completion");
+            };
+            let polled = future.poll(cx);
+            if polled.is_ready() {
+                inner.set(None);
+            }
+            polled
+        })
     }
 }
 

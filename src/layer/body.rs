@@ -6,8 +6,8 @@ use std::task::{Context, Poll};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use super::guard_panic;
-use crate::binding::{Boundary, ACTIVE};
+use super::{guarded, slot_handle};
+use crate::binding::with_bound;
 use crate::handle::{Outcome, ScopeHandle};
 
 pin_project! {
@@ -15,23 +15,28 @@ pin_project! {
     /// response future has completed, so the request's scope is bound again for every
     /// `poll_frame` and while the body is dropped. The request ends (completed) at end of
     /// stream, or (cancelled) when the body is dropped before it.
+    ///
+    /// The inner body is dropped (with the scope bound) as soon as it reports its end, so a
+    /// body streamed to the end costs no binding when the wrapper is dropped later.
     pub struct ResponseBody<B> {
         #[pin]
         inner: Option<B>,
-        handle: ScopeHandle,
+        // `None` only while bound (moved into the thread's binding and back).
+        handle: Option<ScopeHandle>,
     }
 
     impl<B> PinnedDrop for ResponseBody<B> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if this.inner.is_none() {
-                return;
+                return; // streamed to the end: dropped already
             }
-            let _boundary = Boundary::enter();
             let mut inner = this.inner;
-            ACTIVE.sync_scope(this.handle.clone(), || inner.set(None));
+            with_bound(this.handle, || inner.set(None));
             // A no-op if end of stream was already seen (then the request completed).
-            this.handle.end(Outcome::Cancelled);
+            if let Some(handle) = this.handle {
+                handle.end(Outcome::Cancelled);
+            }
         }
     }
 }
@@ -48,14 +53,14 @@ impl<B: Body> ResponseBody<B> {
             // An empty body may never be polled: the request is complete already.
             handle.end(Outcome::Completed);
         }
-        Self { inner: Some(inner), handle }
+        Self { inner: Some(inner), handle: Some(handle) }
     }
 }
 
 impl<B> ResponseBody<B> {
     /// The request's scope.
     pub fn scope(&self) -> &ScopeHandle {
-        &self.handle
+        slot_handle(&self.handle)
     }
 }
 
@@ -65,11 +70,25 @@ impl<B: Body> Body for ResponseBody<B> {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
-        let Some(inner) = this.inner.as_pin_mut() else { return Poll::Ready(None) };
-        let _boundary = Boundary::enter();
-        let handle = &*this.handle;
-        let polled = guard_panic(handle, || ACTIVE.sync_scope(handle.clone(), || inner.poll_frame(cx)));
-        if let Poll::Ready(None) = polled {
+        let mut inner = this.inner;
+        if inner.is_none() {
+            return Poll::Ready(None);
+        }
+        // One binding per poll covers the poll and, once the inner body is done, its drop.
+        let (polled, ended) = guarded(this.handle, || {
+            let Some(mut body) = inner.as_mut().as_pin_mut() else { return (Poll::Ready(None), true) };
+            let polled = body.as_mut().poll_frame(cx);
+            let ended = match &polled {
+                Poll::Ready(None) => true,
+                Poll::Ready(Some(Ok(_))) => body.is_end_stream(),
+                Poll::Ready(Some(Err(_))) | Poll::Pending => false,
+            };
+            if ended {
+                inner.set(None);
+            }
+            (polled, ended)
+        });
+        if let (true, Some(handle)) = (ended, this.handle.as_ref()) {
             handle.end(Outcome::Completed);
         }
         polled
@@ -77,8 +96,8 @@ impl<B: Body> Body for ResponseBody<B> {
 
     fn is_end_stream(&self) -> bool {
         let at_end = self.inner.as_ref().is_none_or(Body::is_end_stream);
-        if at_end {
-            self.handle.end(Outcome::Completed);
+        if let (true, Some(handle)) = (at_end, self.handle.as_ref()) {
+            handle.end(Outcome::Completed);
         }
         at_end
     }

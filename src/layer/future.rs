@@ -2,14 +2,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use http::Response;
 use pin_project_lite::pin_project;
-use tokio::task::futures::TaskLocalFuture;
 
-use super::{guard_panic, ResponseBody};
-use crate::binding::Boundary;
+use super::{guarded, ResponseBody};
+use crate::binding::with_bound;
 use crate::handle::{Outcome, ScopeHandle};
 
 pin_project! {
@@ -18,21 +17,24 @@ pin_project! {
     /// response body in [`ResponseBody`].
     pub struct ResponseFuture<F> {
         #[pin]
-        inner: Option<TaskLocalFuture<ScopeHandle, F>>,
-        handle: ScopeHandle,
+        inner: Option<F>,
+        // `None` while bound, and once handed to the response body.
+        handle: Option<ScopeHandle>,
         capture_server_errors: bool,
     }
 
     impl<F> PinnedDrop for ResponseFuture<F> {
         fn drop(this: Pin<&mut Self>) {
-            let mut this = this.project();
+            let this = this.project();
             if this.inner.is_some() {
                 // Dropped before it produced a response: the request was cancelled. The inner
-                // future is dropped with the scope bound (TaskLocalFuture's own drop does
-                // that), inside a boundary so a guard leaked by its `Drop` impls is purged.
-                let _boundary = Boundary::enter();
-                this.inner.set(None);
-                this.handle.end(Outcome::Cancelled);
+                // future is dropped with the scope bound, and a guard leaked by its `Drop`
+                // impls is purged.
+                let mut inner = this.inner;
+                with_bound(this.handle, || inner.set(None));
+                if let Some(handle) = this.handle {
+                    handle.end(Outcome::Cancelled);
+                }
             }
         }
     }
@@ -45,11 +47,7 @@ impl<F> std::fmt::Debug for ResponseFuture<F> {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(
-        inner: TaskLocalFuture<ScopeHandle, F>,
-        handle: ScopeHandle,
-        capture_server_errors: bool,
-    ) -> Self {
+    pub(crate) fn new(inner: F, handle: Option<ScopeHandle>, capture_server_errors: bool) -> Self {
         Self { inner: Some(inner), handle, capture_server_errors }
     }
 }
@@ -62,13 +60,21 @@ where
     type Output = Result<Response<ResponseBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let _boundary = Boundary::enter();
-        let Some(inner) = this.inner.as_mut().as_pin_mut() else {
-            panic!("`isoscope::layer::ResponseFuture` polled after completion");
-        };
-        let result = ready!(guard_panic(this.handle, || inner.poll(cx)));
-        this.inner.set(None);
+        let this = self.project();
+        let mut inner = this.inner;
+        assert!(inner.is_some(), "`isoscope::layer::ResponseFuture` polled after completion");
+        // One binding covers the poll and, once it is ready, the drop of the inner future.
+        let polled = guarded(this.handle, || {
+            let polled = inner.as_mut().as_pin_mut().map_or(Poll::Pending, |f| f.poll(cx));
+            if polled.is_ready() {
+                inner.set(None);
+            }
+            polled
+        });
+        let Poll::Ready(result) = polled else { return Poll::Pending };
+        // The future is done: the response body takes the handle over.
+        // (Always back in its slot once the binding has ended; never the default's.)
+        let handle = this.handle.take().unwrap_or_else(|| ScopeHandle::new(crate::Scope::default()));
         Poll::Ready(match result {
             Ok(response) => {
                 if *this.capture_server_errors && response.status().is_server_error() {
@@ -76,12 +82,12 @@ where
                     let message = format!("HTTP {} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
                     let mut event = crate::Event::message(message.trim_end(), crate::Level::Error);
                     event.tags.insert("http.status_code".into(), status.as_u16().to_string());
-                    crate::client::capture(this.handle.clone(), None, event);
+                    crate::client::capture(handle.clone(), None, event);
                 }
-                Ok(response.map(|body| ResponseBody::new(body, this.handle.clone())))
+                Ok(response.map(|body| ResponseBody::new(body, handle)))
             }
             Err(err) => {
-                this.handle.end(Outcome::Completed);
+                handle.end(Outcome::Completed);
                 Err(err)
             }
         })

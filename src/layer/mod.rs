@@ -83,9 +83,9 @@ pub(crate) use request::{is_secret_key, FILTERED};
 use crate::handle::{Outcome, ScopeHandle};
 
 thread_local! {
-    /// Address of the panic payload this thread's innermost `guard_panic` captured, so nested
+    /// Address of the panic payload this thread's innermost `guarded` call captured, so nested
     /// layers (each of which catches and re-raises) capture a panic once. Cleared whenever a
-    /// `guard_panic` starts: a new panic can only be raised after that, so an allocator reusing
+    /// `guarded` call starts: a new panic can only be raised after that, so an allocator reusing
     /// the address of an earlier payload can never make a new panic look already captured.
     static LAST_CAPTURED: Cell<usize> = const { Cell::new(0) };
 }
@@ -94,23 +94,32 @@ fn payload_addr(payload: &(dyn Any + Send)) -> usize {
     payload as *const (dyn Any + Send) as *const () as usize
 }
 
-/// Runs `f`; if it panics, captures the panic with `handle`'s scope (once), marks the request
-/// as panicked, and re-raises the panic.
-pub(crate) fn guard_panic<R>(handle: &ScopeHandle, f: impl FnOnce() -> R) -> R {
+/// Runs `f` with the scope in `slot` bound; if it panics, captures the panic with that scope
+/// (once), marks the request as panicked, and re-raises the panic.
+pub(crate) fn guarded<R>(slot: &mut Option<ScopeHandle>, f: impl FnOnce() -> R) -> R {
     let _ = LAST_CAPTURED.try_with(|c| c.set(0));
-    match catch_unwind(AssertUnwindSafe(f)) {
+    let result = crate::binding::with_bound(slot, || catch_unwind(AssertUnwindSafe(f)));
+    match result {
         Ok(r) => r,
         Err(payload) => {
             let addr = payload_addr(&*payload);
             let seen = LAST_CAPTURED.try_with(|c| c.replace(addr) == addr).unwrap_or(false);
-            if !seen {
-                // Only enqueues: never flushes on a tokio worker thread.
-                crate::client::capture(handle.clone(), None, crate::Event::from_panic(&*payload));
+            if let Some(handle) = slot {
+                if !seen {
+                    // Only enqueues: never flushes on a tokio worker thread.
+                    crate::client::capture(handle.clone(), None, crate::Event::from_panic(&*payload));
+                }
+                handle.end(Outcome::Panicked);
             }
-            handle.end(Outcome::Panicked);
             resume_unwind(payload)
         }
     }
+}
+
+/// The handle in a layer's slot: always there except while it is bound (when its owner is
+/// borrowed by the binding and cannot be asked).
+fn slot_handle(slot: &Option<ScopeHandle>) -> &ScopeHandle {
+    slot.as_ref().unwrap_or_else(|| crate::binding::default_isolation())
 }
 
 #[cfg(test)]
@@ -125,18 +134,20 @@ mod tests {
     #[test]
     fn each_panic_is_captured_once_even_when_its_payload_address_repeats() {
         let handle = ScopeHandle::new(crate::Scope::default());
+        let mut slot = Some(handle.clone());
         let before = captures();
         let mut payload: Box<dyn Any + Send> = Box::new(String::from("boom"));
         // The same allocation raised twice: exactly what an allocator reusing an address does.
         for _ in 0..2 {
-            payload = catch_unwind(AssertUnwindSafe(|| guard_panic(&handle, || resume_unwind(payload)))).unwrap_err();
+            payload = catch_unwind(AssertUnwindSafe(|| guarded(&mut slot, || resume_unwind(payload)))).unwrap_err();
         }
         assert_eq!(captures() - before, 2);
 
         // Nested guards (nested layers) capture one panic once.
         let before = captures();
         let caught = catch_unwind(AssertUnwindSafe(|| {
-            guard_panic(&handle, || guard_panic(&handle, || std::panic::panic_any(String::from("inner"))))
+            let mut inner = slot.clone();
+            guarded(&mut slot, || guarded(&mut inner, || std::panic::panic_any(String::from("inner"))))
         }));
         assert!(caught.is_err());
         assert_eq!(captures() - before, 1);

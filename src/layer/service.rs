@@ -3,8 +3,8 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::{future::ResponseFuture, guard_panic, IsolationLayer, RequestInfo, ResponseBody};
-use crate::binding::{self, Boundary, ACTIVE};
+use super::{future::ResponseFuture, guarded, IsolationLayer, RequestInfo, ResponseBody};
+use crate::binding;
 use crate::handle::ScopeHandle;
 
 /// The service made by [`IsolationLayer`]: forks a scope per request and binds it while the
@@ -83,10 +83,9 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let handle = request_scope(&req);
-        let _boundary = Boundary::enter();
+        let mut handle = Some(request_scope(&req));
         let inner = &mut self.inner;
-        let future = guard_panic(&handle, || ACTIVE.sync_scope(handle.clone(), || inner.call(req)));
-        ResponseFuture::new(ACTIVE.scope(handle.clone(), future), handle, self.capture_server_errors)
+        let future = guarded(&mut handle, || inner.call(req));
+        ResponseFuture::new(future, handle, self.capture_server_errors)
     }
 }
