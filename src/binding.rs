@@ -92,7 +92,9 @@ pub(crate) fn default_isolation() -> &'static ScopeHandle {
 /// mutex and bump the same reference counts.
 pub(crate) fn request_base() -> Scope {
     thread_local! {
-        static CACHE: RefCell<Option<(u64, Scope)>> = const { RefCell::new(None) };
+        /// `(version, base)`; a `None` base stands for the empty scope (the usual case), which
+        /// is quicker to make than to copy.
+        static CACHE: RefCell<Option<(u64, Option<Scope>)>> = const { RefCell::new(None) };
     }
     let default = default_isolation();
     let fresh = || {
@@ -106,13 +108,14 @@ pub(crate) fn request_base() -> Scope {
     let (base, replaced) = CACHE
         .try_with(|cache| {
             let Ok(mut cache) = cache.try_borrow_mut() else { return (fresh(), None) };
-            if let Some((v, scope)) = cache.as_ref() {
+            if let Some((v, base)) = cache.as_ref() {
                 if *v == version {
-                    return (scope.clone(), None);
+                    return (base.clone().unwrap_or_default(), None);
                 }
             }
             let scope = fresh().localized();
-            let old = cache.replace((version, scope.clone()));
+            let base = (!scope.is_empty()).then(|| scope.clone());
+            let old = cache.replace((version, base));
             (scope, old)
         })
         .unwrap_or_else(|_| (fresh(), None));

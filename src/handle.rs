@@ -143,7 +143,7 @@ impl ScopeHandle {
         if reentrant::holds(self.0.id) {
             return Scope::default();
         }
-        lock(&self.0.scope).clone()
+        lock(&self.0.scope).fork()
     }
 
     /// Edits the scope in place under its lock, so concurrent writers never lose an update.

@@ -236,7 +236,8 @@ where
 {
     let mut scope = binding::current().unwrap_or_default();
     configure(&mut scope);
-    binding::CURRENT.sync_scope(Some(scope), f)
+    // Shared from here on, so that handing it to a capture or a child task is O(1).
+    binding::CURRENT.sync_scope(Some(scope.fork()), f)
 }
 
 /// The async twin of [`with_scope`]: the current scope is bound whenever the future is polled.
@@ -261,7 +262,7 @@ where
 {
     let mut scope = binding::current().unwrap_or_default();
     configure(&mut scope);
-    binding::CURRENT.scope(Some(scope), future)
+    binding::CURRENT.scope(Some(scope.fork()), future)
 }
 
 /// Captures a message event with the active scopes. Returns its id, or `None` if no client is

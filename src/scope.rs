@@ -55,15 +55,22 @@ pub struct User {
 /// An event processor: may edit an event or drop it by returning `None`.
 pub(crate) type EventProcessor = Arc<dyn Fn(Event) -> Option<Event> + Send + Sync>;
 
-/// A copy-on-write collection that costs nothing while empty: `None` stands for the empty
-/// value, so cloning or dropping an empty field touches no shared reference count and a new
-/// request scope allocates nothing for the fields it never writes.
-#[derive(Clone)]
-struct Shared<T: 'static>(Option<Arc<T>>);
+/// A collection field of a [`Scope`]. Empty costs nothing to copy or drop; written, it is
+/// owned while only this scope holds it (written in place: no reference count, no extra
+/// allocation), and shared copy-on-write once the scope is forked. Forking moves an owned
+/// value into an `Arc` (O(1): the value itself is not copied); the first write after that
+/// takes it back, copying it only if the other side still holds it.
+enum Field<T: 'static> {
+    Empty,
+    Own(T),
+    Shared(Arc<T>),
+}
 
-/// A `'static` empty value of each collection type, for reads of an empty [`Shared`].
-trait Empty: Clone + Default + 'static {
+/// The collection types a [`Field`] holds.
+trait Collection: Clone + Default + 'static {
+    /// A `'static` empty value, for reads of an empty field.
     fn empty() -> &'static Self;
+    fn is_empty(&self) -> bool;
 }
 
 static EMPTY_TAGS: BTreeMap<String, String> = BTreeMap::new();
@@ -71,47 +78,104 @@ static EMPTY_VALUES: BTreeMap<String, Value> = BTreeMap::new();
 static EMPTY_CRUMBS: VecDeque<Arc<Breadcrumb>> = VecDeque::new();
 static EMPTY_PROCESSORS: Vec<EventProcessor> = Vec::new();
 
-impl Empty for BTreeMap<String, String> {
+impl Collection for BTreeMap<String, String> {
     fn empty() -> &'static Self {
         &EMPTY_TAGS
     }
+    fn is_empty(&self) -> bool {
+        self.is_empty()
+    }
 }
-impl Empty for BTreeMap<String, Value> {
+
+impl Collection for BTreeMap<String, Value> {
     fn empty() -> &'static Self {
         &EMPTY_VALUES
     }
+    fn is_empty(&self) -> bool {
+        self.is_empty()
+    }
 }
-impl Empty for VecDeque<Arc<Breadcrumb>> {
+
+impl Collection for VecDeque<Arc<Breadcrumb>> {
     fn empty() -> &'static Self {
         &EMPTY_CRUMBS
     }
-}
-impl Empty for Vec<EventProcessor> {
-    fn empty() -> &'static Self {
-        &EMPTY_PROCESSORS
+    fn is_empty(&self) -> bool {
+        self.is_empty()
     }
 }
 
-impl<T: Empty> Shared<T> {
-    const NONE: Self = Self(None);
+impl Collection for Vec<EventProcessor> {
+    fn empty() -> &'static Self {
+        &EMPTY_PROCESSORS
+    }
+    fn is_empty(&self) -> bool {
+        self.is_empty()
+    }
+}
 
+impl<T: Collection> Clone for Field<T> {
+    /// Copies an owned value (use [`Field::share`] for an O(1) fork).
+    fn clone(&self) -> Self {
+        match self {
+            Self::Empty => Self::Empty,
+            Self::Own(v) => Self::Own(v.clone()),
+            Self::Shared(v) => Self::Shared(Arc::clone(v)),
+        }
+    }
+}
+
+impl<T: Collection> Field<T> {
     fn value(&self) -> &T {
-        match &self.0 {
-            Some(v) => v,
-            None => T::empty(),
+        match self {
+            Self::Empty => T::empty(),
+            Self::Own(v) => v,
+            Self::Shared(v) => v,
         }
     }
 
     fn make_mut(&mut self) -> &mut T {
-        Arc::make_mut(self.0.get_or_insert_with(Default::default))
+        if !matches!(self, Self::Own(_)) {
+            let shared = std::mem::replace(self, Self::Empty);
+            *self = Self::Own(match shared {
+                Self::Shared(v) => Arc::unwrap_or_clone(v),
+                _ => T::default(),
+            });
+        }
+        match self {
+            Self::Own(v) => v,
+            // Not reached (made owned above); correct anyway.
+            Self::Empty | Self::Shared(_) => {
+                *self = Self::Own(T::default());
+                self.make_mut()
+            }
+        }
     }
 
+    /// An O(1) copy: an owned value moves into an `Arc` that both sides then share.
+    fn share(&mut self) -> Self {
+        match self {
+            Self::Empty => Self::Empty,
+            Self::Own(v) if v.is_empty() => Self::Empty,
+            Self::Own(v) => {
+                let shared = Arc::new(std::mem::take(v));
+                *self = Self::Shared(Arc::clone(&shared));
+                Self::Shared(shared)
+            }
+            Self::Shared(v) => Self::Shared(Arc::clone(v)),
+        }
+    }
+
+    /// A shared copy of the value in an allocation of its own.
     fn localized(&self) -> Self {
-        Self(self.0.as_deref().map(|v| Arc::new(v.clone())))
+        match self.value() {
+            v if v.is_empty() => Self::Empty,
+            v => Self::Shared(Arc::new(v.clone())),
+        }
     }
 }
 
-impl<T: Empty> std::ops::Deref for Shared<T> {
+impl<T: Collection> std::ops::Deref for Field<T> {
     type Target = T;
     fn deref(&self) -> &T {
         self.value()
@@ -121,9 +185,11 @@ impl<T: Empty> std::ops::Deref for Shared<T> {
 /// Data attached to every event captured while the scope is active: level, transaction, user,
 /// tags, extra, contexts, fingerprint, breadcrumbs and request info.
 ///
-/// A `Scope` is a value: cloning it (which is what forking does) is O(1) whatever it holds,
-/// because every field is shared copy-on-write; the first write to a field after a clone copies
-/// that field only. Scopes are shared between tasks through a
+/// A `Scope` is a value. [`fork`](Self::fork) copies it in O(1) whatever it holds: the fields
+/// become shared copy-on-write, and the first write to a field after a fork copies that field
+/// only (if the other side still holds it). Until a scope is forked, its fields are owned and
+/// written in place, which is what makes a request's first tag or breadcrumb cheap. `clone`
+/// is O(1) for shared fields and copies owned ones. Scopes are shared between tasks through a
 /// [`ScopeHandle`](crate::ScopeHandle), and usually edited through the free functions
 /// ([`set_tag`](crate::set_tag), [`configure_scope`](crate::configure_scope), ...).
 ///
@@ -132,7 +198,7 @@ impl<T: Empty> std::ops::Deref for Shared<T> {
 ///
 /// let mut parent = Scope::default();
 /// parent.set_tag("region", "eu");
-/// let mut child = parent.clone(); // O(1)
+/// let mut child = parent.fork(); // O(1)
 /// child.set_tag("region", "us");
 /// child.add_breadcrumb(Breadcrumb::new("only in the child"));
 /// assert_eq!(parent.tag("region"), Some("eu"));
@@ -144,15 +210,15 @@ pub struct Scope {
     level: Option<Level>,
     transaction: Option<Arc<str>>,
     user: Option<Arc<User>>,
-    tags: Shared<BTreeMap<String, String>>,
-    extra: Shared<BTreeMap<String, Value>>,
-    contexts: Shared<BTreeMap<String, Value>>,
+    tags: Field<BTreeMap<String, String>>,
+    extra: Field<BTreeMap<String, Value>>,
+    contexts: Field<BTreeMap<String, Value>>,
     fingerprint: Option<Arc<[String]>>,
     /// Each breadcrumb is shared, so a fork copying the ring (on its first write) and the
     /// merge at capture copy pointers, not breadcrumbs.
-    breadcrumbs: Shared<VecDeque<Arc<Breadcrumb>>>,
+    breadcrumbs: Field<VecDeque<Arc<Breadcrumb>>>,
     request: Option<Arc<RequestInfo>>,
-    processors: Shared<Vec<EventProcessor>>,
+    processors: Field<Vec<EventProcessor>>,
 }
 
 impl Default for Scope {
@@ -162,13 +228,13 @@ impl Default for Scope {
             level: None,
             transaction: None,
             user: None,
-            tags: Shared::NONE,
-            extra: Shared::NONE,
-            contexts: Shared::NONE,
+            tags: Field::Empty,
+            extra: Field::Empty,
+            contexts: Field::Empty,
             fingerprint: None,
-            breadcrumbs: Shared::NONE,
+            breadcrumbs: Field::Empty,
             request: None,
-            processors: Shared::NONE,
+            processors: Field::Empty,
         }
     }
 }
@@ -313,12 +379,30 @@ impl Scope {
 
     /// Removes every breadcrumb.
     pub fn clear_breadcrumbs(&mut self) {
-        self.breadcrumbs = Shared::NONE;
+        self.breadcrumbs = Field::Empty;
     }
 
     /// Sets the request this scope's unit of work serves (the layer does this).
     pub fn set_request(&mut self, request: Option<RequestInfo>) {
         self.request = request.map(Arc::new);
+    }
+
+    pub(crate) fn set_request_shared(&mut self, request: Arc<RequestInfo>) {
+        self.request = Some(request);
+    }
+
+    /// Whether nothing at all is set.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.level.is_none()
+            && self.transaction.is_none()
+            && self.user.is_none()
+            && self.tags.is_empty()
+            && self.extra.is_empty()
+            && self.contexts.is_empty()
+            && self.fingerprint.is_none()
+            && self.breadcrumbs.is_empty()
+            && self.request.is_none()
+            && self.processors.is_empty()
     }
 
     /// The request info, if any.
@@ -337,6 +421,25 @@ impl Scope {
 
     /// A copy that shares no allocation with `self`, for a per-thread cache: forking from it
     /// then touches only reference counts of this thread's own copy.
+    /// An O(1) copy: every field becomes shared (copy-on-write) between `self` and the copy.
+    /// [`ScopeHandle::fork`](crate::ScopeHandle::fork) and
+    /// [`ScopeHandle::snapshot`](crate::ScopeHandle::snapshot) use this.
+    #[must_use]
+    pub fn fork(&mut self) -> Self {
+        Self {
+            level: self.level,
+            transaction: self.transaction.clone(),
+            user: self.user.clone(),
+            tags: self.tags.share(),
+            extra: self.extra.share(),
+            contexts: self.contexts.share(),
+            fingerprint: self.fingerprint.clone(),
+            breadcrumbs: self.breadcrumbs.share(),
+            request: self.request.clone(),
+            processors: self.processors.share(),
+        }
+    }
+
     pub(crate) fn localized(&self) -> Self {
         Self {
             level: self.level,
@@ -421,7 +524,7 @@ mod tests {
     fn fork_is_independent_both_ways() {
         let mut parent = Scope::default();
         parent.set_tag("a", "1");
-        let mut child = parent.clone();
+        let mut child = parent.fork();
         child.set_tag("b", "2");
         parent.set_tag("c", "3");
         assert_eq!(child.tag("c"), None);
@@ -487,7 +590,7 @@ mod tests {
     fn shared_breadcrumbs_of_a_fork_are_not_duplicated() {
         let mut iso = Scope::default();
         iso.add_breadcrumb(Breadcrumb::new("shared"));
-        let mut current = iso.clone();
+        let mut current = iso.fork();
         current.add_breadcrumb(Breadcrumb::new("mine"));
         let mut event = Event::default();
         apply_scopes(&mut event, &[&current, &iso], 100);

@@ -92,9 +92,8 @@ impl RequestInfo {
     }
 
     /// Uses `other`'s request id (nested layers serve one request).
-    pub(crate) fn with_id_of(self, other: &Self) -> Self {
+    pub(crate) fn use_id_of(&mut self, other: &Self) {
         let _ = self.id.set(other.id().clone());
-        self
     }
 
     fn id(&self) -> &RequestId {
@@ -108,9 +107,8 @@ impl RequestInfo {
 
     /// Records the route template axum matched (`/users/{id}`), the transaction name.
     #[cfg(feature = "axum")]
-    pub(crate) fn with_route(mut self, route: Option<&axum::extract::MatchedPath>) -> Self {
+    pub(crate) fn set_route(&mut self, route: Option<&axum::extract::MatchedPath>) {
         self.route = route.cloned();
-        self
     }
 
     /// The request id: the `x-request-id` header, or the one the layer generated. Events get it

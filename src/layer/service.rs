@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
@@ -52,20 +53,20 @@ fn request_scope<B>(req: &Request<B>) -> ScopeHandle {
     };
     // Kept raw: turned into the event's `request`, `request_id` tag and transaction only if an
     // event is captured.
-    let mut info = RequestInfo::new(
+    let mut info = Arc::new(RequestInfo::new(
         req.method().clone(),
         req.uri().clone(),
         req.headers().clone(),
         crate::client::send_default_pii(),
-    );
-    #[cfg(feature = "axum")]
-    {
-        info = info.with_route(req.extensions().get::<axum::extract::MatchedPath>());
+    ));
+    if let Some(info) = Arc::get_mut(&mut info) {
+        #[cfg(feature = "axum")]
+        info.set_route(req.extensions().get::<axum::extract::MatchedPath>());
+        if let Some(outer) = parent.is_some().then(|| scope.request()).flatten() {
+            info.use_id_of(outer); // nested layers serve the same request
+        }
     }
-    if let Some(outer) = parent.is_some().then(|| scope.request()).flatten() {
-        info = info.with_id_of(outer); // nested layers serve the same request
-    }
-    scope.set_request(Some(info));
+    scope.set_request_shared(info);
     ScopeHandle::forked_from(scope)
 }
 
