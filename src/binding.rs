@@ -134,6 +134,25 @@ pub(crate) fn active() -> ScopeHandle {
     lookup(true).unwrap_or_else(|| default_isolation().clone())
 }
 
+/// Runs `f` with the active isolation scope, without cloning the handle when it is the bound
+/// one (the usual case in a handler). `f` must not run user code: the thread's binding
+/// context stays borrowed (shared) while it runs.
+pub(crate) fn with_active(f: impl FnOnce(&ScopeHandle)) {
+    let mut f = Some(f);
+    let _ = CTX.try_with(|ctx| {
+        let Ok(ctx) = ctx.try_borrow() else { return };
+        // With guards on the stack, the general path below looks through them.
+        if let (Some(handle), true) = (&ctx.active, ctx.slots.is_empty()) {
+            if let Some(f) = f.take() {
+                f(handle);
+            }
+        }
+    });
+    if let Some(f) = f {
+        f(&active());
+    }
+}
+
 /// The isolation scope bound by the innermost binding (not a guard), if any.
 pub(crate) fn task_bound() -> Option<ScopeHandle> {
     lookup(false)

@@ -345,23 +345,18 @@ fn default_contexts(event: &mut Event) {
 }
 
 /// Records a breadcrumb after `before_breadcrumb` (which runs outside every lock).
-pub(crate) fn record_breadcrumb(handle: &ScopeHandle, breadcrumb: Breadcrumb) {
-    let hook = if HAS_BEFORE_BREADCRUMB.load(Ordering::Relaxed) {
-        client().and_then(|c| c.options.before_breadcrumb.clone())
-    } else {
-        None
-    };
-    let breadcrumb = match hook {
-        Some(hook) => match hook(breadcrumb) {
-            Some(b) => b,
-            None => {
-                incr(&COUNTERS.breadcrumbs_dropped);
-                return;
-            }
-        },
-        None => breadcrumb,
-    };
-    handle.configure(|s| s.add_breadcrumb(breadcrumb));
+/// Runs `before_breadcrumb` (user code: call it with no lock or borrow of ours held); `None`
+/// when it dropped the breadcrumb.
+pub(crate) fn before_breadcrumb(breadcrumb: Breadcrumb) -> Option<Breadcrumb> {
+    if !HAS_BEFORE_BREADCRUMB.load(Ordering::Relaxed) {
+        return Some(breadcrumb);
+    }
+    let Some(hook) = client().and_then(|c| c.options.before_breadcrumb.clone()) else { return Some(breadcrumb) };
+    let kept = hook(breadcrumb);
+    if kept.is_none() {
+        incr(&COUNTERS.breadcrumbs_dropped);
+    }
+    kept
 }
 
 /// The capture pipeline: merge scopes, sample, run processors and `before_send` (outside every

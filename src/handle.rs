@@ -199,6 +199,21 @@ impl ScopeHandle {
         reentrant::drain();
     }
 
+    /// Applies an edit of ours that runs no user code, so it cannot call back into isoscope
+    /// (tags, extra, contexts, user, breadcrumbs): no re-entrancy bookkeeping beyond the check
+    /// that this thread holds no scope lock (if it does, the edit is queued like any other).
+    pub(crate) fn write(&self, f: impl FnOnce(&mut Scope) + 'static) {
+        if reentrant::any_held() {
+            let this = self.clone();
+            reentrant::defer(move || this.write(f));
+            return;
+        }
+        let mut guard = lock(&self.0.scope);
+        f(&mut guard);
+        // Under the lock: a plain store cannot lose a concurrent increment.
+        self.0.version.store(self.0.version.load(Ordering::Relaxed) + 1, Ordering::Release);
+    }
+
     /// Runs `f` with this scope bound as the active isolation scope (on any thread, sync
     /// code). The binding is undone when `f` returns or panics.
     ///

@@ -187,30 +187,32 @@ pub fn configure_scope<F: FnOnce(&mut Scope)>(f: F) {
 /// isoscope::add_breadcrumb(isoscope::Breadcrumb::new("user logged in").category("auth"));
 /// ```
 pub fn add_breadcrumb(breadcrumb: Breadcrumb) {
-    client::record_breadcrumb(&binding::active(), breadcrumb);
+    if let Some(breadcrumb) = client::before_breadcrumb(breadcrumb) {
+        binding::with_active(|scope| scope.write(|s| s.add_breadcrumb(breadcrumb)));
+    }
 }
 
 /// Sets a tag on the active isolation scope.
 pub fn set_tag(key: impl Into<String>, value: impl Into<String>) {
     let (key, value) = (key.into(), value.into());
-    configure_scope(|s| s.set_tag(key, value));
+    binding::with_active(|scope| scope.write(move |s| s.set_tag(key, value)));
 }
 
 /// Sets an extra value on the active isolation scope.
 pub fn set_extra(key: impl Into<String>, value: impl Into<serde_json::Value>) {
     let (key, value) = (key.into(), value.into());
-    configure_scope(|s| s.set_extra(key, value));
+    binding::with_active(|scope| scope.write(move |s| s.set_extra(key, value)));
 }
 
 /// Sets or clears the user on the active isolation scope.
 pub fn set_user(user: Option<User>) {
-    configure_scope(|s| s.set_user(user));
+    binding::with_active(|scope| scope.write(move |s| s.set_user(user)));
 }
 
 /// Sets a context on the active isolation scope.
 pub fn set_context(key: impl Into<String>, value: impl Into<serde_json::Value>) {
     let (key, value) = (key.into(), value.into());
-    configure_scope(|s| s.set_context(key, value));
+    binding::with_active(|scope| scope.write(move |s| s.set_context(key, value)));
 }
 
 /// Runs `f` with a current scope: a fork of the enclosing current scope (if any) edited by

@@ -71,6 +71,10 @@ trait Collection: Clone + Default + 'static {
     /// A `'static` empty value, for reads of an empty field.
     fn empty() -> &'static Self;
     fn is_empty(&self) -> bool;
+    /// A new value about to be written to.
+    fn for_writing() -> Self {
+        Self::default()
+    }
 }
 
 static EMPTY_TAGS: BTreeMap<String, String> = BTreeMap::new();
@@ -99,6 +103,10 @@ impl Collection for BTreeMap<String, Value> {
 impl Collection for VecDeque<Arc<Breadcrumb>> {
     fn empty() -> &'static Self {
         &EMPTY_CRUMBS
+    }
+    /// Room for a request's usual breadcrumbs at once, rather than growing 4, 8, 16.
+    fn for_writing() -> Self {
+        Self::with_capacity(max_breadcrumbs().clamp(1, 16))
     }
     fn is_empty(&self) -> bool {
         self.is_empty()
@@ -136,20 +144,25 @@ impl<T: Collection> Field<T> {
 
     fn make_mut(&mut self) -> &mut T {
         if !matches!(self, Self::Own(_)) {
-            let shared = std::mem::replace(self, Self::Empty);
-            *self = Self::Own(match shared {
-                Self::Shared(v) => Arc::unwrap_or_clone(v),
-                _ => T::default(),
-            });
+            self.make_owned();
         }
         match self {
             Self::Own(v) => v,
             // Not reached (made owned above); correct anyway.
             Self::Empty | Self::Shared(_) => {
-                *self = Self::Own(T::default());
+                self.make_owned();
                 self.make_mut()
             }
         }
+    }
+
+    #[cold]
+    fn make_owned(&mut self) {
+        *self = Self::Own(match std::mem::replace(self, Self::Empty) {
+            Self::Own(v) => v,
+            Self::Empty => T::for_writing(),
+            Self::Shared(v) => Arc::unwrap_or_clone(v),
+        });
     }
 
     /// An O(1) copy: an owned value moves into an `Arc` that both sides then share.
