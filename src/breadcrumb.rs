@@ -50,11 +50,31 @@ impl fmt::Display for Level {
 }
 
 /// Process-wide recording order. Breadcrumbs from the global, isolation and current scopes are
-/// merged by this number, never by wall-clock time (which can tie or go backwards).
-static SEQUENCE: AtomicU64 = AtomicU64::new(1);
+/// merged by it, never by wall-clock time (which can tie or go backwards).
+///
+/// One process-wide counter, but the hot path does not write it. A breadcrumb of the global
+/// scope, of a current scope or of an event (rare) *advances* the counter and takes the new
+/// value `n` as its order `2n`; a breadcrumb recorded in an isolation scope (every request's)
+/// only *reads* it and takes `2n + 1`: after everything that advanced it to `n`, before what
+/// advances it next. A read that happens after an advance sees it and one that happens before
+/// cannot (coherence of a single atomic), so the order respects happens-before across scopes
+/// and threads. Isolation breadcrumbs that read the same value keep their ring order (the merge
+/// sorts stably, and one event has one isolation scope). Writing the counter on every request
+/// made it a cache line bouncing between cores, the largest single cost of a breadcrumb.
+static SEQUENCE: Padded = Padded(AtomicU64::new(1));
 
-pub(crate) fn next_sequence() -> u64 {
-    SEQUENCE.fetch_add(1, Ordering::Relaxed)
+/// Its own cache line: nothing read on the hot path may share it with a line that is written.
+#[repr(align(128))]
+struct Padded(AtomicU64);
+
+/// Advances the recording order: for breadcrumbs of the global and current scopes and events.
+pub(crate) fn advance_order() -> u64 {
+    (SEQUENCE.0.fetch_add(1, Ordering::Relaxed) + 1) * 2
+}
+
+/// Reads the recording order: for breadcrumbs of isolation scopes.
+pub(crate) fn observe_order() -> u64 {
+    SEQUENCE.0.load(Ordering::Relaxed) * 2 + 1
 }
 
 /// A record of something that happened before an event: a log line, a query, a click.

@@ -188,7 +188,14 @@ pub fn configure_scope<F: FnOnce(&mut Scope)>(f: F) {
 /// ```
 pub fn add_breadcrumb(breadcrumb: Breadcrumb) {
     if let Some(breadcrumb) = client::before_breadcrumb(breadcrumb) {
-        binding::with_active(|scope| scope.write(|s| s.add_breadcrumb(breadcrumb)));
+        binding::with_active(|scope| {
+            if scope == binding::global() {
+                // Bound as the isolation scope by `global_scope().run(..)`: still the global one.
+                scope.write(|s| s.add_breadcrumb(breadcrumb));
+            } else {
+                scope.write(|s| s.add_isolation_breadcrumb(breadcrumb));
+            }
+        });
     }
 }
 

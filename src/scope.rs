@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::breadcrumb::{next_sequence, Breadcrumb, Level};
+use crate::breadcrumb::{advance_order, observe_order, Breadcrumb, Level};
 use crate::event::Event;
 use crate::layer::RequestInfo;
 
@@ -358,12 +358,14 @@ impl Scope {
     /// This is the raw operation: it does not run `before_breadcrumb`. The free function
     /// [`add_breadcrumb`](crate::add_breadcrumb) does.
     pub fn add_breadcrumb(&mut self, mut breadcrumb: Breadcrumb) {
-        breadcrumb.seq = next_sequence();
-        self.push_recorded(breadcrumb);
+        breadcrumb.seq = advance_order();
+        self.push_shared(Arc::new(breadcrumb));
     }
 
-    /// Pushes a breadcrumb that already has its recording order.
-    pub(crate) fn push_recorded(&mut self, breadcrumb: Breadcrumb) {
+    /// Records a breadcrumb in an isolation scope: ordered by reading the process-wide
+    /// recording order, not advancing it (see `breadcrumb::SEQUENCE`).
+    pub(crate) fn add_isolation_breadcrumb(&mut self, mut breadcrumb: Breadcrumb) {
+        breadcrumb.seq = observe_order();
         self.push_shared(Arc::new(breadcrumb));
     }
 
@@ -513,7 +515,7 @@ pub(crate) fn apply_scopes(event: &mut Event, scopes: &[&Scope], max: usize) {
     }
     // The event's own breadcrumbs were recorded "now" unless they came from a scope.
     for crumb in event.breadcrumbs.iter_mut().filter(|c| c.seq == 0) {
-        crumb.seq = next_sequence();
+        crumb.seq = advance_order();
     }
     let own = std::mem::take(&mut event.breadcrumbs);
     let total: usize = own.len() + scopes.iter().map(|s| s.breadcrumbs.len()).sum::<usize>();
@@ -522,8 +524,13 @@ pub(crate) fn apply_scopes(event: &mut Event, scopes: &[&Scope], max: usize) {
     for scope in scopes {
         merged.extend(scope.breadcrumbs.iter().map(|b| Cow::Borrowed(&**b)));
     }
-    merged.sort_by_key(|c| c.seq);
-    merged.dedup_by_key(|c| c.seq); // a fork shares its parent's crumbs: never report one twice
+    merged.sort_by_key(|c| c.seq); // stable: equal orders keep ring order
+                                   // A fork shares its parent's breadcrumbs (the same allocation): never report one twice.
+    let mut seen = std::collections::HashSet::new();
+    merged.retain(|c| match c {
+        Cow::Borrowed(b) => seen.insert(std::ptr::from_ref::<Breadcrumb>(b) as usize),
+        Cow::Owned(_) => true,
+    });
     let skip = merged.len().saturating_sub(max);
     // Only the breadcrumbs that are kept are copied into the event.
     event.breadcrumbs = merged.into_iter().skip(skip).map(Cow::into_owned).collect();
@@ -597,6 +604,19 @@ mod tests {
         apply_scopes(&mut event, &[&current, &iso, &global], 3);
         let msgs: Vec<_> = event.breadcrumbs.iter().map(|c| c.message.clone().unwrap()).collect();
         assert_eq!(msgs, ["3", "4", "5"]);
+    }
+
+    #[test]
+    fn isolation_breadcrumbs_with_one_observed_order_keep_ring_order_and_are_not_duplicated() {
+        let mut iso = Scope::default();
+        for m in ["a", "b", "c"] {
+            iso.add_isolation_breadcrumb(Breadcrumb::new(m)); // usually all observe one order value
+        }
+        let current = iso.fork();
+        let mut event = Event::default();
+        apply_scopes(&mut event, &[&current, &iso], 100);
+        let msgs: Vec<_> = event.breadcrumbs.iter().map(|c| c.message.clone().unwrap()).collect();
+        assert_eq!(msgs, ["a", "b", "c"]);
     }
 
     #[test]

@@ -49,6 +49,30 @@ fn before_send_and_before_breadcrumb_edit_or_drop_and_may_call_back() {
 }
 
 #[test]
+fn breadcrumbs_of_all_scopes_merge_in_recording_order_across_threads() {
+    with_client(Options::new(), |transport| {
+        isoscope::add_breadcrumb(Breadcrumb::new("isolation 1"));
+        // Recorded on another thread, after "isolation 1" and before "isolation 2".
+        std::thread::spawn(|| isoscope::global_scope().configure(|s| s.add_breadcrumb(Breadcrumb::new("global"))))
+            .join()
+            .unwrap();
+        isoscope::add_breadcrumb(Breadcrumb::new("isolation 2"));
+        isoscope::add_breadcrumb(Breadcrumb::new("isolation 3"));
+        isoscope::with_scope(
+            |s| s.add_breadcrumb(Breadcrumb::new("current")),
+            || {
+                isoscope::add_breadcrumb(Breadcrumb::new("isolation 4"));
+                isoscope::capture_message("ordered", Level::Info);
+            },
+        );
+        isoscope::global_scope().configure(|s| s.clear_breadcrumbs());
+        let events = transport.events();
+        let order: Vec<_> = events[0].breadcrumbs.iter().filter_map(|c| c.message.as_deref()).collect();
+        assert_eq!(order, ["isolation 1", "global", "isolation 2", "isolation 3", "current", "isolation 4"]);
+    });
+}
+
+#[test]
 fn sample_rate_zero_drops_everything_and_counts_it() {
     with_client(Options::new().sample_rate(0.0), |transport| {
         let before = isoscope::stats().events_dropped_sampled;

@@ -75,10 +75,11 @@ impl<B: Body> Body for ResponseBody<B> {
             return Poll::Ready(None);
         }
         // One binding per poll covers the poll and, once the inner body is done, its drop.
-        let (polled, ended) = guarded(this.handle, || {
-            let Some(mut body) = inner.as_mut().as_pin_mut() else { return (Poll::Ready(None), true) };
-            let polled = body.as_mut().poll_frame(cx);
-            let ended = match &polled {
+        let (mut polled, mut ended) = (Poll::Ready(None), true);
+        guarded(this.handle, || {
+            let Some(mut body) = inner.as_mut().as_pin_mut() else { return };
+            polled = body.as_mut().poll_frame(cx);
+            ended = match &polled {
                 Poll::Ready(None) => true,
                 Poll::Ready(Some(Ok(_))) => body.is_end_stream(),
                 Poll::Ready(Some(Err(_))) | Poll::Pending => false,
@@ -86,7 +87,6 @@ impl<B: Body> Body for ResponseBody<B> {
             if ended {
                 inner.set(None);
             }
-            (polled, ended)
         });
         if let (true, Some(handle)) = (ended, this.handle.as_ref()) {
             handle.end(Outcome::Completed);

@@ -47,8 +47,10 @@ impl<F> std::fmt::Debug for ResponseFuture<F> {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, handle: Option<ScopeHandle>, capture_server_errors: bool) -> Self {
-        Self { inner: Some(inner), handle, capture_server_errors }
+    /// `inner` is `None` only if the inner service's `call` panicked, and then this future
+    /// is never returned (the panic goes on).
+    pub(crate) fn new(inner: Option<F>, handle: Option<ScopeHandle>, capture_server_errors: bool) -> Self {
+        Self { inner, handle, capture_server_errors }
     }
 }
 
@@ -64,14 +66,14 @@ where
         let mut inner = this.inner;
         assert!(inner.is_some(), "`isoscope::layer::ResponseFuture` polled after completion");
         // One binding covers the poll and, once it is ready, the drop of the inner future.
-        let polled = guarded(this.handle, || {
-            let polled = inner.as_mut().as_pin_mut().map_or(Poll::Pending, |f| f.poll(cx));
-            if polled.is_ready() {
+        let mut ready = None;
+        guarded(this.handle, || {
+            if let Some(Poll::Ready(result)) = inner.as_mut().as_pin_mut().map(|f| f.poll(cx)) {
                 inner.set(None);
+                ready = Some(result);
             }
-            polled
         });
-        let Poll::Ready(result) = polled else { return Poll::Pending };
+        let Some(result) = ready else { return Poll::Pending };
         // The future is done: the response body takes the handle over.
         // (Always back in its slot once the binding has ended; never the default's.)
         let handle = this.handle.take().unwrap_or_else(|| ScopeHandle::new(crate::Scope::default()));

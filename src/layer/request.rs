@@ -60,7 +60,7 @@ pub struct RequestInfo {
     /// Decided on first use (most requests never capture an event).
     id: OnceLock<RequestId>,
     #[cfg(feature = "axum")]
-    route: Option<axum::extract::MatchedPath>,
+    route: Option<std::sync::Arc<str>>,
 }
 
 impl fmt::Debug for RequestInfo {
@@ -108,7 +108,7 @@ impl RequestInfo {
     /// Records the route template axum matched (`/users/{id}`), the transaction name.
     #[cfg(feature = "axum")]
     pub(crate) fn set_route(&mut self, route: Option<&axum::extract::MatchedPath>) {
-        self.route = route.cloned();
+        self.route = route.map(|r| interned_route(r.as_str()));
     }
 
     /// The request id: the `x-request-id` header, or the one the layer generated. Events get it
@@ -132,7 +132,7 @@ impl RequestInfo {
     pub fn transaction(&self) -> &str {
         #[cfg(feature = "axum")]
         if let Some(route) = &self.route {
-            return route.as_str();
+            return route;
         }
         self.uri.path()
     }
@@ -225,6 +225,44 @@ fn filter_query(query: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// This thread's copy of a route template.
+///
+/// axum hands every request of a route the same `Arc<str>`: cloning it per request would make
+/// all worker threads bump (and drop) one reference count, a cache line bouncing between cores
+/// on every request. Each thread keeps its own copies instead (a handful of routes, compared by
+/// content, so a reused address can never return the wrong one).
+#[cfg(feature = "axum")]
+fn interned_route(route: &str) -> std::sync::Arc<str> {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    /// Routes kept per thread; past this, the oldest is replaced.
+    const KEPT: usize = 64;
+    thread_local! {
+        static ROUTES: RefCell<(Vec<Arc<str>>, usize)> = const { RefCell::new((Vec::new(), 0)) };
+    }
+    ROUTES
+        .try_with(|routes| {
+            let mut routes = routes.try_borrow_mut().ok()?;
+            let (kept, next) = &mut *routes;
+            if let Some(hit) = kept.iter().find(|r| ***r == *route) {
+                return Some(Arc::clone(hit));
+            }
+            let new: Arc<str> = Arc::from(route);
+            if kept.len() < KEPT {
+                kept.push(Arc::clone(&new));
+            } else {
+                // The replaced copy is only a string: dropping it under the borrow runs no code of ours.
+                kept[*next] = Arc::clone(&new);
+                *next = (*next + 1) % KEPT;
+            }
+            Some(new)
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Arc::from(route))
 }
 
 #[cfg(test)]
