@@ -32,7 +32,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let transport = MemoryTransport::new();
     let _guard = isoscope::init(Options::new().transport(transport.clone()))?;
 
-    let service = ServiceBuilder::new().layer(IsolationLayer::new().capture_server_errors(true)).service_fn(handle);
+    let service = ServiceBuilder::new().layer(IsolationLayer::new().capture_server_errors()).service_fn(handle);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {

@@ -91,6 +91,11 @@ pub(crate) fn default_isolation() -> &'static ScopeHandle {
 /// refreshed when the default scope changes, so forking does not make all threads lock one
 /// mutex and bump the same reference counts.
 pub(crate) fn request_base() -> Scope {
+    request_base_if_set().unwrap_or_default()
+}
+
+/// [`request_base`], `None` when it is empty (the usual case): quicker to make than to move.
+pub(crate) fn request_base_if_set() -> Option<Scope> {
     thread_local! {
         /// `(version, base)`; a `None` base stands for the empty scope (the usual case), which
         /// is quicker to make than to copy.
@@ -107,18 +112,18 @@ pub(crate) fn request_base() -> Scope {
     let version = default.version();
     let (base, replaced) = CACHE
         .try_with(|cache| {
-            let Ok(mut cache) = cache.try_borrow_mut() else { return (fresh(), None) };
+            let Ok(mut cache) = cache.try_borrow_mut() else { return (Some(fresh()), None) };
             if let Some((v, base)) = cache.as_ref() {
                 if *v == version {
-                    return (base.clone().unwrap_or_default(), None);
+                    return (base.clone(), None);
                 }
             }
             let scope = fresh().localized();
-            let base = (!scope.is_empty()).then(|| scope.clone());
-            let old = cache.replace((version, base));
-            (scope, old)
+            let base = (!scope.is_empty()).then_some(scope);
+            let old = cache.replace((version, base.clone()));
+            (base, old)
         })
-        .unwrap_or_else(|_| (fresh(), None));
+        .unwrap_or_else(|_| (Some(fresh()), None));
     drop(replaced); // outside the borrow: a processor's Drop may call back into isoscope
     base
 }

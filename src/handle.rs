@@ -104,6 +104,19 @@ impl ScopeHandle {
         }))
     }
 
+    /// A new request's scope: empty but for the request.
+    #[inline]
+    pub(crate) fn for_request(request: Arc<crate::layer::RequestInfo>) -> Self {
+        incr(&COUNTERS.scopes_forked);
+        Self(Arc::new(Inner {
+            id: next_scope_id(),
+            scope: Mutex::new(Scope::with_request(request)),
+            outcome: AtomicU8::new(0),
+            last_event_id: Mutex::new(None),
+            version: AtomicU64::new(0),
+        }))
+    }
+
     pub(crate) fn forked_from(scope: Scope) -> Self {
         incr(&COUNTERS.scopes_forked);
         Self::new(scope)

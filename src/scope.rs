@@ -402,6 +402,10 @@ impl Scope {
         self.request = request.map(Arc::new);
     }
 
+    pub(crate) fn with_request(request: Arc<RequestInfo>) -> Self {
+        Self { request: Some(request), ..Self::default() }
+    }
+
     pub(crate) fn set_request_shared(&mut self, request: Arc<RequestInfo>) {
         self.request = Some(request);
     }

@@ -182,7 +182,7 @@ async fn panics_caught_inside_the_layer_and_5xx_are_captured_with_capture_server
                 StatusCode::SERVICE_UNAVAILABLE
             }),
         )
-        .layer(IsolationLayer::new().capture_server_errors(true));
+        .layer(IsolationLayer::new().capture_server_errors());
     let res = app.clone().oneshot(Request::get("/inner-catch").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let res = app.oneshot(Request::get("/fail").body(Body::empty()).unwrap()).await.unwrap();

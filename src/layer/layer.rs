@@ -5,29 +5,37 @@ use super::Isolation;
 /// A Tower [`Layer`] that gives every request its own isolation scope.
 ///
 /// See the [module docs](crate::layer) for what it records and how.
+///
+/// The layer is zero-sized, its settings are part of its type: axum clones a route's layer for
+/// every request to a handler route, and a zero-sized layer costs no allocation there.
+///
+/// ```
+/// let plain = isoscope::IsolationLayer::new();
+/// let with_5xx: isoscope::IsolationLayer<true> = plain.capture_server_errors();
+/// assert_eq!(std::mem::size_of_val(&with_5xx), 0);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 #[must_use]
-pub struct IsolationLayer {
-    pub(crate) capture_server_errors: bool,
-}
+pub struct IsolationLayer<const CAPTURE_SERVER_ERRORS: bool = false>;
 
 impl IsolationLayer {
     /// The layer with default settings (5xx responses are not captured).
     pub const fn new() -> Self {
-        Self { capture_server_errors: false }
-    }
-
-    /// Also capture an event (level error) for every response with a 5xx status.
-    pub const fn capture_server_errors(mut self, yes: bool) -> Self {
-        self.capture_server_errors = yes;
-        self
+        Self
     }
 }
 
-impl<S> Layer<S> for IsolationLayer {
-    type Service = Isolation<S>;
+impl<const CAPTURE_SERVER_ERRORS: bool> IsolationLayer<CAPTURE_SERVER_ERRORS> {
+    /// Also capture an event (level error) for every response with a 5xx status.
+    pub const fn capture_server_errors(self) -> IsolationLayer<true> {
+        IsolationLayer
+    }
+}
+
+impl<S, const CAPTURE_SERVER_ERRORS: bool> Layer<S> for IsolationLayer<CAPTURE_SERVER_ERRORS> {
+    type Service = Isolation<S, CAPTURE_SERVER_ERRORS>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Isolation { inner, capture_server_errors: self.capture_server_errors }
+        Isolation { inner }
     }
 }

@@ -16,7 +16,7 @@
 //!    while it is dropped — hyper streams bodies after the future completed;
 //! 4. captures a panic raised by the handler as a fatal event with the request's scope, then
 //!    re-raises it so `CatchPanicLayer` or hyper still see it; with
-//!    [`capture_server_errors(true)`](IsolationLayer::capture_server_errors) it also captures
+//!    [`capture_server_errors()`](IsolationLayer::capture_server_errors) it also captures
 //!    5xx responses;
 //! 5. records how the request ended ([`crate::Outcome`]) and purges any thread-local
 //!    binding user code leaked, so nothing reaches the next request on the same thread.

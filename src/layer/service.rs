@@ -11,22 +11,23 @@ use crate::handle::ScopeHandle;
 /// The service made by [`IsolationLayer`]: forks a scope per request and binds it while the
 /// inner service runs and its response body streams.
 #[derive(Debug, Clone)]
-pub struct Isolation<S> {
+pub struct Isolation<S, const CAPTURE_SERVER_ERRORS: bool = false> {
     pub(crate) inner: S,
-    pub(crate) capture_server_errors: bool,
 }
 
 impl<S> Isolation<S> {
     /// Wraps `inner`.
     pub const fn new(inner: S) -> Self {
-        Self { inner, capture_server_errors: false }
+        Self { inner }
     }
 
     /// The layer, for `ServiceBuilder` and `Router::layer`.
     pub const fn layer() -> IsolationLayer {
         IsolationLayer::new()
     }
+}
 
+impl<S, const CAPTURE_SERVER_ERRORS: bool> Isolation<S, CAPTURE_SERVER_ERRORS> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -46,31 +47,37 @@ impl<S> Isolation<S> {
 /// The scope for a new request: a fork of the enclosing layer's scope (nested layers), else
 /// of the process default with no breadcrumbs; never of whatever this thread last ran.
 fn request_scope<B>(req: &Request<B>) -> ScopeHandle {
-    let parent = binding::task_bound();
-    let mut scope = match &parent {
-        Some(parent) => parent.snapshot(),
-        None => binding::request_base(),
-    };
     // Kept raw: turned into the event's `request`, `request_id` tag and transaction only if an
     // event is captured.
-    let mut info = Arc::new(RequestInfo::new(
+    let mut info = RequestInfo::new(
         req.method().clone(),
         req.uri().clone(),
         req.headers().clone(),
         crate::client::send_default_pii(),
-    ));
-    if let Some(info) = Arc::get_mut(&mut info) {
-        #[cfg(feature = "axum")]
-        info.set_route(req.extensions().get::<axum::extract::MatchedPath>());
-        if let Some(outer) = parent.is_some().then(|| scope.request()).flatten() {
-            info.use_id_of(outer); // nested layers serve the same request
-        }
+    );
+    #[cfg(feature = "axum")]
+    info.set_route(req.extensions().get::<axum::extract::MatchedPath>());
+    let parent = binding::task_bound();
+    let Some(parent) = parent else {
+        return match binding::request_base_if_set() {
+            // The usual case, built in place: no scope to copy.
+            None => ScopeHandle::for_request(Arc::new(info)),
+            Some(mut scope) => {
+                scope.set_request_shared(Arc::new(info));
+                ScopeHandle::forked_from(scope)
+            }
+        };
+    };
+    let mut scope = parent.snapshot();
+    if let Some(outer) = scope.request() {
+        info.use_id_of(outer); // nested layers serve the same request
     }
-    scope.set_request_shared(info);
+    scope.set_request_shared(Arc::new(info));
     ScopeHandle::forked_from(scope)
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Isolation<S>
+impl<S, ReqBody, ResBody, const CAPTURE_SERVER_ERRORS: bool> Service<Request<ReqBody>>
+    for Isolation<S, CAPTURE_SERVER_ERRORS>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ResBody: http_body::Body,
@@ -89,6 +96,6 @@ where
         // By reference: a request moved into the closure would be copied in and out of
         // `catch_unwind`'s slot.
         guarded(&mut handle, || future = req.take().map(|req| inner.call(req)));
-        ResponseFuture::new(future, handle, self.capture_server_errors)
+        ResponseFuture::new(future, handle, CAPTURE_SERVER_ERRORS)
     }
 }

@@ -290,12 +290,15 @@ fn main() {
         }
         return;
     }
-    // `--profile <variant>`: run one variant for a while, for `perf record`.
+    // `--profile <variant> [--requests N] [--tasks T]`: run one variant for a while, for
+    // `perf record` or `valgrind --tool=callgrind`.
     if let Some(name) = std::env::args().skip_while(|a| a != "--profile").nth(1) {
         let (_, app) = apps.iter().find(|(v, _)| v.name() == name).expect("unknown variant");
         let n =
             std::env::args().skip_while(|a| a != "--requests").nth(1).and_then(|v| v.parse().ok()).unwrap_or(400_000);
-        let ns = rt.block_on(measure(app, n, CONCURRENCY));
+        let tasks =
+            std::env::args().skip_while(|a| a != "--tasks").nth(1).and_then(|v| v.parse().ok()).unwrap_or(CONCURRENCY);
+        let ns = rt.block_on(measure(app, n, tasks));
         println!("{name}: {ns:.0} ns/request");
         return;
     }
