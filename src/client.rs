@@ -347,6 +347,7 @@ fn default_contexts(event: &mut Event) {
 /// Records a breadcrumb after `before_breadcrumb` (which runs outside every lock).
 /// Runs `before_breadcrumb` (user code: call it with no lock or borrow of ours held); `None`
 /// when it dropped the breadcrumb.
+#[inline]
 pub(crate) fn before_breadcrumb(breadcrumb: Breadcrumb) -> Option<Breadcrumb> {
     if !HAS_BEFORE_BREADCRUMB.load(Ordering::Relaxed) {
         return Some(breadcrumb);

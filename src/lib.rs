@@ -187,16 +187,14 @@ pub fn configure_scope<F: FnOnce(&mut Scope)>(f: F) {
 /// isoscope::add_breadcrumb(isoscope::Breadcrumb::new("user logged in").category("auth"));
 /// ```
 pub fn add_breadcrumb(breadcrumb: Breadcrumb) {
-    if let Some(breadcrumb) = client::before_breadcrumb(breadcrumb) {
-        binding::with_active(|scope| {
-            if scope == binding::global() {
-                // Bound as the isolation scope by `global_scope().run(..)`: still the global one.
-                scope.write(|s| s.add_breadcrumb(breadcrumb));
-            } else {
-                scope.write(|s| s.add_isolation_breadcrumb(breadcrumb));
-            }
-        });
-    }
+    let Some(mut breadcrumb) = client::before_breadcrumb(breadcrumb) else { return };
+    breadcrumb.seq = breadcrumb::observe_order();
+    // Shared from here on: the pointer, not the breadcrumb, travels to the scope.
+    let breadcrumb = std::sync::Arc::new(breadcrumb);
+    binding::with_active(|scope| {
+        let global = scope == binding::global();
+        scope.write(move |s| s.push_isolation_breadcrumb(breadcrumb, global));
+    });
 }
 
 /// Sets a tag on the active isolation scope.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::breadcrumb::{advance_order, observe_order, Breadcrumb, Level};
+use crate::breadcrumb::{advance_order, Breadcrumb, Level};
 use crate::event::Event;
 use crate::layer::RequestInfo;
 
@@ -362,11 +362,14 @@ impl Scope {
         self.push_shared(Arc::new(breadcrumb));
     }
 
-    /// Records a breadcrumb in an isolation scope: ordered by reading the process-wide
-    /// recording order, not advancing it (see `breadcrumb::SEQUENCE`).
-    pub(crate) fn add_isolation_breadcrumb(&mut self, mut breadcrumb: Breadcrumb) {
-        breadcrumb.seq = observe_order();
-        self.push_shared(Arc::new(breadcrumb));
+    /// Records a breadcrumb (its order observed already, see `breadcrumb::SEQUENCE`) in an
+    /// isolation scope, or in the global scope bound as one by `global_scope().run(..)`: the
+    /// global scope's breadcrumbs advance the order.
+    pub(crate) fn push_isolation_breadcrumb(&mut self, mut breadcrumb: Arc<Breadcrumb>, global: bool) {
+        if global {
+            Arc::make_mut(&mut breadcrumb).seq = advance_order();
+        }
+        self.push_shared(breadcrumb);
     }
 
     fn push_shared(&mut self, breadcrumb: Arc<Breadcrumb>) {
@@ -614,7 +617,8 @@ mod tests {
     fn isolation_breadcrumbs_with_one_observed_order_keep_ring_order_and_are_not_duplicated() {
         let mut iso = Scope::default();
         for m in ["a", "b", "c"] {
-            iso.add_isolation_breadcrumb(Breadcrumb::new(m)); // usually all observe one order value
+            let crumb = Breadcrumb { seq: crate::breadcrumb::observe_order(), ..Breadcrumb::new(m) };
+            iso.push_isolation_breadcrumb(Arc::new(crumb), false); // usually all observe one order
         }
         let current = iso.fork();
         let mut event = Event::default();

@@ -210,8 +210,10 @@ async fn one(app: &Router) {
     assert_eq!(&body[..], b"ok");
 }
 
-/// ns per request for `n` requests, `tasks` client tasks at once.
-async fn measure(app: &Router, n: usize, tasks: usize) -> f64 {
+/// Wall-clock and CPU (all threads of the process) ns per request for `n` requests, `tasks`
+/// client tasks at once.
+async fn measure(app: &Router, n: usize, tasks: usize) -> (f64, f64) {
+    let cpu = cpu_time::ProcessTime::now();
     let start = Instant::now();
     let handles: Vec<_> = (0..tasks)
         .map(|_| {
@@ -226,7 +228,8 @@ async fn measure(app: &Router, n: usize, tasks: usize) -> f64 {
     for h in handles {
         h.await.unwrap();
     }
-    start.elapsed().as_nanos() as f64 / (n / tasks * tasks) as f64
+    let done = (n / tasks * tasks) as f64;
+    (start.elapsed().as_nanos() as f64 / done, cpu.elapsed().as_nanos() as f64 / done)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -250,24 +253,36 @@ struct Row {
     ns: f64,
     added: f64,
     ratio: f64,
+    cpu: f64,
+    cpu_added: f64,
 }
 
-fn report(mode: &str, samples: &[(Variant, Vec<f64>)]) -> Vec<Row> {
+fn report(mode: &str, samples: &[(Variant, Vec<(f64, f64)>)]) -> Vec<Row> {
     let bare = &samples.iter().find(|(v, _)| *v == Variant::Bare).unwrap().1;
     let rows: Vec<Row> = samples
         .iter()
-        .map(|(variant, ns)| Row {
+        .map(|(variant, s)| Row {
             variant: *variant,
-            ns: median(ns.clone()),
-            added: median(ns.iter().zip(bare).map(|(x, b)| x - b).collect()),
-            ratio: median(ns.iter().zip(bare).map(|(x, b)| x / b).collect()),
+            ns: median(s.iter().map(|x| x.0).collect()),
+            added: median(s.iter().zip(bare).map(|(x, b)| x.0 - b.0).collect()),
+            ratio: median(s.iter().zip(bare).map(|(x, b)| x.0 / b.0).collect()),
+            cpu: median(s.iter().map(|x| x.1).collect()),
+            cpu_added: median(s.iter().zip(bare).map(|(x, b)| x.1 - b.1).collect()),
         })
         .collect();
-    println!("\n{mode}: median over rounds");
-    println!("| variant | ns/request | added vs bare (ns) | ratio vs bare |");
-    println!("| --- | ---: | ---: | ---: |");
+    println!("\n{mode}: median over rounds (wall clock; CPU time of all threads alongside)");
+    println!("| variant | ns/request | added vs bare (ns) | ratio vs bare | CPU ns/request | CPU added (ns) |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     for r in &rows {
-        println!("| {} | {:.0} | {:+.0} | {:.2}x |", r.variant.name(), r.ns, r.added, r.ratio);
+        println!(
+            "| {} | {:.0} | {:+.0} | {:.2}x | {:.0} | {:+.0} |",
+            r.variant.name(),
+            r.ns,
+            r.added,
+            r.ratio,
+            r.cpu,
+            r.cpu_added
+        );
     }
     rows
 }
@@ -298,8 +313,8 @@ fn main() {
             std::env::args().skip_while(|a| a != "--requests").nth(1).and_then(|v| v.parse().ok()).unwrap_or(400_000);
         let tasks =
             std::env::args().skip_while(|a| a != "--tasks").nth(1).and_then(|v| v.parse().ok()).unwrap_or(CONCURRENCY);
-        let ns = rt.block_on(measure(app, n, tasks));
-        println!("{name}: {ns:.0} ns/request");
+        let (ns, cpu) = rt.block_on(measure(app, n, tasks));
+        println!("{name}: {ns:.0} ns/request, {cpu:.0} CPU ns/request");
         return;
     }
 
@@ -311,13 +326,13 @@ fn main() {
             for (_, app) in &apps {
                 measure(app, n / 4, tasks).await;
             }
-            let mut samples: Vec<(Variant, Vec<f64>)> = apps.iter().map(|(v, _)| (*v, Vec::new())).collect();
+            let mut samples: Vec<(Variant, Vec<(f64, f64)>)> = apps.iter().map(|(v, _)| (*v, Vec::new())).collect();
             for round in 0..rounds {
                 // Interleave: rotate the order every round.
                 for k in 0..apps.len() {
                     let i = (k + round) % apps.len();
-                    let ns = measure(&apps[i].1, n, tasks).await;
-                    samples[i].1.push(ns);
+                    let sample = measure(&apps[i].1, n, tasks).await;
+                    samples[i].1.push(sample);
                 }
             }
             let rows = report(mode, &samples);
@@ -330,11 +345,23 @@ fn main() {
                 iso / flo,
                 isoc / senc
             );
+            let cpu = |v: Variant| get(v).cpu_added;
+            println!(
+                "CPU time: isoscope/sentry added = {:.2}, isoscope/floor added = {:.2}",
+                cpu(Variant::Isoscope) / cpu(Variant::Sentry),
+                cpu(Variant::Isoscope) / cpu(Variant::Floor)
+            );
             let mut m = serde_json::Map::new();
             for r in &rows {
                 m.insert(
                     r.variant.name().into(),
-                    serde_json::json!({ "ns": r.ns.round(), "added_ns": r.added.round(), "ratio": (r.ratio * 1000.0).round() / 1000.0 }),
+                    serde_json::json!({
+                        "ns": r.ns.round(),
+                        "added_ns": r.added.round(),
+                        "ratio": (r.ratio * 1000.0).round() / 1000.0,
+                        "cpu_ns": r.cpu.round(),
+                        "cpu_added_ns": r.cpu_added.round(),
+                    }),
                 );
             }
             m.insert("isoscope_vs_sentry_added".into(), ((iso / sen * 1000.0).round() / 1000.0).into());
