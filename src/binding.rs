@@ -24,15 +24,15 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::{MutexGuard, OnceLock};
+use std::sync::{Arc, MutexGuard, OnceLock};
 
 use crate::handle::ScopeHandle;
 use crate::scope::Scope;
 use crate::stats::{incr, COUNTERS};
 
 tokio::task_local! {
-    /// The current scope of `with_scope` blocks, if any.
-    pub(crate) static CURRENT: Option<Scope>;
+    /// The current scope of `with_scope` blocks, if any (shared: spawned work carries it).
+    pub(crate) static CURRENT: Option<Arc<Scope>>;
 }
 
 /// More nested guards than this on one thread are refused (the guard is a no-op).
@@ -164,7 +164,7 @@ pub(crate) fn task_bound() -> Option<ScopeHandle> {
 }
 
 /// The current scope of an enclosing `with_scope`, if any.
-pub(crate) fn current() -> Option<Scope> {
+pub(crate) fn current() -> Option<Arc<Scope>> {
     CURRENT.try_get().ok().flatten()
 }
 
@@ -413,7 +413,7 @@ pub(crate) fn stack_depth() -> usize {
 
 /// Runs `f` with `handle` bound. `current`: `Some(c)` also binds the current scope `c`;
 /// `None` leaves the caller's. `clean` purges residue of earlier jobs on a pooled thread first.
-pub(crate) fn run_bound<F, R>(handle: ScopeHandle, current: Option<Option<Scope>>, clean: bool, f: F) -> R
+pub(crate) fn run_bound<F, R>(handle: ScopeHandle, current: Option<Option<Arc<Scope>>>, clean: bool, f: F) -> R
 where
     F: FnOnce() -> R,
 {

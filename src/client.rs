@@ -362,7 +362,7 @@ pub(crate) fn before_breadcrumb(breadcrumb: Breadcrumb) -> Option<Breadcrumb> {
 
 /// The capture pipeline: merge scopes, sample, run processors and `before_send` (outside every
 /// lock), hand the envelope to the transport.
-pub(crate) fn capture(isolation: ScopeHandle, current: Option<Scope>, mut event: Event) -> Option<EventId> {
+pub(crate) fn capture(isolation: ScopeHandle, current: Option<Arc<Scope>>, mut event: Event) -> Option<EventId> {
     if reentrant::any_held() {
         // Called from inside a `configure` closure: capture once the scope is released.
         let id = event.event_id;
@@ -384,7 +384,7 @@ pub(crate) fn capture(isolation: ScopeHandle, current: Option<Scope>, mut event:
     let global = binding::global().snapshot();
     let iso = isolation.snapshot();
     let mut scopes: Vec<&Scope> = Vec::with_capacity(3);
-    scopes.extend(current.as_ref());
+    scopes.extend(current.as_deref());
     scopes.push(&iso);
     scopes.push(&global);
     apply_scopes(&mut event, &scopes, options.max_breadcrumbs);

@@ -106,7 +106,7 @@ impl ScopeHandle {
 
     /// A new request's scope: empty but for the request.
     #[inline]
-    pub(crate) fn for_request(request: Arc<crate::layer::RequestInfo>) -> Self {
+    pub(crate) fn for_request(request: crate::layer::RequestInfo) -> Self {
         incr(&COUNTERS.scopes_forked);
         Self(Arc::new(Inner {
             id: next_scope_id(),

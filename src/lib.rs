@@ -241,10 +241,10 @@ where
     C: FnOnce(&mut Scope),
     F: FnOnce() -> R,
 {
-    let mut scope = binding::current().unwrap_or_default();
+    let mut scope = binding::current().map(|s| Scope::clone(&s)).unwrap_or_default();
     configure(&mut scope);
-    // Shared from here on, so that handing it to a capture or a child task is O(1).
-    binding::CURRENT.sync_scope(Some(scope.fork()), f)
+    // Its fields shared from here on, so that copying it for a nested `with_scope` is O(1).
+    binding::CURRENT.sync_scope(Some(std::sync::Arc::new(scope.fork())), f)
 }
 
 /// The async twin of [`with_scope`]: the current scope is bound whenever the future is polled.
@@ -267,9 +267,9 @@ where
     C: FnOnce(&mut Scope),
     F: Future,
 {
-    let mut scope = binding::current().unwrap_or_default();
+    let mut scope = binding::current().map(|s| Scope::clone(&s)).unwrap_or_default();
     configure(&mut scope);
-    binding::CURRENT.scope(Some(scope.fork()), future)
+    binding::CURRENT.scope(Some(std::sync::Arc::new(scope.fork())), future)
 }
 
 /// Captures a message event with the active scopes. Returns its id, or `None` if no client is

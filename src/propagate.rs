@@ -17,6 +17,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
@@ -69,7 +70,7 @@ pub(crate) fn policy() -> Propagation {
 }
 
 /// The (isolation, current) scopes a child should run with, per the policy in force.
-fn for_child() -> (ScopeHandle, Option<Scope>) {
+fn for_child() -> (ScopeHandle, Option<Arc<Scope>>) {
     match policy() {
         Propagation::Fork => (binding::active().fork(), binding::current()),
         Propagation::Share => (binding::active(), binding::current()),
@@ -88,7 +89,7 @@ pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct Bound<F: Future> {
         #[pin]
-        inner: Option<TaskLocalFuture<Option<Scope>, F>>,
+        inner: Option<TaskLocalFuture<Option<Arc<Scope>>, F>>,
         // `None` only while bound (moved into the thread's binding and back).
         handle: Option<ScopeHandle>,
     }
@@ -111,7 +112,7 @@ impl<F: Future> std::fmt::Debug for Bound<F> {
 }
 
 impl<F: Future> Bound<F> {
-    pub(crate) fn new(handle: ScopeHandle, current: Option<Scope>, future: F) -> Self {
+    pub(crate) fn new(handle: ScopeHandle, current: Option<Arc<Scope>>, future: F) -> Self {
         Self { inner: Some(CURRENT.scope(current, future)), handle: Some(handle) }
     }
 }

@@ -195,6 +195,36 @@ impl<T: Collection> std::ops::Deref for Field<T> {
     }
 }
 
+/// The request field of a [`Scope`]: the request info lives inline in the request's own scope
+/// (no allocation of its own) until the scope is forked, when it moves into an `Arc` that the
+/// forks share.
+#[derive(Clone)]
+enum RequestField {
+    None,
+    Own(RequestInfo),
+    Shared(Arc<RequestInfo>),
+}
+
+impl RequestField {
+    fn get(&self) -> Option<&RequestInfo> {
+        match self {
+            Self::None => None,
+            Self::Own(r) => Some(r),
+            Self::Shared(r) => Some(r),
+        }
+    }
+
+    /// An O(1) copy (see [`Field::share`]).
+    fn share(&mut self) -> Self {
+        if let Self::Own(_) = self {
+            if let Self::Own(own) = std::mem::replace(self, Self::None) {
+                *self = Self::Shared(Arc::new(own));
+            }
+        }
+        self.clone()
+    }
+}
+
 /// Data attached to every event captured while the scope is active: level, transaction, user,
 /// tags, extra, contexts, fingerprint, breadcrumbs and request info.
 ///
@@ -230,7 +260,7 @@ pub struct Scope {
     /// Each breadcrumb is shared, so a fork copying the ring (on its first write) and the
     /// merge at capture copy pointers, not breadcrumbs.
     breadcrumbs: Field<VecDeque<Arc<Breadcrumb>>>,
-    request: Option<Arc<RequestInfo>>,
+    request: RequestField,
     processors: Field<Vec<EventProcessor>>,
 }
 
@@ -246,7 +276,7 @@ impl Default for Scope {
             contexts: Field::Empty,
             fingerprint: None,
             breadcrumbs: Field::Empty,
-            request: None,
+            request: RequestField::None,
             processors: Field::Empty,
         }
     }
@@ -263,7 +293,7 @@ impl fmt::Debug for Scope {
             .field("contexts", self.contexts.value())
             .field("fingerprint", &self.fingerprint)
             .field("breadcrumbs", &self.breadcrumbs.len())
-            .field("request", &self.request)
+            .field("request", &self.request.get())
             .field("processors", &self.processors.len())
             .finish()
     }
@@ -288,7 +318,7 @@ impl Scope {
     /// The transaction name: the one set, else the request's route (see
     /// [`RequestInfo::transaction`]), if any.
     pub fn transaction(&self) -> Option<&str> {
-        self.transaction.as_deref().or_else(|| self.request.as_deref().map(RequestInfo::transaction))
+        self.transaction.as_deref().or_else(|| self.request.get().map(RequestInfo::transaction))
     }
 
     /// Sets or clears the user.
@@ -402,15 +432,11 @@ impl Scope {
 
     /// Sets the request this scope's unit of work serves (the layer does this).
     pub fn set_request(&mut self, request: Option<RequestInfo>) {
-        self.request = request.map(Arc::new);
+        self.request = request.map_or(RequestField::None, RequestField::Own);
     }
 
-    pub(crate) fn with_request(request: Arc<RequestInfo>) -> Self {
-        Self { request: Some(request), ..Self::default() }
-    }
-
-    pub(crate) fn set_request_shared(&mut self, request: Arc<RequestInfo>) {
-        self.request = Some(request);
+    pub(crate) fn with_request(request: RequestInfo) -> Self {
+        Self { request: RequestField::Own(request), ..Self::default() }
     }
 
     /// Whether nothing at all is set.
@@ -423,13 +449,13 @@ impl Scope {
             && self.contexts.is_empty()
             && self.fingerprint.is_none()
             && self.breadcrumbs.is_empty()
-            && self.request.is_none()
+            && self.request.get().is_none()
             && self.processors.is_empty()
     }
 
     /// The request info, if any.
     pub fn request(&self) -> Option<&RequestInfo> {
-        self.request.as_deref()
+        self.request.get()
     }
 
     /// Adds an event processor: it runs for every event captured with this scope (outside any
@@ -457,7 +483,7 @@ impl Scope {
             contexts: self.contexts.share(),
             fingerprint: self.fingerprint.clone(),
             breadcrumbs: self.breadcrumbs.share(),
-            request: self.request.clone(),
+            request: self.request.share(),
             processors: self.processors.share(),
         }
     }
@@ -472,7 +498,7 @@ impl Scope {
             contexts: self.contexts.localized(),
             fingerprint: self.fingerprint.as_deref().map(Arc::from),
             breadcrumbs: self.breadcrumbs.localized(),
-            request: self.request.as_deref().cloned().map(Arc::new),
+            request: self.request.get().map_or(RequestField::None, |r| RequestField::Shared(Arc::new(r.clone()))),
             processors: self.processors.localized(),
         }
     }
@@ -495,7 +521,7 @@ pub(crate) fn apply_scopes(event: &mut Event, scopes: &[&Scope], max: usize) {
         for (k, v) in scope.tags.iter() {
             event.tags.entry(k.clone()).or_insert_with(|| v.clone());
         }
-        if let Some(request) = &scope.request {
+        if let Some(request) = scope.request() {
             event.tags.entry("request_id".to_owned()).or_insert_with(|| request.request_id());
         }
         for (k, v) in scope.extra.iter() {
@@ -517,7 +543,7 @@ pub(crate) fn apply_scopes(event: &mut Event, scopes: &[&Scope], max: usize) {
             event.fingerprint = scope.fingerprint.as_deref().map(<[String]>::to_vec);
         }
         if event.request.is_none() {
-            event.request = scope.request.as_deref().map(RequestInfo::to_event_request);
+            event.request = scope.request().map(RequestInfo::to_event_request);
         }
     }
     // The event's own breadcrumbs were recorded "now" unless they came from a scope.

@@ -1,4 +1,3 @@
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
@@ -61,9 +60,9 @@ fn request_scope<B>(req: &Request<B>) -> ScopeHandle {
     let Some(parent) = parent else {
         return match binding::request_base_if_set() {
             // The usual case, built in place: no scope to copy.
-            None => ScopeHandle::for_request(Arc::new(info)),
+            None => ScopeHandle::for_request(info),
             Some(mut scope) => {
-                scope.set_request_shared(Arc::new(info));
+                scope.set_request(Some(info));
                 ScopeHandle::forked_from(scope)
             }
         };
@@ -72,7 +71,7 @@ fn request_scope<B>(req: &Request<B>) -> ScopeHandle {
     if let Some(outer) = scope.request() {
         info.use_id_of(outer); // nested layers serve the same request
     }
-    scope.set_request_shared(Arc::new(info));
+    scope.set_request(Some(info));
     ScopeHandle::forked_from(scope)
 }
 

@@ -305,6 +305,26 @@ fn main() {
         }
         return;
     }
+    // `--added <variant> [--tasks T]`: that variant and `bare`, alternated for 31 rounds; prints
+    // the median added CPU and wall-clock ns per request (to compare two builds quickly).
+    if let Some(name) = std::env::args().skip_while(|a| a != "--added").nth(1) {
+        let tasks =
+            std::env::args().skip_while(|a| a != "--tasks").nth(1).and_then(|v| v.parse().ok()).unwrap_or(CONCURRENCY);
+        let (_, bare) = apps.iter().find(|(v, _)| *v == Variant::Bare).unwrap();
+        let (_, app) = apps.iter().find(|(v, _)| v.name() == name).expect("unknown variant");
+        let (wall, cpu) = rt.block_on(async {
+            let (mut wall, mut cpu) = (Vec::new(), Vec::new());
+            for _ in 0..31 {
+                let b = measure(bare, 16_000, tasks).await;
+                let x = measure(app, 16_000, tasks).await;
+                wall.push(x.0 - b.0);
+                cpu.push(x.1 - b.1);
+            }
+            (median(wall), median(cpu))
+        });
+        println!("{name}: added {wall:.0} ns/request wall clock, {cpu:.0} CPU ns/request");
+        return;
+    }
     // `--profile <variant> [--requests N] [--tasks T]`: run one variant for a while, for
     // `perf record` or `valgrind --tool=callgrind`.
     if let Some(name) = std::env::args().skip_while(|a| a != "--profile").nth(1) {
