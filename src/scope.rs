@@ -199,6 +199,7 @@ impl<T: Collection> std::ops::Deref for Field<T> {
 /// (no allocation of its own) until the scope is forked, when it moves into an `Arc` that the
 /// forks share.
 #[derive(Clone)]
+#[allow(clippy::large_enum_variant)] // inline on purpose: boxing it is the allocation we avoid
 enum RequestField {
     None,
     Own(RequestInfo),
