@@ -98,8 +98,8 @@ pub(crate) fn request_base() -> Scope {
 pub(crate) fn request_base_if_set() -> Option<Scope> {
     thread_local! {
         /// `(version, base)`; a `None` base stands for the empty scope (the usual case), which
-        /// is quicker to make than to copy.
-        static CACHE: RefCell<Option<(u64, Option<Scope>)>> = const { RefCell::new(None) };
+        /// is quicker to make than to copy. Behind an `Arc` so that nothing large moves here.
+        static CACHE: RefCell<Option<(u64, Option<Arc<Scope>>)>> = const { RefCell::new(None) };
     }
     let default = default_isolation();
     let fresh = || {
@@ -112,20 +112,21 @@ pub(crate) fn request_base_if_set() -> Option<Scope> {
     let version = default.version();
     let (base, replaced) = CACHE
         .try_with(|cache| {
-            let Ok(mut cache) = cache.try_borrow_mut() else { return (Some(fresh()), None) };
+            let Ok(mut cache) = cache.try_borrow_mut() else { return (Some(Arc::new(fresh())), None) };
             if let Some((v, base)) = cache.as_ref() {
                 if *v == version {
                     return (base.clone(), None);
                 }
             }
             let scope = fresh().localized();
-            let base = (!scope.is_empty()).then_some(scope);
+            let base = (!scope.is_empty()).then(|| Arc::new(scope));
             let old = cache.replace((version, base.clone()));
             (base, old)
         })
-        .unwrap_or_else(|_| (Some(fresh()), None));
+        .unwrap_or_else(|_| (Some(Arc::new(fresh())), None));
     drop(replaced); // outside the borrow: a processor's Drop may call back into isoscope
-    base
+                    // The cached copy's fields are all shared: cloning it is O(1).
+    base.map(|base| Scope::clone(&base))
 }
 
 /// The process-wide global scope, applied to every event.
