@@ -105,7 +105,7 @@ impl ScopeHandle {
     }
 
     /// A new request's scope: empty but for the request.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn for_request(request: crate::layer::RequestInfo) -> Self {
         incr(&COUNTERS.scopes_forked);
         Self(Arc::new(Inner {

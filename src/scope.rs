@@ -156,13 +156,16 @@ impl<T: Collection> Field<T> {
         }
     }
 
-    #[cold]
     fn make_owned(&mut self) {
-        *self = Self::Own(match std::mem::replace(self, Self::Empty) {
-            Self::Own(v) => v,
-            Self::Empty => T::for_writing(),
-            Self::Shared(v) => Arc::unwrap_or_clone(v),
-        });
+        match self {
+            Self::Own(_) => {}
+            Self::Empty => *self = Self::Own(T::for_writing()),
+            Self::Shared(_) => {
+                if let Self::Shared(v) = std::mem::replace(self, Self::Empty) {
+                    *self = Self::Own(Arc::unwrap_or_clone(v));
+                }
+            }
+        }
     }
 
     /// An O(1) copy: an owned value moves into an `Arc` that both sides then share.
@@ -436,6 +439,7 @@ impl Scope {
         self.request = request.map_or(RequestField::None, RequestField::Own);
     }
 
+    #[inline(always)]
     pub(crate) fn with_request(request: RequestInfo) -> Self {
         Self { request: RequestField::Own(request), ..Self::default() }
     }

@@ -79,6 +79,7 @@ impl RequestInfo {
     ///
     /// The request id is the `x-request-id` header if it holds 1 to 200 visible ASCII
     /// characters, else a new random one.
+    #[inline]
     pub fn new(method: Method, uri: Uri, headers: HeaderMap, send_default_pii: bool) -> Self {
         Self {
             method,
