@@ -94,6 +94,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl ScopeHandle {
     /// A new handle owning `scope`.
+    #[inline]
     pub fn new(scope: Scope) -> Self {
         Self(Arc::new(Inner {
             id: next_scope_id(),
@@ -117,6 +118,7 @@ impl ScopeHandle {
         }))
     }
 
+    #[inline]
     pub(crate) fn forked_from(scope: Scope) -> Self {
         incr(&COUNTERS.scopes_forked);
         Self::new(scope)
@@ -152,6 +154,7 @@ impl ScopeHandle {
     /// Called from inside a [`configure`](Self::configure) closure of this same scope (which
     /// holds it), this returns an empty scope rather than deadlock: read through the closure's
     /// `&mut Scope` instead.
+    #[inline]
     pub fn snapshot(&self) -> Scope {
         if reentrant::holds(self.0.id) {
             return Scope::default();

@@ -478,6 +478,7 @@ impl Scope {
     /// [`ScopeHandle::fork`](crate::ScopeHandle::fork) and
     /// [`ScopeHandle::snapshot`](crate::ScopeHandle::snapshot) use this.
     #[must_use]
+    #[inline]
     pub fn fork(&mut self) -> Self {
         Self {
             level: self.level,
