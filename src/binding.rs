@@ -125,7 +125,8 @@ pub(crate) fn request_base_if_set() -> Option<Scope> {
         })
         .unwrap_or_else(|_| (Some(Arc::new(fresh())), None));
     drop(replaced); // outside the borrow: a processor's Drop may call back into isoscope
-                    // The cached copy's fields are all shared: cloning it is O(1).
+
+    // The cached copy's fields are all shared: cloning it is O(1).
     base.map(|base| Scope::clone(&base))
 }
 

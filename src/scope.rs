@@ -472,8 +472,6 @@ impl Scope {
         self.processors.make_mut().push(Arc::new(processor));
     }
 
-    /// A copy that shares no allocation with `self`, for a per-thread cache: forking from it
-    /// then touches only reference counts of this thread's own copy.
     /// An O(1) copy: every field becomes shared (copy-on-write) between `self` and the copy.
     /// [`ScopeHandle::fork`](crate::ScopeHandle::fork) and
     /// [`ScopeHandle::snapshot`](crate::ScopeHandle::snapshot) use this.
@@ -494,6 +492,8 @@ impl Scope {
         }
     }
 
+    /// A copy that shares no allocation with `self`, for a per-thread cache: forking from it
+    /// then touches only reference counts of this thread's own copy.
     pub(crate) fn localized(&self) -> Self {
         Self {
             level: self.level,

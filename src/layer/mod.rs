@@ -97,8 +97,9 @@ fn payload_addr(payload: &(dyn Any + Send)) -> usize {
 /// Runs `f` with the scope in `slot` bound; if it panics, captures the panic with that scope
 /// (once), marks the request as panicked, and re-raises the panic.
 ///
-/// `f` writes its result into `out` rather than returning it: futures and responses are large,
-/// and a value returned through `catch_unwind` is copied in and out of its unwinding slot.
+/// `f` returns nothing: callers write its result into a local of theirs, because futures and
+/// responses are large and a value returned through `catch_unwind` is copied in and out of its
+/// unwinding slot.
 pub(crate) fn guarded(slot: &mut Option<ScopeHandle>, f: impl FnOnce()) {
     let _ = LAST_CAPTURED.try_with(|c| c.set(0));
     match crate::binding::with_bound(slot, || catch_unwind(AssertUnwindSafe(f))) {
