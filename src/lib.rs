@@ -199,27 +199,32 @@ pub fn add_breadcrumb(breadcrumb: Breadcrumb) {
     });
 }
 
+/// Applies one of our own edits (no user code) to the active isolation scope.
+fn write_active(edit: impl FnOnce(&mut Scope) + 'static) {
+    binding::with_active(|scope| scope.write(edit));
+}
+
 /// Sets a tag on the active isolation scope.
 pub fn set_tag(key: impl Into<String>, value: impl Into<String>) {
     let (key, value) = (key.into(), value.into());
-    binding::with_active(|scope| scope.write(move |s| s.set_tag(key, value)));
+    write_active(move |s| s.set_tag(key, value));
 }
 
 /// Sets an extra value on the active isolation scope.
 pub fn set_extra(key: impl Into<String>, value: impl Into<serde_json::Value>) {
     let (key, value) = (key.into(), value.into());
-    binding::with_active(|scope| scope.write(move |s| s.set_extra(key, value)));
+    write_active(move |s| s.set_extra(key, value));
 }
 
 /// Sets or clears the user on the active isolation scope.
 pub fn set_user(user: Option<User>) {
-    binding::with_active(|scope| scope.write(move |s| s.set_user(user)));
+    write_active(move |s| s.set_user(user));
 }
 
 /// Sets a context on the active isolation scope.
 pub fn set_context(key: impl Into<String>, value: impl Into<serde_json::Value>) {
     let (key, value) = (key.into(), value.into());
-    binding::with_active(|scope| scope.write(move |s| s.set_context(key, value)));
+    write_active(move |s| s.set_context(key, value));
 }
 
 /// Runs `f` with a current scope: a fork of the enclosing current scope (if any) edited by
@@ -243,10 +248,7 @@ where
     C: FnOnce(&mut Scope),
     F: FnOnce() -> R,
 {
-    let mut scope = binding::current().map(|s| Scope::clone(&s)).unwrap_or_default();
-    configure(&mut scope);
-    // Its fields shared from here on, so that copying it for a nested `with_scope` is O(1).
-    binding::CURRENT.sync_scope(Some(std::sync::Arc::new(scope.fork())), f)
+    binding::CURRENT.sync_scope(Some(new_current(configure)), f)
 }
 
 /// The async twin of [`with_scope`]: the current scope is bound whenever the future is polled.
@@ -269,9 +271,15 @@ where
     C: FnOnce(&mut Scope),
     F: Future,
 {
+    binding::CURRENT.scope(Some(new_current(configure)), future)
+}
+
+/// A fork of the enclosing current scope (if any) edited by `configure`, for `with_scope`.
+fn new_current(configure: impl FnOnce(&mut Scope)) -> std::sync::Arc<Scope> {
     let mut scope = binding::current().map(|s| Scope::clone(&s)).unwrap_or_default();
     configure(&mut scope);
-    binding::CURRENT.scope(Some(std::sync::Arc::new(scope.fork())), future)
+    // Its fields shared from here on, so that copying it for a nested `with_scope` is O(1).
+    std::sync::Arc::new(scope.fork())
 }
 
 /// Captures a message event with the active scopes. Returns its id, or `None` if no client is
