@@ -91,33 +91,51 @@ pub(crate) fn default_isolation() -> &'static ScopeHandle {
 /// refreshed when the default scope changes, so forking does not make all threads lock one
 /// mutex and bump the same reference counts.
 pub(crate) fn request_base() -> Scope {
-    request_base_if_set().unwrap_or_default()
+    // The cached copy's fields are all shared: cloning it is O(1).
+    with_request_base(|base| base.cloned()).unwrap_or_default()
 }
 
-/// [`request_base`], `None` when it is empty (the usual case): quicker to make than to move.
-pub(crate) fn request_base_if_set() -> Option<Scope> {
-    thread_local! {
-        /// `(version, base)`; a `None` base stands for the empty scope (the usual case), which
-        /// is quicker to make than to copy. Behind an `Arc` so that nothing large moves here.
-        static CACHE: RefCell<Option<(u64, Option<Arc<Scope>>)>> = const { RefCell::new(None) };
-    }
-    let default = default_isolation();
+/// Whether [`request_base`] has anything in it (usually not: then a request's scope is built
+/// in place, with nothing to copy).
+pub(crate) fn request_base_is_set() -> bool {
+    with_request_base(|base| base.is_some())
+}
+
+thread_local! {
+    /// `(version of the default scope, its copy)`; a `None` copy stands for the empty scope
+    /// (the usual case). Behind an `Arc` so that nothing large moves here.
+    static BASE: RefCell<Option<(u64, Option<Arc<Scope>>)>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's copy of the request base (`None`: empty).
+fn with_request_base<R>(f: impl FnOnce(Option<&Scope>) -> R) -> R {
+    // Read the version first: a write racing with a refresh makes the cache look stale next
+    // time, never fresh when it is not.
+    let version = default_isolation().version();
+    let cached = BASE
+        .try_with(|cache| match cache.try_borrow().ok()?.as_ref() {
+            Some((v, base)) if *v == version => Some(base.clone()),
+            _ => None,
+        })
+        .ok()
+        .flatten();
+    let base = cached.unwrap_or_else(|| refresh_request_base(version));
+    f(base.as_deref())
+}
+
+/// Re-reads the default scope into this thread's cache. Out of line: it runs once per thread
+/// and change of the default scope, not per request.
+#[cold]
+#[inline(never)]
+fn refresh_request_base(version: u64) -> Option<Arc<Scope>> {
     let fresh = || {
-        let mut scope = default.snapshot();
+        let mut scope = default_isolation().snapshot();
         scope.clear_breadcrumbs();
         scope
     };
-    // Read the version first: a write racing with the snapshot below makes the cache look
-    // stale next time, never fresh when it is not.
-    let version = default.version();
-    let (base, replaced) = CACHE
+    let (base, replaced) = BASE
         .try_with(|cache| {
             let Ok(mut cache) = cache.try_borrow_mut() else { return (Some(Arc::new(fresh())), None) };
-            if let Some((v, base)) = cache.as_ref() {
-                if *v == version {
-                    return (base.clone(), None);
-                }
-            }
             let scope = fresh().localized();
             let base = (!scope.is_empty()).then(|| Arc::new(scope));
             let old = cache.replace((version, base.clone()));
@@ -125,9 +143,7 @@ pub(crate) fn request_base_if_set() -> Option<Scope> {
         })
         .unwrap_or_else(|_| (Some(Arc::new(fresh())), None));
     drop(replaced); // outside the borrow: a processor's Drop may call back into isoscope
-
-    // The cached copy's fields are all shared: cloning it is O(1).
-    base.map(|base| Scope::clone(&base))
+    base
 }
 
 /// The process-wide global scope, applied to every event.
@@ -138,7 +154,7 @@ pub(crate) fn global() -> &'static ScopeHandle {
 
 /// The active isolation scope (see the module docs for the lookup order).
 pub(crate) fn active() -> ScopeHandle {
-    lookup(true).unwrap_or_else(|| default_isolation().clone())
+    lookup().unwrap_or_else(|| default_isolation().clone())
 }
 
 /// Runs `f` with the active isolation scope, without cloning the handle when it is the bound
@@ -162,7 +178,7 @@ pub(crate) fn with_active(f: impl FnOnce(&ScopeHandle)) {
 
 /// The isolation scope bound by the innermost binding (not a guard), if any.
 pub(crate) fn task_bound() -> Option<ScopeHandle> {
-    lookup(false)
+    CTX.try_with(|ctx| ctx.try_borrow().ok().and_then(|ctx| ctx.active.clone())).ok().flatten()
 }
 
 /// The current scope of an enclosing `with_scope`, if any.
@@ -170,14 +186,14 @@ pub(crate) fn current() -> Option<Arc<Scope>> {
     CURRENT.try_get().ok().flatten()
 }
 
-/// With `guards`: the newest live guard entry owned by the running task, else the bound scope.
-/// Entries left by *other* tasks are stale (their task leaked them on this reused thread) and
-/// are purged on the way. One borrow; nothing is dropped while it is held.
-fn lookup(guards: bool) -> Option<ScopeHandle> {
+/// The newest live guard entry owned by the running task, else the bound scope. Entries left by
+/// *other* tasks are stale (their task leaked them on this reused thread) and are purged on the
+/// way. One borrow; nothing is dropped while it is held.
+fn lookup() -> Option<ScopeHandle> {
     let (found, purged) = CTX
         .try_with(|ctx| {
             let mut ctx = ctx.try_borrow_mut().ok()?;
-            if !guards || ctx.slots.is_empty() {
+            if ctx.slots.is_empty() {
                 return Some((ctx.active.clone(), Vec::new()));
             }
             let me = tokio::task::try_id();
@@ -362,22 +378,43 @@ impl Drop for Bind<'_> {
         let slot = &mut *self.slot;
         // One borrow: cut what was pushed inside and left behind, restore the floor and the
         // enclosing binding.
-        let removed = CTX
+        let leaked = CTX
             .try_with(|ctx| {
                 let mut ctx = ctx.try_borrow_mut().ok()?;
-                let removed = (ctx.slots.len() > depth).then(|| ctx.slots.split_off(depth));
-                ctx.floor = floor.min(ctx.slots.len());
+                let leaked = ctx.slots.len() > depth;
+                if !leaked {
+                    ctx.floor = floor.min(ctx.slots.len());
+                }
                 if swapped {
                     std::mem::swap(&mut ctx.active, slot);
                 }
-                removed
+                Some(leaked)
             })
             .ok()
             .flatten();
-        if let Some(removed) = removed {
-            count_purged(&removed);
-            drop(removed); // outside the borrow
+        if leaked == Some(true) {
+            purge_above(depth, floor);
         }
+    }
+}
+
+/// Removes what user code pushed inside a binding and never removed (a leaked guard), and
+/// restores the floor. Out of line: bindings almost never leak.
+#[cold]
+#[inline(never)]
+fn purge_above(depth: usize, floor: usize) {
+    let removed = CTX
+        .try_with(|ctx| {
+            let mut ctx = ctx.try_borrow_mut().ok()?;
+            let removed = (ctx.slots.len() > depth).then(|| ctx.slots.split_off(depth));
+            ctx.floor = floor.min(ctx.slots.len());
+            removed
+        })
+        .ok()
+        .flatten();
+    if let Some(removed) = removed {
+        count_purged(&removed);
+        drop(removed); // outside the borrow
     }
 }
 

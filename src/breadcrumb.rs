@@ -102,10 +102,11 @@ pub struct Breadcrumb {
     pub ty: Cow<'static, str>,
     /// A dotted category such as `"auth"` or `"db.query"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
-    /// Human-readable message.
+    pub category: Option<Cow<'static, str>>,
+    /// Human-readable message. A `&'static str` is kept as is: recording a breadcrumb with a
+    /// literal message allocates nothing for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    pub message: Option<Cow<'static, str>>,
     /// Severity (default [`Level::Info`]).
     #[serde(default)]
     pub level: Level,
@@ -137,13 +138,16 @@ impl Default for Breadcrumb {
 
 impl Breadcrumb {
     /// A breadcrumb with a message, type `"default"` and level [`Level::Info`], timestamped now.
-    pub fn new(message: impl Into<String>) -> Self {
+    ///
+    /// The message is a literal (`&'static str`, not copied) or an owned `String`
+    /// (`format!(..)`; pass `text.clone()` or `text.to_owned()` for borrowed text).
+    pub fn new(message: impl Into<Cow<'static, str>>) -> Self {
         Self { message: Some(message.into()), ..Self::default() }
     }
 
     /// Sets the category.
     #[must_use]
-    pub fn category(mut self, category: impl Into<String>) -> Self {
+    pub fn category(mut self, category: impl Into<Cow<'static, str>>) -> Self {
         self.category = Some(category.into());
         self
     }

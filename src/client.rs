@@ -352,6 +352,13 @@ pub(crate) fn before_breadcrumb(breadcrumb: Breadcrumb) -> Option<Breadcrumb> {
     if !HAS_BEFORE_BREADCRUMB.load(Ordering::Relaxed) {
         return Some(breadcrumb);
     }
+    run_before_breadcrumb(breadcrumb)
+}
+
+/// The `before_breadcrumb` hook, if one is set. Out of line: most apps set none.
+#[cold]
+#[inline(never)]
+fn run_before_breadcrumb(breadcrumb: Breadcrumb) -> Option<Breadcrumb> {
     let Some(hook) = client().and_then(|c| c.options.before_breadcrumb.clone()) else { return Some(breadcrumb) };
     let kept = hook(breadcrumb);
     if kept.is_none() {

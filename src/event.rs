@@ -1,5 +1,6 @@
 //! [`Event`]: what is captured and sent, in the Sentry event JSON shape.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
 use std::fmt;
@@ -391,8 +392,9 @@ pub(crate) mod limits {
             truncate_chars(&mut e.ty, 256);
         }
         for b in &mut event.breadcrumbs {
-            if let Some(m) = &mut b.message {
-                truncate_chars(m, MESSAGE);
+            // Only a long message is made owned to be cut (a literal stays borrowed).
+            if let Some(m) = b.message.as_mut().filter(|m| m.len() > MESSAGE) {
+                truncate_chars(m.to_mut(), MESSAGE);
             }
         }
         if let Some(t) = &mut event.transaction {
@@ -448,8 +450,9 @@ pub(crate) mod limits {
         }
         let map = |m: &BTreeMap<String, Value>| m.iter().map(|(k, x)| s(k) + v(x)).sum::<usize>();
         let opt = |o: &Option<String>| o.as_deref().map_or(0, s);
+        let cow = |o: &Option<Cow<'static, str>>| o.as_deref().map_or(0, s);
         let crumbs: usize =
-            event.breadcrumbs.iter().map(|b| 96 + s(&b.ty) + opt(&b.category) + opt(&b.message) + map(&b.data)).sum();
+            event.breadcrumbs.iter().map(|b| 96 + s(&b.ty) + cow(&b.category) + cow(&b.message) + map(&b.data)).sum();
         let exceptions: usize = event.exception.iter().map(|e| 96 + s(&e.ty) + opt(&e.value)).sum();
         let request = event.request.as_ref().map_or(0, |r| {
             64 + opt(&r.method)

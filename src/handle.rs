@@ -221,13 +221,19 @@ impl ScopeHandle {
     /// that this thread holds no scope lock (if it does, the edit is queued like any other).
     pub(crate) fn write(&self, f: impl FnOnce(&mut Scope) + 'static) {
         if reentrant::any_held() {
-            let this = self.clone();
-            reentrant::defer(move || this.write(f));
-            return;
+            return self.write_later(f);
         }
         let mut guard = lock(&self.0.scope);
         f(&mut guard);
         self.bump_version(&guard);
+    }
+
+    /// [`write`](Self::write) from inside a `configure` closure: queued. Out of line.
+    #[cold]
+    #[inline(never)]
+    fn write_later(&self, f: impl FnOnce(&mut Scope) + 'static) {
+        let this = self.clone();
+        reentrant::defer(move || this.write(f));
     }
 
     /// Runs `f` with this scope bound as the active isolation scope (on any thread, sync

@@ -40,7 +40,7 @@ async fn each_policy_behaves_as_documented() {
         assert!(scope.snapshot().breadcrumbs().any(|b| b.message.as_deref() == Some("parent-1")));
     }
     let parent = transport.take_events().pop().unwrap();
-    let crumbs: Vec<_> = parent.breadcrumbs.iter().filter_map(|b| b.message.clone()).collect();
+    let crumbs: Vec<_> = parent.breadcrumbs.iter().filter_map(|b| b.message.as_deref().map(str::to_owned)).collect();
     assert_eq!(crumbs, ["parent-1"], "no child breadcrumb flows back under Fork");
     assert!(parent.tags.keys().all(|k| !k.starts_with("child_")));
     drop(guard);
@@ -53,7 +53,7 @@ async fn each_policy_behaves_as_documented() {
         assert_eq!(scope, request, "{who}: shared");
     }
     let parent = transport.take_events().pop().unwrap();
-    let crumbs: Vec<_> = parent.breadcrumbs.iter().filter_map(|b| b.message.clone()).collect();
+    let crumbs: Vec<_> = parent.breadcrumbs.iter().filter_map(|b| b.message.as_deref().map(str::to_owned)).collect();
     assert_eq!(crumbs, ["parent-1", "child-spawn", "child-blocking", "child-thread", "child-bound"]);
     for who in ["spawn", "blocking", "thread", "bound"] {
         assert_eq!(parent.tags[&format!("child_{who}")], "1");

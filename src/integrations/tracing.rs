@@ -206,7 +206,7 @@ where
             crate::capture_event(captured);
         }
         if as_crumb {
-            let mut crumb = Breadcrumb::new(message).category(meta.target().to_owned()).level(level(meta.level()));
+            let mut crumb = Breadcrumb::new(message).category(meta.target()).level(level(meta.level()));
             crumb.ty = "log".into();
             crumb.data = data;
             crate::add_breadcrumb(crumb);

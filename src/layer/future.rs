@@ -54,6 +54,24 @@ impl<F> ResponseFuture<F> {
     }
 }
 
+/// Not reached: a stand-in handle, out of line.
+#[cold]
+#[inline(never)]
+fn unbound() -> ScopeHandle {
+    ScopeHandle::new(crate::Scope::default())
+}
+
+/// Out of line: most responses are not 5xx, and this code would take instruction cache
+/// space on every request.
+#[cold]
+#[inline(never)]
+fn capture_server_error(handle: &ScopeHandle, status: http::StatusCode) {
+    let message = format!("HTTP {} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+    let mut event = crate::Event::message(message.trim_end(), crate::Level::Error);
+    event.tags.insert("http.status_code".into(), status.as_u16().to_string());
+    crate::client::capture(handle.clone(), None, event);
+}
+
 impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
@@ -76,15 +94,11 @@ where
         let Some(result) = ready else { return Poll::Pending };
         // The future is done: the response body takes the handle over.
         // (Always back in its slot once the binding has ended; never the default's.)
-        let handle = this.handle.take().unwrap_or_else(|| ScopeHandle::new(crate::Scope::default()));
+        let handle = this.handle.take().unwrap_or_else(unbound);
         Poll::Ready(match result {
             Ok(response) => {
                 if *this.capture_server_errors && response.status().is_server_error() {
-                    let status = response.status();
-                    let message = format!("HTTP {} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
-                    let mut event = crate::Event::message(message.trim_end(), crate::Level::Error);
-                    event.tags.insert("http.status_code".into(), status.as_u16().to_string());
-                    crate::client::capture(handle.clone(), None, event);
+                    capture_server_error(&handle, response.status());
                 }
                 Ok(response.map(|body| ResponseBody::new(body, handle)))
             }

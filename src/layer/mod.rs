@@ -64,6 +64,7 @@
 
 mod body;
 pub mod future;
+mod headers;
 #[allow(clippy::module_inception)]
 mod layer;
 mod request;
@@ -102,21 +103,25 @@ fn payload_addr(payload: &(dyn Any + Send)) -> usize {
 /// unwinding slot.
 pub(crate) fn guarded(slot: &mut Option<ScopeHandle>, f: impl FnOnce()) {
     let _ = LAST_CAPTURED.try_with(|c| c.set(0));
-    match crate::binding::with_bound(slot, || catch_unwind(AssertUnwindSafe(f))) {
-        Ok(()) => {}
-        Err(payload) => {
-            let addr = payload_addr(&*payload);
-            let seen = LAST_CAPTURED.try_with(|c| c.replace(addr) == addr).unwrap_or(false);
-            if let Some(handle) = slot {
-                if !seen {
-                    // Only enqueues: never flushes on a tokio worker thread.
-                    crate::client::capture(handle.clone(), None, crate::Event::from_panic(&*payload));
-                }
-                handle.end(Outcome::Panicked);
-            }
-            resume_unwind(payload)
-        }
+    if let Err(payload) = crate::binding::with_bound(slot, || catch_unwind(AssertUnwindSafe(f))) {
+        panicked(slot, payload);
     }
+}
+
+/// Out of line (and out of the instruction cache of every request that does not panic).
+#[cold]
+#[inline(never)]
+fn panicked(slot: &Option<ScopeHandle>, payload: Box<dyn Any + Send>) -> ! {
+    let addr = payload_addr(&*payload);
+    let seen = LAST_CAPTURED.try_with(|c| c.replace(addr) == addr).unwrap_or(false);
+    if let Some(handle) = slot {
+        if !seen {
+            // Only enqueues: never flushes on a tokio worker thread.
+            crate::client::capture(handle.clone(), None, crate::Event::from_panic(&*payload));
+        }
+        handle.end(Outcome::Panicked);
+    }
+    resume_unwind(payload)
 }
 
 /// The handle in a layer's slot: always there except while it is bound (when its owner is

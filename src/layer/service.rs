@@ -48,29 +48,37 @@ impl<S, const CAPTURE_SERVER_ERRORS: bool> Isolation<S, CAPTURE_SERVER_ERRORS> {
 fn request_scope<B>(req: &Request<B>) -> ScopeHandle {
     // Kept raw: turned into the event's `request`, `request_id` tag and transaction only if an
     // event is captured.
-    let mut info = RequestInfo::new(
+    #[cfg_attr(not(feature = "axum"), allow(unused_mut))]
+    let mut info = RequestInfo::from_parts(
         req.method().clone(),
         req.uri().clone(),
-        req.headers().clone(),
+        req.headers(),
         crate::client::send_default_pii(),
     );
     #[cfg(feature = "axum")]
     info.set_route(req.extensions().get::<axum::extract::MatchedPath>());
-    let parent = binding::task_bound();
-    let Some(parent) = parent else {
-        return match binding::request_base_if_set() {
-            // The usual case, built in place: no scope to copy.
-            None => ScopeHandle::for_request(info),
-            Some(mut scope) => {
-                scope.set_request(Some(info));
-                ScopeHandle::forked_from(scope)
-            }
-        };
-    };
-    let mut scope = parent.snapshot();
-    if let Some(outer) = scope.request() {
-        info.use_id_of(outer); // nested layers serve the same request
+    match binding::task_bound() {
+        // The usual case, built in place: no scope to copy.
+        None if !binding::request_base_is_set() => ScopeHandle::for_request(info),
+        parent => forked_request_scope(parent, info),
     }
+}
+
+/// A request scope forked from an enclosing layer's scope or from a process default that has
+/// been configured: out of line, off the usual path.
+#[cold]
+#[inline(never)]
+fn forked_request_scope(parent: Option<ScopeHandle>, mut info: RequestInfo) -> ScopeHandle {
+    let mut scope = match parent {
+        Some(parent) => {
+            let scope = parent.snapshot();
+            if let Some(outer) = scope.request() {
+                info.use_id_of(outer); // nested layers serve the same request
+            }
+            scope
+        }
+        None => binding::request_base(),
+    };
     scope.set_request(Some(info));
     ScopeHandle::forked_from(scope)
 }

@@ -26,7 +26,7 @@ pub fn events_tagged(key: &str, value: &str) -> Vec<Event> {
 
 /// Breadcrumb messages of an event, oldest first.
 pub fn crumbs(event: &Event) -> Vec<String> {
-    event.breadcrumbs.iter().filter_map(|b| b.message.clone()).collect()
+    event.breadcrumbs.iter().filter_map(|b| b.message.as_deref().map(str::to_owned)).collect()
 }
 
 /// Serves `app` on an ephemeral 127.0.0.1 port; returns the address.

@@ -301,8 +301,6 @@ impl Variant {
     }
 
     fn router(self) -> Router {
-        static COUNT: AtomicU64 = AtomicU64::new(0);
-        let every_100th = || COUNT.fetch_add(1, Ordering::Relaxed).is_multiple_of(100);
         let route = "/items/{id}";
         match self {
             Self::Bare => Router::new().route(route, get(|| async { "ok" })),
@@ -324,47 +322,50 @@ impl Variant {
                     }),
                 )
                 .layer(floor_plus::Layer),
-            Self::Isoscope | Self::IsoscopeCapture => {
-                let capture = self == Self::IsoscopeCapture;
-                Router::new()
-                    .route(
-                        route,
-                        get(move || async move {
-                            isoscope::add_breadcrumb(isoscope::Breadcrumb::new("handled"));
-                            isoscope::set_tag("handler", "isoscope");
-                            if capture && every_100th() {
-                                isoscope::capture_message("every 100th", isoscope::Level::Info);
-                            }
-                            "ok"
-                        }),
-                    )
-                    .layer(isoscope::IsolationLayer::new())
-            }
-            Self::Sentry | Self::SentryCapture => {
-                let capture = self == Self::SentryCapture;
-                Router::new()
-                    .route(
-                        route,
-                        get(move || async move {
-                            sentry::add_breadcrumb(sentry::Breadcrumb {
-                                message: Some("handled".into()),
-                                ..Default::default()
-                            });
-                            sentry::configure_scope(|s| s.set_tag("handler", "sentry"));
-                            if capture && every_100th() {
-                                sentry::capture_message("every 100th", sentry::Level::Info);
-                            }
-                            "ok"
-                        }),
-                    )
-                    .layer(
-                        tower::ServiceBuilder::new()
-                            .layer(sentry_tower::NewSentryLayer::<Request<Body>>::new_from_top())
-                            .layer(sentry_tower::SentryHttpLayer::new()),
-                    )
-            }
+            // Handlers are plain fn items (zero-sized, like the floor's closures): a handler that
+            // captured a flag would cost axum an allocation per request in these variants only.
+            Self::Isoscope => Router::new()
+                .route(route, get(isoscope_handler::<false>))
+                .layer(isoscope::IsolationLayer::new()),
+            Self::IsoscopeCapture => Router::new()
+                .route(route, get(isoscope_handler::<true>))
+                .layer(isoscope::IsolationLayer::new()),
+            Self::Sentry => sentry_router(route, sentry_handler::<false>),
+            Self::SentryCapture => sentry_router(route, sentry_handler::<true>),
         }
     }
+}
+
+/// One capture every 100 requests (across all variants that capture).
+fn every_100th() -> bool {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    COUNT.fetch_add(1, Ordering::Relaxed).is_multiple_of(100)
+}
+
+async fn isoscope_handler<const CAPTURE: bool>() -> &'static str {
+    isoscope::add_breadcrumb(isoscope::Breadcrumb::new("handled"));
+    isoscope::set_tag("handler", "isoscope");
+    if CAPTURE && every_100th() {
+        isoscope::capture_message("every 100th", isoscope::Level::Info);
+    }
+    "ok"
+}
+
+async fn sentry_handler<const CAPTURE: bool>() -> &'static str {
+    sentry::add_breadcrumb(sentry::Breadcrumb { message: Some("handled".into()), ..Default::default() });
+    sentry::configure_scope(|s| s.set_tag("handler", "sentry"));
+    if CAPTURE && every_100th() {
+        sentry::capture_message("every 100th", sentry::Level::Info);
+    }
+    "ok"
+}
+
+fn sentry_router<H: axum::handler::Handler<T, ()>, T: 'static>(route: &str, handler: H) -> Router {
+    Router::new().route(route, get(handler)).layer(
+        tower::ServiceBuilder::new()
+            .layer(sentry_tower::NewSentryLayer::<Request<Body>>::new_from_top())
+            .layer(sentry_tower::SentryHttpLayer::new()),
+    )
 }
 
 fn request() -> Request<Body> {

@@ -1,0 +1,188 @@
+//! A request's headers as recorded for events: one flat buffer instead of a `HeaderMap` clone.
+//!
+//! Cloning a `HeaderMap` per request costs two allocations (index table and entries) and a
+//! reference count per value; when hyper parsed the values from its read buffer, every one of
+//! those counts is on that buffer. Most requests never capture an event, so the layer records
+//! only what an event could use, copied into one allocation: no sensitive headers (unless
+//! `send_default_pii`), and bounded sizes, so hostile requests cannot make the copy large.
+
+use http::HeaderMap;
+
+/// Headers never sent unless `send_default_pii` is on (`name` lower-case, as `http` gives it).
+pub(crate) fn is_sensitive(name: &str) -> bool {
+    matches!(
+        name,
+        "authorization"
+            | "proxy-authorization"
+            | "cookie"
+            | "set-cookie"
+            | "x-api-key"
+            | "x-auth-token"
+            | "x-csrf-token"
+            | "x-xsrf-token"
+            | "x-forwarded-for"
+            | "x-real-ip"
+            | "forwarded"
+            | "x-client-ip"
+            | "cf-connecting-ip"
+            | "true-client-ip"
+    )
+}
+
+/// Bytes kept of one value: enough for the first [`MAX_HEADER_VALUE`](super::request) characters
+/// whatever the encoding (a character is at most 4 bytes; lossy decoding makes at most one
+/// character per byte), so cutting here never changes what an event shows.
+const MAX_VALUE_BYTES: usize = 4 * super::request::MAX_HEADER_VALUE;
+/// Header lines kept (hyper accepts 100 by default; an event shows at most 100 names).
+const MAX_LINES: usize = 1024;
+/// Bytes kept in all: lines past this are not recorded.
+const MAX_TOTAL: usize = 64 * 1024;
+/// Per line: name length and value length, each a little-endian `u16`.
+const LINE_HEADER: usize = 4;
+
+/// Header lines in arrival order, as `[name len][value len][name][value]` records.
+#[derive(Clone, Default)]
+pub(crate) struct HeaderSnapshot {
+    /// A `Vec` rather than a boxed slice: shrinking it to fit would reallocate.
+    buf: Vec<u8>,
+}
+
+impl HeaderSnapshot {
+    /// Records what an event could show of `headers`.
+    pub(crate) fn new(headers: &HeaderMap, send_default_pii: bool) -> Self {
+        if headers.is_empty() {
+            return Self::default();
+        }
+        // Room for the values and typical names up front: usually the only allocation.
+        let room: usize = headers.values().map(|v| LINE_HEADER + 24 + v.len().min(MAX_VALUE_BYTES)).sum();
+        let mut buf = Vec::with_capacity(room.min(MAX_TOTAL));
+        let mut lines = 0;
+        for (name, value) in headers {
+            let name = name.as_str();
+            if !send_default_pii && is_sensitive(name) {
+                continue;
+            }
+            if lines == MAX_LINES {
+                break;
+            }
+            lines += 1;
+            let (name, value) = (name.as_bytes(), value.as_bytes());
+            let value = &value[..value.len().min(MAX_VALUE_BYTES)];
+            if buf.len() + LINE_HEADER + name.len() + value.len() > MAX_TOTAL {
+                break;
+            }
+            // Names are at most 64 KiB - 1 (`http` refuses longer ones); values are cut above.
+            buf.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            buf.extend_from_slice(&(value.len() as u16).to_le_bytes());
+            buf.extend_from_slice(name);
+            buf.extend_from_slice(value);
+        }
+        if buf.is_empty() {
+            return Self::default(); // nothing kept: hold no memory
+        }
+        Self { buf }
+    }
+
+    /// `(name, value)` pairs in arrival order; names are lower-case.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        let mut rest = &self.buf[..];
+        std::iter::from_fn(move || {
+            let (head, tail) = rest.split_at_checked(LINE_HEADER)?;
+            let name_len = usize::from(u16::from_le_bytes([head[0], head[1]]));
+            let value_len = usize::from(u16::from_le_bytes([head[2], head[3]]));
+            let (name, tail) = tail.split_at_checked(name_len)?;
+            let (value, tail) = tail.split_at_checked(value_len)?;
+            rest = tail;
+            // Written from `HeaderName::as_str`: always valid.
+            Some((std::str::from_utf8(name).ok()?, value))
+        })
+    }
+
+    /// The first value of header `name` (lower-case).
+    pub(crate) fn get(&self, name: &str) -> Option<&[u8]> {
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// Bytes held.
+    #[cfg(test)]
+    pub(crate) fn size(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{HeaderName, HeaderValue};
+
+    fn map(lines: &[(&str, &[u8])]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in lines {
+            map.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_bytes(v).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn keeps_order_repeats_and_raw_bytes() {
+        let h = map(&[("Accept", b"a"), ("x-bin", &[0xff, b'z']), ("accept", b"b"), ("x-empty", b"")]);
+        let snap = HeaderSnapshot::new(&h, false);
+        let lines: Vec<_> = snap.iter().collect();
+        assert_eq!(
+            lines,
+            [("accept", &b"a"[..]), ("accept", b"b"), ("x-bin", &[0xff, b'z']), ("x-empty", b"")],
+            "HeaderMap yields a name's values together"
+        );
+        assert_eq!(snap.get("accept"), Some(&b"a"[..]));
+        assert_eq!(snap.get("x-missing"), None);
+    }
+
+    #[test]
+    fn sensitive_headers_are_not_recorded_without_pii() {
+        let h = map(&[("cookie", b"session=1"), ("authorization", b"Bearer x"), ("host", b"h")]);
+        let scrubbed = HeaderSnapshot::new(&h, false);
+        assert_eq!(scrubbed.iter().map(|(n, _)| n).collect::<Vec<_>>(), ["host"]);
+        assert_eq!(HeaderSnapshot::new(&h, true).iter().count(), 3);
+        assert_eq!(
+            HeaderSnapshot::new(&map(&[("cookie", b"a")]), false).buf.capacity(),
+            0,
+            "nothing kept, nothing held"
+        );
+    }
+
+    #[test]
+    fn hostile_headers_are_bounded() {
+        let big = vec![b'a'; 100_000];
+        let h = map(&[("x-big", &big)]);
+        let snap = HeaderSnapshot::new(&h, false);
+        assert_eq!(snap.get("x-big").unwrap().len(), MAX_VALUE_BYTES);
+
+        let mut many = HeaderMap::new();
+        for i in 0..10_000 {
+            many.append(HeaderName::from_bytes(format!("x-h{i}").as_bytes()).unwrap(), HeaderValue::from_static("v"));
+        }
+        let snap = HeaderSnapshot::new(&many, false);
+        assert_eq!(snap.iter().count(), MAX_LINES);
+
+        let mut wide = HeaderMap::new();
+        for i in 0..100 {
+            wide.append(
+                HeaderName::from_bytes(format!("x-w{i}").as_bytes()).unwrap(),
+                HeaderValue::from_bytes(&big[..5_000]).unwrap(),
+            );
+        }
+        let snap = HeaderSnapshot::new(&wide, false);
+        assert!(snap.size() <= MAX_TOTAL);
+        assert_eq!(snap.iter().count(), 13, "13 lines of ~5 KB fit in 64 KiB");
+        assert!(snap.iter().all(|(_, v)| v.len() == 5_000), "a line is kept whole or not at all");
+    }
+
+    #[test]
+    fn longest_header_name_fits() {
+        let name = "x".repeat(u16::MAX as usize);
+        let h = map(&[(&name, b"v")]);
+        let snap = HeaderSnapshot::new(&h, false);
+        // Too big for the total: not kept, and never mis-encoded.
+        assert!(snap.iter().all(|(n, v)| n.len() == name.len() && v == b"v"));
+    }
+}
