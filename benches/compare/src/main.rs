@@ -324,12 +324,12 @@ impl Variant {
                 .layer(floor_plus::Layer),
             // Handlers are plain fn items (zero-sized, like the floor's closures): a handler that
             // captured a flag would cost axum an allocation per request in these variants only.
-            Self::Isoscope => Router::new()
-                .route(route, get(isoscope_handler::<false>))
-                .layer(isoscope::IsolationLayer::new()),
-            Self::IsoscopeCapture => Router::new()
-                .route(route, get(isoscope_handler::<true>))
-                .layer(isoscope::IsolationLayer::new()),
+            Self::Isoscope => {
+                Router::new().route(route, get(isoscope_handler::<false>)).layer(isoscope::IsolationLayer::new())
+            }
+            Self::IsoscopeCapture => {
+                Router::new().route(route, get(isoscope_handler::<true>)).layer(isoscope::IsolationLayer::new())
+            }
             Self::Sentry => sentry_router(route, sentry_handler::<false>),
             Self::SentryCapture => sentry_router(route, sentry_handler::<true>),
         }
