@@ -376,8 +376,8 @@ impl Drop for Bind<'_> {
     fn drop(&mut self) {
         let Some((depth, floor, swapped)) = self.saved else { return };
         let slot = &mut *self.slot;
-        // One borrow: cut what was pushed inside and left behind, restore the floor and the
-        // enclosing binding.
+        // Restore the floor and the enclosing binding in one borrow; what was pushed inside and
+        // left behind (rare) is cut in a second one.
         let leaked = CTX
             .try_with(|ctx| {
                 let mut ctx = ctx.try_borrow_mut().ok()?;
@@ -398,8 +398,9 @@ impl Drop for Bind<'_> {
     }
 }
 
-/// Removes what user code pushed inside a binding and never removed (a leaked guard), and
-/// restores the floor. Out of line: bindings almost never leak.
+/// Removes the guard entries at `depth` and above (pushed inside a binding and never removed,
+/// or left by earlier jobs on a pooled thread) and restores the floor. Out of line: bindings
+/// almost never leak.
 #[cold]
 #[inline(never)]
 fn purge_above(depth: usize, floor: usize) {
@@ -430,21 +431,6 @@ fn count_purged(removed: &[Option<Entry>]) {
     }
 }
 
-/// Purges everything on this thread's guard stack: the start of a job on a pooled thread.
-fn purge_all() {
-    let removed = CTX
-        .try_with(|ctx| {
-            let mut ctx = ctx.try_borrow_mut().ok()?;
-            (!ctx.slots.is_empty()).then(|| std::mem::take(&mut ctx.slots))
-        })
-        .ok()
-        .flatten();
-    if let Some(removed) = removed {
-        count_purged(&removed);
-        drop(removed); // outside the borrow
-    }
-}
-
 /// Number of entries (live or tombstoned) on this thread's guard stack; for tests and stats.
 pub(crate) fn stack_depth() -> usize {
     CTX.try_with(|s| s.try_borrow().map(|s| s.slots.len()).unwrap_or(0)).unwrap_or(0)
@@ -457,7 +443,8 @@ where
     F: FnOnce() -> R,
 {
     if clean {
-        purge_all();
+        // The start of a job on a pooled thread: everything on the stack is residue.
+        purge_above(0, 0);
     }
     let mut slot = Some(handle);
     let bound = bind(&mut slot);
