@@ -42,7 +42,7 @@ thread_local! {
     /// Everything this thread knows about bindings, in one place so that entering and leaving a
     /// binding is one borrow each way.
     static CTX: RefCell<Ctx> = const {
-        RefCell::new(Ctx { active: None, slots: Vec::new(), next_id: 1, floor: 0 })
+        RefCell::new(Ctx { active: None, slots: Vec::new(), next_id: 1, floor: 0, base: None })
     };
 }
 
@@ -64,6 +64,10 @@ struct Ctx {
     /// Depth at the innermost open binding. Entries below the floor were made outside it and
     /// are not seen inside it: the innermost binding wins, whether it is a guard or a bind.
     floor: usize,
+    /// This thread's copy of the request base: `(version of the default scope, its copy)`; a
+    /// `None` copy stands for the empty scope (the usual case). Behind an `Arc` so that nothing
+    /// large moves here. Kept with the binding so that a new request looks at one thread-local.
+    base: Option<(u64, Option<Arc<Scope>>)>,
 }
 
 impl Ctx {
@@ -95,16 +99,20 @@ pub(crate) fn request_base() -> Scope {
     with_request_base(|base| base.cloned()).unwrap_or_default()
 }
 
-/// Whether [`request_base`] has anything in it (usually not: then a request's scope is built
-/// in place, with nothing to copy).
-pub(crate) fn request_base_is_set() -> bool {
-    with_request_base(|base| base.is_some())
-}
-
-thread_local! {
-    /// `(version of the default scope, its copy)`; a `None` copy stands for the empty scope
-    /// (the usual case). Behind an `Arc` so that nothing large moves here.
-    static BASE: RefCell<Option<(u64, Option<Arc<Scope>>)>> = const { RefCell::new(None) };
+/// Whether a new request's scope starts empty: nothing bound on this thread (no enclosing
+/// layer) and an empty [`request_base`] (the usual case; the scope is then built in place,
+/// with nothing to copy). One borrow of the thread's context.
+pub(crate) fn request_starts_empty() -> bool {
+    let version = default_isolation().version();
+    CTX.try_with(|ctx| {
+        let ctx = ctx.try_borrow().ok()?;
+        Some(ctx.active.is_none() && matches!(ctx.base, Some((v, None)) if v == version))
+    })
+    .ok()
+    .flatten()
+    // Not known (first request on this thread, or the default scope changed): the general
+    // path finds out, and refreshes the copy.
+    .unwrap_or(false)
 }
 
 /// Runs `f` with this thread's copy of the request base (`None`: empty).
@@ -112,8 +120,8 @@ fn with_request_base<R>(f: impl FnOnce(Option<&Scope>) -> R) -> R {
     // Read the version first: a write racing with a refresh makes the cache look stale next
     // time, never fresh when it is not.
     let version = default_isolation().version();
-    let cached = BASE
-        .try_with(|cache| match cache.try_borrow().ok()?.as_ref() {
+    let cached = CTX
+        .try_with(|ctx| match &ctx.try_borrow().ok()?.base {
             Some((v, base)) if *v == version => Some(base.clone()),
             _ => None,
         })
@@ -128,20 +136,15 @@ fn with_request_base<R>(f: impl FnOnce(Option<&Scope>) -> R) -> R {
 #[cold]
 #[inline(never)]
 fn refresh_request_base(version: u64) -> Option<Arc<Scope>> {
-    let fresh = || {
-        let mut scope = default_isolation().snapshot();
-        scope.clear_breadcrumbs();
-        scope
-    };
-    let (base, replaced) = BASE
-        .try_with(|cache| {
-            let Ok(mut cache) = cache.try_borrow_mut() else { return (Some(Arc::new(fresh())), None) };
-            let scope = fresh().localized();
-            let base = (!scope.is_empty()).then(|| Arc::new(scope));
-            let old = cache.replace((version, base.clone()));
-            (base, old)
-        })
-        .unwrap_or_else(|_| (Some(Arc::new(fresh())), None));
+    // Taken outside the borrow: it locks the default scope.
+    let mut scope = default_isolation().snapshot();
+    scope.clear_breadcrumbs();
+    let scope = scope.localized();
+    let base = (!scope.is_empty()).then(|| Arc::new(scope));
+    let replaced = CTX
+        .try_with(|ctx| ctx.try_borrow_mut().ok().and_then(|mut ctx| ctx.base.replace((version, base.clone()))))
+        .ok()
+        .flatten();
     drop(replaced); // outside the borrow: a processor's Drop may call back into isoscope
     base
 }
@@ -157,22 +160,32 @@ pub(crate) fn active() -> ScopeHandle {
     lookup().unwrap_or_else(|| default_isolation().clone())
 }
 
-/// Runs `f` with the active isolation scope, without cloning the handle when it is the bound
-/// one (the usual case in a handler). `f` must not run user code: the thread's binding
-/// context stays borrowed (shared) while it runs.
-pub(crate) fn with_active(f: impl FnOnce(&ScopeHandle)) {
-    let mut f = Some(f);
-    let _ = CTX.try_with(|ctx| {
-        let Ok(ctx) = ctx.try_borrow() else { return };
+/// Runs `edit` on the active isolation scope under its lock (see [`ScopeHandle::write_now`]),
+/// without cloning the handle when it is the bound one (the usual case in a handler); `edit`'s
+/// `bool` says whether that scope is the global one. Not generic: `set_tag`,
+/// `add_breadcrumb` and the other free functions share this one copy of the lookup and
+/// locking code. Returns the scope when `edit` could not run (inside a `configure` closure):
+/// the caller queues it.
+///
+/// `edit` must not run user code: the thread's binding context stays borrowed (shared)
+/// while it runs.
+#[inline(never)]
+pub(crate) fn edit_active(edit: &mut dyn FnMut(&mut Scope, bool)) -> Option<ScopeHandle> {
+    let mut apply = |handle: &ScopeHandle| {
+        let global = handle == global();
+        (!handle.write_now(&mut |s| edit(s, global))).then(|| handle.clone())
+    };
+    let bound = CTX.try_with(|ctx| {
+        let ctx = ctx.try_borrow().ok()?;
         // With guards on the stack, the general path below looks through them.
-        if let (Some(handle), true) = (&ctx.active, ctx.slots.is_empty()) {
-            if let Some(f) = f.take() {
-                f(handle);
-            }
+        match (&ctx.active, ctx.slots.is_empty()) {
+            (Some(handle), true) => Some(apply(handle)),
+            _ => None,
         }
     });
-    if let Some(f) = f {
-        f(&active());
+    match bound {
+        Ok(Some(pending)) => pending,
+        _ => apply(&active()),
     }
 }
 

@@ -344,21 +344,15 @@ fn default_contexts(event: &mut Event) {
         .or_insert_with(|| serde_json::json!({ "type": "runtime", "name": "rust", "arch": std::env::consts::ARCH }));
 }
 
-/// Records a breadcrumb after `before_breadcrumb` (which runs outside every lock).
-/// Runs `before_breadcrumb` (user code: call it with no lock or borrow of ours held); `None`
-/// when it dropped the breadcrumb.
+/// Whether a `before_breadcrumb` hook may be set (checked before a breadcrumb is recorded).
 #[inline]
-pub(crate) fn before_breadcrumb(breadcrumb: Breadcrumb) -> Option<Breadcrumb> {
-    if !HAS_BEFORE_BREADCRUMB.load(Ordering::Relaxed) {
-        return Some(breadcrumb);
-    }
-    run_before_breadcrumb(breadcrumb)
+pub(crate) fn has_before_breadcrumb() -> bool {
+    HAS_BEFORE_BREADCRUMB.load(Ordering::Relaxed)
 }
 
-/// The `before_breadcrumb` hook, if one is set. Out of line: most apps set none.
-#[cold]
-#[inline(never)]
-fn run_before_breadcrumb(breadcrumb: Breadcrumb) -> Option<Breadcrumb> {
+/// Runs the `before_breadcrumb` hook, if one is set (user code: call it with no lock or
+/// borrow of ours held); `None` when it dropped the breadcrumb.
+pub(crate) fn run_before_breadcrumb(breadcrumb: Breadcrumb) -> Option<Breadcrumb> {
     let Some(hook) = client().and_then(|c| c.options.before_breadcrumb.clone()) else { return Some(breadcrumb) };
     let kept = hook(breadcrumb);
     if kept.is_none() {

@@ -220,18 +220,36 @@ impl ScopeHandle {
     /// (tags, extra, contexts, user, breadcrumbs): no re-entrancy bookkeeping beyond the check
     /// that this thread holds no scope lock (if it does, the edit is queued like any other).
     pub(crate) fn write(&self, f: impl FnOnce(&mut Scope) + 'static) {
+        let mut f = Some(f);
+        if !self.write_now(&mut |s| {
+            if let Some(f) = f.take() {
+                f(s);
+            }
+        }) {
+            if let Some(f) = f {
+                self.write_later(f);
+            }
+        }
+    }
+
+    /// The lock-and-edit part of [`write`](Self::write), not generic: every edit runs through
+    /// one copy of it (a copy per kind of edit is instruction cache taken on every request).
+    /// `false` (and `edit` not run) inside a `configure` closure, where it must be queued.
+    #[inline(never)]
+    pub(crate) fn write_now(&self, edit: &mut dyn FnMut(&mut Scope)) -> bool {
         if reentrant::any_held() {
-            return self.write_later(f);
+            return false;
         }
         let mut guard = lock(&self.0.scope);
-        f(&mut guard);
+        edit(&mut guard);
         self.bump_version(&guard);
+        true
     }
 
     /// [`write`](Self::write) from inside a `configure` closure: queued. Out of line.
     #[cold]
     #[inline(never)]
-    fn write_later(&self, f: impl FnOnce(&mut Scope) + 'static) {
+    pub(crate) fn write_later(&self, f: impl FnOnce(&mut Scope) + 'static) {
         let this = self.clone();
         reentrant::defer(move || this.write(f));
     }

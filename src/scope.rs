@@ -60,7 +60,9 @@ pub(crate) type EventProcessor = Arc<dyn Fn(Event) -> Option<Event> + Send + Syn
 /// allocation), and shared copy-on-write once the scope is forked. Forking moves an owned
 /// value into an `Arc` (O(1): the value itself is not copied); the first write after that
 /// takes it back, copying it only if the other side still holds it.
+#[derive(Default)]
 enum Field<T: 'static> {
+    #[default]
     Empty,
     Own(T),
     Shared(Arc<T>),
@@ -142,30 +144,34 @@ impl<T: Collection> Field<T> {
         }
     }
 
+    #[inline]
     fn make_mut(&mut self) -> &mut T {
-        if !matches!(self, Self::Own(_)) {
-            self.make_owned();
+        match self {
+            Self::Own(_) => {}
+            // A request's first write to the field.
+            Self::Empty => *self = Self::Own(T::for_writing()),
+            Self::Shared(_) => self.unshare(),
         }
         match self {
             Self::Own(v) => v,
             // Not reached (made owned above); correct anyway.
             Self::Empty | Self::Shared(_) => {
-                self.make_owned();
+                self.unshare();
                 self.make_mut()
             }
         }
     }
 
-    fn make_owned(&mut self) {
-        match self {
-            Self::Own(_) => {}
-            Self::Empty => *self = Self::Own(T::for_writing()),
-            Self::Shared(_) => {
-                if let Self::Shared(v) = std::mem::replace(self, Self::Empty) {
-                    *self = Self::Own(Arc::unwrap_or_clone(v));
-                }
-            }
-        }
+    /// The first write after a fork: takes the value back from the `Arc`, copying it only if
+    /// the other side still holds it. Out of line: a request's own fields are never shared.
+    #[cold]
+    #[inline(never)]
+    fn unshare(&mut self) {
+        *self = match std::mem::replace(self, Self::Empty) {
+            Self::Shared(v) => Self::Own(Arc::unwrap_or_clone(v)),
+            Self::Empty => Self::Own(T::for_writing()),
+            own => own,
+        };
     }
 
     /// An O(1) copy: an owned value moves into an `Arc` that both sides then share.
@@ -255,34 +261,71 @@ impl RequestField {
 #[derive(Clone)]
 pub struct Scope {
     level: Option<Level>,
-    transaction: Option<Arc<str>>,
-    user: Option<Arc<User>>,
     tags: Field<BTreeMap<String, String>>,
-    extra: Field<BTreeMap<String, Value>>,
-    contexts: Field<BTreeMap<String, Value>>,
-    fingerprint: Option<Arc<[String]>>,
     /// Each breadcrumb is shared, so a fork copying the ring (on its first write) and the
     /// merge at capture copy pointers, not breadcrumbs.
     breadcrumbs: Field<VecDeque<Arc<Breadcrumb>>>,
     request: RequestField,
+    /// The fields a request's own scope rarely sets, behind one pointer: a request's scope is
+    /// smaller, built with fewer stores and dropped with fewer checks (`None`: all empty).
+    rest: Option<Arc<Rest>>,
+}
+
+/// The rarely written fields of a [`Scope`]. Shared between forks: once an `Arc<Rest>` has
+/// two holders, its fields are all shared too (see [`Scope::fork`]), so the copy made by the
+/// first write after a fork (`Arc::make_mut`) is O(1), and the written field is then copied
+/// (if the other side still holds it) as every field is.
+#[derive(Clone, Default)]
+struct Rest {
+    transaction: Option<Arc<str>>,
+    user: Option<Arc<User>>,
+    extra: Field<BTreeMap<String, Value>>,
+    contexts: Field<BTreeMap<String, Value>>,
+    fingerprint: Option<Arc<[String]>>,
     processors: Field<Vec<EventProcessor>>,
+}
+
+/// What an empty scope reads.
+static EMPTY_REST: Rest = Rest {
+    transaction: None,
+    user: None,
+    extra: Field::Empty,
+    contexts: Field::Empty,
+    fingerprint: None,
+    processors: Field::Empty,
+};
+
+impl Rest {
+    fn is_empty(&self) -> bool {
+        self.transaction.is_none()
+            && self.user.is_none()
+            && self.extra.is_empty()
+            && self.contexts.is_empty()
+            && self.fingerprint.is_none()
+            && self.processors.is_empty()
+    }
+
+    /// Makes every field shared, so copies of this `Rest` are O(1).
+    fn share(&mut self) {
+        let _ = (self.extra.share(), self.contexts.share(), self.processors.share());
+    }
+
+    fn localized(&self) -> Self {
+        Self {
+            transaction: self.transaction.as_deref().map(Arc::from),
+            user: self.user.as_deref().cloned().map(Arc::new),
+            extra: self.extra.localized(),
+            contexts: self.contexts.localized(),
+            fingerprint: self.fingerprint.as_deref().map(Arc::from),
+            processors: self.processors.localized(),
+        }
+    }
 }
 
 impl Default for Scope {
     /// An empty scope. Allocates nothing.
     fn default() -> Self {
-        Self {
-            level: None,
-            transaction: None,
-            user: None,
-            tags: Field::Empty,
-            extra: Field::Empty,
-            contexts: Field::Empty,
-            fingerprint: None,
-            breadcrumbs: Field::Empty,
-            request: RequestField::None,
-            processors: Field::Empty,
-        }
+        Self { level: None, tags: Field::Empty, breadcrumbs: Field::Empty, request: RequestField::None, rest: None }
     }
 }
 
@@ -290,20 +333,28 @@ impl fmt::Debug for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scope")
             .field("level", &self.level)
-            .field("transaction", &self.transaction)
-            .field("user", &self.user)
+            .field("transaction", &self.rest().transaction)
+            .field("user", &self.rest().user)
             .field("tags", self.tags.value())
-            .field("extra", self.extra.value())
-            .field("contexts", self.contexts.value())
-            .field("fingerprint", &self.fingerprint)
+            .field("extra", self.rest().extra.value())
+            .field("contexts", self.rest().contexts.value())
+            .field("fingerprint", &self.rest().fingerprint)
             .field("breadcrumbs", &self.breadcrumbs.len())
             .field("request", &self.request.get())
-            .field("processors", &self.processors.len())
+            .field("processors", &self.rest().processors.len())
             .finish()
     }
 }
 
 impl Scope {
+    fn rest(&self) -> &Rest {
+        self.rest.as_deref().unwrap_or(&EMPTY_REST)
+    }
+
+    fn rest_mut(&mut self) -> &mut Rest {
+        Arc::make_mut(self.rest.get_or_insert_with(Default::default))
+    }
+
     /// Sets the level that events captured with this scope get (unless the event sets its own).
     pub fn set_level(&mut self, level: Option<Level>) {
         self.level = level;
@@ -316,23 +367,23 @@ impl Scope {
 
     /// Sets the transaction name (the layer sets the route, e.g. `/users/{id}`).
     pub fn set_transaction(&mut self, transaction: Option<&str>) {
-        self.transaction = transaction.map(Arc::from);
+        self.rest_mut().transaction = transaction.map(Arc::from);
     }
 
     /// The transaction name: the one set, else the request's route (see
     /// [`RequestInfo::transaction`]), if any.
     pub fn transaction(&self) -> Option<&str> {
-        self.transaction.as_deref().or_else(|| self.request.get().map(RequestInfo::transaction))
+        self.rest().transaction.as_deref().or_else(|| self.request.get().map(RequestInfo::transaction))
     }
 
     /// Sets or clears the user.
     pub fn set_user(&mut self, user: Option<User>) {
-        self.user = user.map(Arc::new);
+        self.rest_mut().user = user.map(Arc::new);
     }
 
     /// The user, if any.
     pub fn user(&self) -> Option<&User> {
-        self.user.as_deref()
+        self.rest().user.as_deref()
     }
 
     /// Sets a tag (a short indexed string).
@@ -359,32 +410,32 @@ impl Scope {
 
     /// Sets an extra value (arbitrary JSON, not indexed).
     pub fn set_extra(&mut self, key: impl Into<String>, value: impl Into<Value>) {
-        self.extra.make_mut().insert(key.into(), value.into());
+        self.rest_mut().extra.make_mut().insert(key.into(), value.into());
     }
 
     /// All extra values.
     pub fn extra(&self) -> &BTreeMap<String, Value> {
-        &self.extra
+        &self.rest().extra
     }
 
     /// Sets a context (a named JSON object such as `"app"` or `"order"`).
     pub fn set_context(&mut self, key: impl Into<String>, value: impl Into<Value>) {
-        self.contexts.make_mut().insert(key.into(), value.into());
+        self.rest_mut().contexts.make_mut().insert(key.into(), value.into());
     }
 
     /// All contexts.
     pub fn contexts(&self) -> &BTreeMap<String, Value> {
-        &self.contexts
+        &self.rest().contexts
     }
 
     /// Sets the fingerprint that groups events into issues.
     pub fn set_fingerprint(&mut self, fingerprint: Option<&[&str]>) {
-        self.fingerprint = fingerprint.map(|f| f.iter().map(|s| (*s).to_owned()).collect());
+        self.rest_mut().fingerprint = fingerprint.map(|f| f.iter().map(|s| (*s).to_owned()).collect());
     }
 
     /// The fingerprint, if any.
     pub fn fingerprint(&self) -> Option<&[String]> {
-        self.fingerprint.as_deref()
+        self.rest().fingerprint.as_deref()
     }
 
     /// Records a breadcrumb, keeping at most `max_breadcrumbs` (the oldest are dropped).
@@ -408,13 +459,14 @@ impl Scope {
 
     fn push_shared(&mut self, breadcrumb: Arc<Breadcrumb>) {
         let max = max_breadcrumbs();
+        if max == 0 {
+            return;
+        }
         let crumbs = self.breadcrumbs.make_mut();
-        while crumbs.len() >= max.max(1) {
-            crumbs.pop_front();
+        if crumbs.len() >= max {
+            make_room(crumbs, max);
         }
-        if max > 0 {
-            crumbs.push_back(breadcrumb);
-        }
+        crumbs.push_back(breadcrumb);
     }
 
     /// Pushes `other`'s breadcrumbs (already recorded, order kept).
@@ -447,15 +499,10 @@ impl Scope {
     /// Whether nothing at all is set.
     pub(crate) fn is_empty(&self) -> bool {
         self.level.is_none()
-            && self.transaction.is_none()
-            && self.user.is_none()
             && self.tags.is_empty()
-            && self.extra.is_empty()
-            && self.contexts.is_empty()
-            && self.fingerprint.is_none()
             && self.breadcrumbs.is_empty()
             && self.request.get().is_none()
-            && self.processors.is_empty()
+            && self.rest().is_empty()
     }
 
     /// The request info, if any.
@@ -469,7 +516,7 @@ impl Scope {
     where
         F: Fn(Event) -> Option<Event> + Send + Sync + 'static,
     {
-        self.processors.make_mut().push(Arc::new(processor));
+        self.rest_mut().processors.make_mut().push(Arc::new(processor));
     }
 
     /// An O(1) copy: every field becomes shared (copy-on-write) between `self` and the copy.
@@ -478,44 +525,48 @@ impl Scope {
     #[must_use]
     #[inline]
     pub fn fork(&mut self) -> Self {
+        if let Some(rest) = self.rest.as_mut().and_then(Arc::get_mut) {
+            // About to have two holders: its fields must be shared first (see `Rest`).
+            rest.share();
+        }
         Self {
             level: self.level,
-            transaction: self.transaction.clone(),
-            user: self.user.clone(),
             tags: self.tags.share(),
-            extra: self.extra.share(),
-            contexts: self.contexts.share(),
-            fingerprint: self.fingerprint.clone(),
             breadcrumbs: self.breadcrumbs.share(),
             request: self.request.share(),
-            processors: self.processors.share(),
+            rest: self.rest.clone(),
         }
     }
 
     /// A copy that shares no allocation with `self`, for a per-thread cache: forking from it
     /// then touches only reference counts of this thread's own copy.
     pub(crate) fn localized(&self) -> Self {
+        let rest = self.rest();
         Self {
             level: self.level,
-            transaction: self.transaction.as_deref().map(Arc::from),
-            user: self.user.as_deref().cloned().map(Arc::new),
             tags: self.tags.localized(),
-            extra: self.extra.localized(),
-            contexts: self.contexts.localized(),
-            fingerprint: self.fingerprint.as_deref().map(Arc::from),
             breadcrumbs: self.breadcrumbs.localized(),
             request: self.request.get().map_or(RequestField::None, |r| RequestField::Shared(Arc::new(r.clone()))),
-            processors: self.processors.localized(),
+            // Its fields come out shared, as a `Rest` with two holders must have them.
+            rest: (!rest.is_empty()).then(|| Arc::new(rest.localized())),
         }
     }
 
     pub(crate) fn push_processor(&mut self, processor: EventProcessor) {
-        self.processors.make_mut().push(processor);
+        self.rest_mut().processors.make_mut().push(processor);
     }
 
     pub(crate) fn processors(&self) -> &[EventProcessor] {
-        &self.processors
+        &self.rest().processors
     }
+}
+
+/// Drops the oldest breadcrumbs until one more fits under `max`. Out of line: a request's ring
+/// is rarely full.
+#[inline(never)]
+fn make_room(crumbs: &mut VecDeque<Arc<Breadcrumb>>, max: usize) {
+    let excess = crumbs.len() + 1 - max;
+    crumbs.drain(..excess);
 }
 
 /// Applies `scopes` (most specific first: current, isolation, global) to `event`.
@@ -530,23 +581,24 @@ pub(crate) fn apply_scopes(event: &mut Event, scopes: &[&Scope], max: usize) {
         if let Some(request) = scope.request() {
             event.tags.entry("request_id".to_owned()).or_insert_with(|| request.request_id());
         }
-        for (k, v) in scope.extra.iter() {
+        let rest = scope.rest();
+        for (k, v) in rest.extra.iter() {
             event.extra.entry(k.clone()).or_insert_with(|| v.clone());
         }
-        for (k, v) in scope.contexts.iter() {
+        for (k, v) in rest.contexts.iter() {
             event.contexts.entry(k.clone()).or_insert_with(|| v.clone());
         }
         if event.level.is_none() {
             event.level = scope.level;
         }
         if event.user.is_none() {
-            event.user = scope.user.as_deref().cloned();
+            event.user = rest.user.as_deref().cloned();
         }
         if event.transaction.is_none() {
             event.transaction = scope.transaction().map(str::to_owned);
         }
         if event.fingerprint.is_none() {
-            event.fingerprint = scope.fingerprint.as_deref().map(<[String]>::to_vec);
+            event.fingerprint = rest.fingerprint.as_deref().map(<[String]>::to_vec);
         }
         if event.request.is_none() {
             event.request = scope.request().map(RequestInfo::to_event_request);
@@ -589,6 +641,27 @@ mod tests {
         assert_eq!(child.tag("c"), None);
         assert_eq!(parent.tag("b"), None);
         assert_eq!(child.tag("a"), Some("1"));
+    }
+
+    #[test]
+    fn rarely_set_fields_are_copied_on_write_one_field_at_a_time() {
+        let mut parent = Scope::default();
+        parent.set_extra("big", 1);
+        parent.set_user(Some(User { id: Some("1".into()), ..Default::default() }));
+        let mut child = parent.fork();
+        child.set_user(None);
+        child.set_context("order", serde_json::json!({ "id": 7 }));
+        assert_eq!(parent.user().and_then(|u| u.id.as_deref()), Some("1"));
+        assert!(child.user().is_none());
+        assert!(parent.contexts().is_empty());
+        assert_eq!(child.extra()["big"], 1);
+        // The field neither side wrote is still one allocation.
+        assert!(std::ptr::eq(parent.extra(), child.extra()));
+        parent.set_extra("big", 2);
+        assert_eq!(child.extra()["big"], 1);
+        // A scope with nothing rare set reads empty values without holding any.
+        let empty = Scope::default();
+        assert!(empty.is_empty() && empty.extra().is_empty() && empty.user().is_none());
     }
 
     #[test]

@@ -57,19 +57,19 @@ fn request_scope<B>(req: &Request<B>) -> ScopeHandle {
     );
     #[cfg(feature = "axum")]
     info.set_route(req.extensions().get::<axum::extract::MatchedPath>());
-    match binding::task_bound() {
+    if binding::request_starts_empty() {
         // The usual case, built in place: no scope to copy.
-        None if !binding::request_base_is_set() => ScopeHandle::for_request(info),
-        parent => forked_request_scope(parent, info),
+        return ScopeHandle::for_request(info);
     }
+    forked_request_scope(info)
 }
 
 /// A request scope forked from an enclosing layer's scope or from a process default that has
 /// been configured: out of line, off the usual path.
 #[cold]
 #[inline(never)]
-fn forked_request_scope(parent: Option<ScopeHandle>, mut info: RequestInfo) -> ScopeHandle {
-    let mut scope = match parent {
+fn forked_request_scope(mut info: RequestInfo) -> ScopeHandle {
+    let mut scope = match binding::task_bound() {
         Some(parent) => {
             let scope = parent.snapshot();
             if let Some(outer) = scope.request() {

@@ -10,7 +10,8 @@
 //! "sequential" one request at a time. Handlers of the scoped variants push one breadcrumb and
 //! set one tag; the `+capture` variants also capture a message on every 100th request (each
 //! SDK with a transport that drops the event). Reported: medians over the rounds of ns per
-//! request, and of the per-round difference and ratio to `bare` (measured in the same round).
+//! request, and of the difference and ratio to `bare` measured right next to each sample (in
+//! every round, each variant is paired with a `bare` run just before or just after it).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -432,17 +433,20 @@ struct Row {
     cpu_added: f64,
 }
 
-fn report(mode: &str, samples: &[(Variant, Vec<(f64, f64)>)]) -> Vec<Row> {
-    let bare = &samples.iter().find(|(v, _)| *v == Variant::Bare).unwrap().1;
+/// One measurement of a variant and the `bare` measurement taken right next to it:
+/// `((wall, cpu), (bare wall, bare cpu))` in ns per request.
+type Pair = ((f64, f64), (f64, f64));
+
+fn report(mode: &str, samples: &[(Variant, Vec<Pair>)]) -> Vec<Row> {
     let rows: Vec<Row> = samples
         .iter()
         .map(|(variant, s)| Row {
             variant: *variant,
-            ns: median(s.iter().map(|x| x.0).collect()),
-            added: median(s.iter().zip(bare).map(|(x, b)| x.0 - b.0).collect()),
-            ratio: median(s.iter().zip(bare).map(|(x, b)| x.0 / b.0).collect()),
-            cpu: median(s.iter().map(|x| x.1).collect()),
-            cpu_added: median(s.iter().zip(bare).map(|(x, b)| x.1 - b.1).collect()),
+            ns: median(s.iter().map(|(x, _)| x.0).collect()),
+            added: median(s.iter().map(|(x, b)| x.0 - b.0).collect()),
+            ratio: median(s.iter().map(|(x, b)| x.0 / b.0).collect()),
+            cpu: median(s.iter().map(|(x, _)| x.1).collect()),
+            cpu_added: median(s.iter().map(|(x, b)| x.1 - b.1).collect()),
         })
         .collect();
     println!("\n{mode}: median over rounds (wall clock; CPU time of all threads alongside)");
@@ -521,13 +525,26 @@ fn main() {
             for (_, app) in &apps {
                 measure(app, n / 4, tasks).await;
             }
-            let mut samples: Vec<(Variant, Vec<(f64, f64)>)> = apps.iter().map(|(v, _)| (*v, Vec::new())).collect();
+            let mut samples: Vec<(Variant, Vec<Pair>)> = apps.iter().map(|(v, _)| (*v, Vec::new())).collect();
+            let b = apps.iter().position(|(v, _)| *v == Variant::Bare).unwrap();
             for round in 0..rounds {
-                // Interleave: rotate the order every round.
+                // Interleave: rotate the order every round. Each variant is measured next to a
+                // `bare` run of its own (before it in one round, after it in the next), so a
+                // slow stretch of a shared machine shifts both sides of a difference alike.
                 for k in 0..apps.len() {
                     let i = (k + round) % apps.len();
-                    let sample = measure(&apps[i].1, n, tasks).await;
-                    samples[i].1.push(sample);
+                    if i == b {
+                        continue;
+                    }
+                    let (x, bare) = if (k + round) % 2 == 0 {
+                        let bare = measure(&apps[b].1, n, tasks).await;
+                        (measure(&apps[i].1, n, tasks).await, bare)
+                    } else {
+                        let x = measure(&apps[i].1, n, tasks).await;
+                        (x, measure(&apps[b].1, n, tasks).await)
+                    };
+                    samples[i].1.push((x, bare));
+                    samples[b].1.push((bare, bare));
                 }
             }
             let rows = report(mode, &samples);
