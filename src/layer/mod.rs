@@ -64,11 +64,11 @@
 
 mod body;
 pub mod future;
-mod headers;
 #[allow(clippy::module_inception)]
 mod layer;
 mod request;
 mod service;
+mod snapshot;
 
 use std::any::Any;
 use std::cell::Cell;

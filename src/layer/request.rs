@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use http::{HeaderMap, Method, Uri};
 
-use super::headers::HeaderSnapshot;
+use super::snapshot::RequestSnapshot;
 use crate::event::Request;
 
 /// Query keys whose values are replaced by `[Filtered]` unless `send_default_pii` is on
@@ -42,8 +42,8 @@ enum RequestId {
 #[derive(Clone)]
 pub struct RequestInfo {
     method: Method,
-    uri: Uri,
-    headers: HeaderSnapshot,
+    /// The target (URI) and headers, in one buffer.
+    recorded: RequestSnapshot,
     send_default_pii: bool,
     /// Decided on first use (most requests never capture an event).
     id: OnceLock<RequestId>,
@@ -56,7 +56,7 @@ impl fmt::Debug for RequestInfo {
         // Never print raw headers: they may hold credentials.
         f.debug_struct("RequestInfo")
             .field("method", &self.method)
-            .field("path", &self.uri.path())
+            .field("path", &self.recorded.path())
             .finish_non_exhaustive()
     }
 }
@@ -68,16 +68,15 @@ impl RequestInfo {
     /// The request id is the `x-request-id` header if it holds 1 to 200 visible ASCII
     /// characters, else a new random one.
     pub fn new(method: Method, uri: Uri, headers: HeaderMap, send_default_pii: bool) -> Self {
-        Self::from_parts(method, uri, &headers, send_default_pii)
+        Self::from_parts(method, &uri, &headers, send_default_pii)
     }
 
-    /// [`new`](Self::new) from a borrowed header map (what the layer has).
+    /// [`new`](Self::new) from a borrowed URI and header map (what the layer has).
     #[inline]
-    pub(crate) fn from_parts(method: Method, uri: Uri, headers: &HeaderMap, send_default_pii: bool) -> Self {
+    pub(crate) fn from_parts(method: Method, uri: &Uri, headers: &HeaderMap, send_default_pii: bool) -> Self {
         Self {
             method,
-            uri,
-            headers: HeaderSnapshot::new(headers, send_default_pii),
+            recorded: RequestSnapshot::new(uri, headers, send_default_pii),
             send_default_pii,
             id: OnceLock::new(),
             #[cfg(feature = "axum")]
@@ -92,7 +91,7 @@ impl RequestInfo {
 
     fn id(&self) -> &RequestId {
         self.id.get_or_init(|| {
-            self.headers
+            self.recorded
                 .get("x-request-id")
                 // Visible ASCII, as `HeaderValue::to_str` accepts.
                 .filter(|v| (1..=200).contains(&v.len()) && v.iter().all(|&b| b == b'\t' || (32..127).contains(&b)))
@@ -132,7 +131,7 @@ impl RequestInfo {
         if let Some(route) = &self.route {
             return route;
         }
-        self.uri.path()
+        self.recorded.path()
     }
 
     /// The request method.
@@ -140,9 +139,34 @@ impl RequestInfo {
         &self.method
     }
 
-    /// The request URI as received.
-    pub fn uri(&self) -> &Uri {
-        &self.uri
+    /// The request URI as received, rebuilt from what was recorded (a path or query longer
+    /// than 32 KiB was cut).
+    ///
+    /// ```
+    /// let uri: http::Uri = "https://api.example/a?b=1".parse().unwrap();
+    /// let info = isoscope::RequestInfo::new(http::Method::GET, uri.clone(), http::HeaderMap::new(), false);
+    /// assert_eq!(info.uri(), uri);
+    /// ```
+    pub fn uri(&self) -> Uri {
+        let r = &self.recorded;
+        let mut uri = String::with_capacity(r.path().len() + 64);
+        if let (Some(scheme), Some(authority)) = (r.scheme(), r.authority()) {
+            uri.push_str(scheme);
+            uri.push_str("://");
+            uri.push_str(authority);
+        }
+        uri.push_str(r.path());
+        if let Some(query) = r.query() {
+            uri.push('?');
+            uri.push_str(query);
+        }
+        // Rebuilt from parts of a valid URI: parses; "/" should anything be off.
+        uri.parse().unwrap_or_default()
+    }
+
+    /// The request path.
+    pub fn path(&self) -> &str {
+        self.recorded.path()
     }
 
     /// Sentry's `request` object: absolute URL without credentials or query, the query string
@@ -164,7 +188,7 @@ impl RequestInfo {
         let pii = self.send_default_pii;
         let mut headers = BTreeMap::new();
         // Sensitive headers were left out when recorded (unless `send_default_pii`).
-        for (name, value) in self.headers.iter() {
+        for (name, value) in self.recorded.iter() {
             if headers.len() >= MAX_HEADERS && !headers.contains_key(name) {
                 continue;
             }
@@ -181,22 +205,23 @@ impl RequestInfo {
                 })
                 .or_insert(value);
         }
-        let scheme = self.uri.scheme_str().unwrap_or("http");
-        let host = self
-            .uri
-            .host()
-            .map(|h| match self.uri.port_u16() {
-                Some(p) => format!("{h}:{p}"),
-                None => h.to_owned(),
+        let r = &self.recorded;
+        let scheme = r.scheme().unwrap_or("http");
+        let host = r
+            .authority()
+            .and_then(|a| a.parse::<http::uri::Authority>().ok())
+            .map(|a| match a.port_u16() {
+                Some(p) => format!("{}:{p}", a.host()),
+                None => a.host().to_owned(),
             })
-            .or_else(|| self.headers.get("host").and_then(|h| std::str::from_utf8(h).ok()).map(str::to_owned));
+            .or_else(|| r.get("host").and_then(|h| std::str::from_utf8(h).ok()).map(str::to_owned));
         let mut url = match host {
-            // `Uri::host` never includes userinfo, so credentials in the authority are dropped.
-            Some(host) => format!("{scheme}://{host}{}", self.uri.path()),
-            None => self.uri.path().to_owned(),
+            // `Authority::host` never includes userinfo, so credentials are dropped.
+            Some(host) => format!("{scheme}://{host}{}", r.path()),
+            None => r.path().to_owned(),
         };
         crate::util::truncate_chars(&mut url, MAX_URL);
-        let query_string = self.uri.query().filter(|q| !q.is_empty()).map(|q| {
+        let query_string = r.query().map(|q| {
             let mut q = if pii { q.to_owned() } else { filter_query(q) };
             crate::util::truncate_chars(&mut q, MAX_QUERY);
             q

@@ -49,12 +49,8 @@ fn request_scope<B>(req: &Request<B>) -> ScopeHandle {
     // Kept raw: turned into the event's `request`, `request_id` tag and transaction only if an
     // event is captured.
     #[cfg_attr(not(feature = "axum"), allow(unused_mut))]
-    let mut info = RequestInfo::from_parts(
-        req.method().clone(),
-        req.uri().clone(),
-        req.headers(),
-        crate::client::send_default_pii(),
-    );
+    let mut info =
+        RequestInfo::from_parts(req.method().clone(), req.uri(), req.headers(), crate::client::send_default_pii());
     #[cfg(feature = "axum")]
     info.set_route(req.extensions().get::<axum::extract::MatchedPath>());
     if binding::request_starts_empty() {

@@ -519,7 +519,12 @@ fn main() {
 
     let mut json = serde_json::Map::new();
     let results = Mutex::new(Vec::new());
-    for (mode, n, tasks) in [("concurrent", 32_000, CONCURRENCY), ("sequential", 8_000, 1)] {
+    // `--per-sample N`: requests per concurrent sample (a sequential sample is a quarter).
+    // Short samples, each next to its own `bare` run, and many rounds: a slow stretch of a
+    // shared machine then hits both sides of a few differences, which the median discards.
+    let per_sample: usize =
+        std::env::args().skip_while(|a| a != "--per-sample").nth(1).and_then(|v| v.parse().ok()).unwrap_or(32_000);
+    for (mode, n, tasks) in [("concurrent", per_sample, CONCURRENCY), ("sequential", per_sample / 4, 1)] {
         rt.block_on(async {
             // Warm up every variant (allocator, code paths).
             for (_, app) in &apps {
