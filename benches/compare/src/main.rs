@@ -2,7 +2,7 @@
 //! ("floor") and sentry-tower, in one process, interleaved in rounds.
 //!
 //! ```sh
-//! cargo run --release --manifest-path benches/compare/Cargo.toml [-- --rounds 15]
+//! cargo run --release --manifest-path benches/compare/Cargo.toml [-- --rounds 15 --processes 5]
 //! ```
 //!
 //! Every variant drives the same axum router in process (tower `oneshot`, no network) on a
@@ -11,10 +11,14 @@
 //! set one tag; the `+capture` variants also capture a message on every 100th request (each
 //! SDK with a transport that drops the event). Reported: medians over the rounds of ns per
 //! request, and of the difference and ratio to `bare` measured right next to each sample (in
-//! every round, each variant is paired with a `bare` run just before or just after it).
+//! every round, each variant is paired with a `bare` run just before or just after it). The
+//! rounds run in several fresh processes one after another (`--processes`, default 5) and the
+//! medians are over the samples of all of them: how a variant's code and data fall into the
+//! caches changes with the addresses a process gets, and one process can favour one variant by
+//! more than the differences being measured.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -517,41 +521,32 @@ fn main() {
         return;
     }
 
-    let mut json = serde_json::Map::new();
-    let results = Mutex::new(Vec::new());
     // `--per-sample N`: requests per concurrent sample (a sequential sample is a quarter).
-    // Short samples, each next to its own `bare` run, and many rounds: a slow stretch of a
-    // shared machine then hits both sides of a few differences, which the median discards.
     let per_sample: usize =
         std::env::args().skip_while(|a| a != "--per-sample").nth(1).and_then(|v| v.parse().ok()).unwrap_or(32_000);
-    for (mode, n, tasks) in [("concurrent", per_sample, CONCURRENCY), ("sequential", per_sample / 4, 1)] {
-        rt.block_on(async {
-            // Warm up every variant (allocator, code paths).
-            for (_, app) in &apps {
-                measure(app, n / 4, tasks).await;
-            }
-            let mut samples: Vec<(Variant, Vec<Pair>)> = apps.iter().map(|(v, _)| (*v, Vec::new())).collect();
-            let b = apps.iter().position(|(v, _)| *v == Variant::Bare).unwrap();
-            for round in 0..rounds {
-                // Interleave: rotate the order every round. Each variant is measured next to a
-                // `bare` run of its own (before it in one round, after it in the next), so a
-                // slow stretch of a shared machine shifts both sides of a difference alike.
-                for k in 0..apps.len() {
-                    let i = (k + round) % apps.len();
-                    if i == b {
-                        continue;
-                    }
-                    let (x, bare) = if (k + round) % 2 == 0 {
-                        let bare = measure(&apps[b].1, n, tasks).await;
-                        (measure(&apps[i].1, n, tasks).await, bare)
-                    } else {
-                        let x = measure(&apps[i].1, n, tasks).await;
-                        (x, measure(&apps[b].1, n, tasks).await)
-                    };
-                    samples[i].1.push((x, bare));
-                    samples[b].1.push((bare, bare));
-                }
-            }
+    // `--raw`: a worker process of the run below; prints its samples as one JSON line.
+    if std::env::args().any(|a| a == "--raw") {
+        let data = collect(&rt, &apps, rounds, per_sample);
+        println!("{}", raw_json(&data));
+        return;
+    }
+    // `--processes P` (default 5): the rounds run in P fresh processes one after another, and
+    // the medians are over the samples of all of them. Heap, stack and code addresses differ
+    // from process to process, and with them how each variant's memory falls into the caches:
+    // one process can be lucky or unlucky for one variant by more than the differences being
+    // measured, so no single process decides.
+    let processes: usize =
+        std::env::args().skip_while(|a| a != "--processes").nth(1).and_then(|v| v.parse().ok()).unwrap_or(5);
+    let (data, peak_rss) = if processes <= 1 {
+        (collect(&rt, &apps, rounds, per_sample), peak_rss_kib().unwrap_or(0))
+    } else {
+        run_processes(processes, rounds, per_sample)
+    };
+
+    let mut json = serde_json::Map::new();
+    println!("{processes} process(es) x {rounds} rounds; medians over all of their samples");
+    for (mode, samples) in data {
+        {
             let rows = report(mode, &samples);
             let get = |v: Variant| rows.iter().find(|r| r.variant == v).unwrap();
             let (iso, sen, flo) = (get(Variant::Isoscope).added, get(Variant::Sentry).added, get(Variant::Floor).added);
@@ -584,11 +579,105 @@ fn main() {
             m.insert("isoscope_vs_sentry_added".into(), ((iso / sen * 1000.0).round() / 1000.0).into());
             m.insert("isoscope_vs_floor_added".into(), ((iso / flo * 1000.0).round() / 1000.0).into());
             json.insert(mode.into(), m.into());
-            results.lock().unwrap().push(rows.len());
-        });
+        }
     }
     json.insert("rounds".into(), rounds.into());
-    json.insert("peak_rss_kib".into(), peak_rss_kib().into());
-    println!("\npeak RSS: {} KiB", peak_rss_kib().unwrap_or(0));
+    json.insert("processes".into(), processes.into());
+    json.insert("peak_rss_kib".into(), peak_rss.into());
+    println!("\npeak RSS: {peak_rss} KiB");
     println!("{}", serde_json::Value::Object(json));
+}
+
+/// Paired samples per variant, for each mode.
+type Samples = Vec<(Variant, Vec<Pair>)>;
+
+/// Runs `rounds` rounds of every mode in this process.
+fn collect(
+    rt: &tokio::runtime::Runtime,
+    apps: &[(Variant, Router)],
+    rounds: usize,
+    per_sample: usize,
+) -> Vec<(&'static str, Samples)> {
+    let mut data = Vec::new();
+    for (mode, n, tasks) in [("concurrent", per_sample, CONCURRENCY), ("sequential", per_sample / 4, 1)] {
+        let samples = rt.block_on(async {
+            // Warm up every variant (allocator, code paths).
+            for (_, app) in apps {
+                measure(app, n / 4, tasks).await;
+            }
+            let mut samples: Samples = apps.iter().map(|(v, _)| (*v, Vec::new())).collect();
+            let b = apps.iter().position(|(v, _)| *v == Variant::Bare).unwrap();
+            for round in 0..rounds {
+                // Interleave: rotate the order every round. Each variant is measured next to a
+                // `bare` run of its own (before it in one round, after it in the next), so a
+                // slow stretch of a shared machine shifts both sides of a difference alike.
+                for k in 0..apps.len() {
+                    let i = (k + round) % apps.len();
+                    if i == b {
+                        continue;
+                    }
+                    let (x, bare) = if (k + round) % 2 == 0 {
+                        let bare = measure(&apps[b].1, n, tasks).await;
+                        (measure(&apps[i].1, n, tasks).await, bare)
+                    } else {
+                        let x = measure(&apps[i].1, n, tasks).await;
+                        (x, measure(&apps[b].1, n, tasks).await)
+                    };
+                    samples[i].1.push((x, bare));
+                    samples[b].1.push((bare, bare));
+                }
+            }
+            samples
+        });
+        data.push((mode, samples));
+    }
+    data
+}
+
+/// A worker process's samples: `{mode: {variant: [[wall, cpu, bare wall, bare cpu], ...]}}`.
+fn raw_json(data: &[(&'static str, Samples)]) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for (mode, samples) in data {
+        let variants: serde_json::Map<String, serde_json::Value> = samples
+            .iter()
+            .map(|(v, pairs)| {
+                let pairs: Vec<[f64; 4]> = pairs.iter().map(|(x, b)| [x.0, x.1, b.0, b.1]).collect();
+                (v.name().to_owned(), serde_json::json!(pairs))
+            })
+            .collect();
+        out.insert((*mode).to_owned(), variants.into());
+    }
+    out.insert("peak_rss_kib".into(), peak_rss_kib().into());
+    out.into()
+}
+
+/// Runs the rounds in `processes` fresh copies of this binary, one after another, and pools
+/// their samples; returns them with the largest peak RSS of the processes.
+fn run_processes(processes: usize, rounds: usize, per_sample: usize) -> (Vec<(&'static str, Samples)>, u64) {
+    let exe = std::env::current_exe().expect("path of this binary");
+    let mut data: Vec<(&'static str, Samples)> = ["concurrent", "sequential"]
+        .into_iter()
+        .map(|mode| (mode, Variant::ALL.iter().map(|v| (*v, Vec::new())).collect()))
+        .collect();
+    let mut peak = 0;
+    for p in 0..processes {
+        eprintln!("process {}/{processes} ...", p + 1);
+        let out = std::process::Command::new(&exe)
+            .args(["--raw", "--rounds", &rounds.to_string(), "--per-sample", &per_sample.to_string()])
+            .output()
+            .expect("run a worker process");
+        assert!(out.status.success(), "worker process failed: {}", String::from_utf8_lossy(&out.stderr));
+        let line = String::from_utf8_lossy(&out.stdout);
+        let raw: serde_json::Value = serde_json::from_str(line.lines().last().unwrap_or("")).expect("worker output");
+        peak = peak.max(raw["peak_rss_kib"].as_u64().unwrap_or(0));
+        for (mode, samples) in &mut data {
+            for (variant, pairs) in samples.iter_mut() {
+                for s in raw[*mode][variant.name()].as_array().expect("samples") {
+                    let f = |i: usize| s[i].as_f64().unwrap_or(f64::NAN);
+                    pairs.push(((f(0), f(1)), (f(2), f(3))));
+                }
+            }
+        }
+    }
+    (data, peak)
 }
