@@ -132,6 +132,7 @@ mod stats;
 pub mod transport;
 mod util;
 
+use std::borrow::Cow;
 use std::future::Future;
 
 pub use binding::EnterGuard;
@@ -145,7 +146,7 @@ pub use handle::{Outcome, ScopeHandle};
 pub use integrations::axum::RequestScope;
 pub use layer::{Isolation, IsolationLayer, RequestInfo, ResponseBody};
 pub use propagate::{spawn, spawn_blocking, thread, Bound, Propagation, ScopeFutureExt};
-pub use scope::{Scope, User};
+pub use scope::{Scope, Tags, User};
 pub use stats::{stats, Stats};
 #[cfg(feature = "reqwest")]
 pub use transport::{HttpTransport, HttpTransportBuilder};
@@ -238,13 +239,21 @@ fn write_active(edit: impl FnOnce(&mut Scope) + 'static) {
 // The generic free functions only convert their arguments: the rest is compiled once, here,
 // not once per argument type in every caller's crate.
 
-/// Sets a tag on the active isolation scope.
-pub fn set_tag(key: impl Into<String>, value: impl Into<String>) {
+/// Sets a tag on the active isolation scope. A `&'static str` key or value is kept as is:
+/// setting a tag from literals copies nothing.
+///
+/// ```
+/// let tenant = String::from("acme");
+/// isoscope::set_tag("tenant", tenant); // a `String` moves in
+/// isoscope::set_tag("tier", "gold"); // literals are not copied
+/// isoscope::set_tag("region", "eu-west".to_owned()); // borrowed text: make it owned
+/// ```
+pub fn set_tag(key: impl Into<Cow<'static, str>>, value: impl Into<Cow<'static, str>>) {
     set_tag_owned(key.into(), value.into());
 }
 
 #[inline(never)]
-fn set_tag_owned(key: String, value: String) {
+fn set_tag_owned(key: Cow<'static, str>, value: Cow<'static, str>) {
     write_active(move |s| s.set_tag(key, value));
 }
 

@@ -79,12 +79,15 @@ trait Collection: Clone + Default + 'static {
     }
 }
 
-static EMPTY_TAGS: BTreeMap<String, String> = BTreeMap::new();
+/// Tags: keys and values given as `&'static str` are kept as is (no copy).
+pub type Tags = BTreeMap<Cow<'static, str>, Cow<'static, str>>;
+
+static EMPTY_TAGS: Tags = BTreeMap::new();
 static EMPTY_VALUES: BTreeMap<String, Value> = BTreeMap::new();
 static EMPTY_CRUMBS: VecDeque<Arc<Breadcrumb>> = VecDeque::new();
 static EMPTY_PROCESSORS: Vec<EventProcessor> = Vec::new();
 
-impl Collection for BTreeMap<String, String> {
+impl Collection for Tags {
     fn empty() -> &'static Self {
         &EMPTY_TAGS
     }
@@ -261,7 +264,7 @@ impl RequestField {
 #[derive(Clone)]
 pub struct Scope {
     level: Option<Level>,
-    tags: Field<BTreeMap<String, String>>,
+    tags: Field<Tags>,
     /// Each breadcrumb is shared, so a fork copying the ring (on its first write) and the
     /// merge at capture copy pointers, not breadcrumbs.
     breadcrumbs: Field<VecDeque<Arc<Breadcrumb>>>,
@@ -386,8 +389,9 @@ impl Scope {
         self.rest().user.as_deref()
     }
 
-    /// Sets a tag (a short indexed string).
-    pub fn set_tag(&mut self, key: impl Into<String>, value: impl Into<String>) {
+    /// Sets a tag (a short indexed string). A `&'static str` key or value is kept as is:
+    /// setting a tag from literals copies nothing.
+    pub fn set_tag(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Cow<'static, str>>) {
         self.tags.make_mut().insert(key.into(), value.into());
     }
 
@@ -400,11 +404,11 @@ impl Scope {
 
     /// One tag's value.
     pub fn tag(&self, key: &str) -> Option<&str> {
-        self.tags.value().get(key).map(String::as_str)
+        self.tags.value().get(key).map(|v| &**v)
     }
 
     /// All tags.
-    pub fn tags(&self) -> &BTreeMap<String, String> {
+    pub fn tags(&self) -> &Tags {
         &self.tags
     }
 
@@ -576,7 +580,9 @@ fn make_room(crumbs: &mut VecDeque<Arc<Breadcrumb>>, max: usize) {
 pub(crate) fn apply_scopes(event: &mut Event, scopes: &[&Scope], max: usize) {
     for scope in scopes {
         for (k, v) in scope.tags.iter() {
-            event.tags.entry(k.clone()).or_insert_with(|| v.clone());
+            if !event.tags.contains_key(&**k) {
+                event.tags.insert(k.to_string(), v.to_string());
+            }
         }
         if let Some(request) = scope.request() {
             event.tags.entry("request_id".to_owned()).or_insert_with(|| request.request_id());

@@ -35,7 +35,7 @@ enum RequestId {
 /// into Sentry's `request` object, `request_id` tag and transaction name (scrubbed, bounded)
 /// only when an event is captured.
 ///
-/// Headers are copied into one buffer, leaving out the sensitive ones unless
+/// The target (URI) and headers are copied into one buffer, leaving out sensitive headers unless
 /// `send_default_pii` (an event would not show them) and bounded in size: at most 8 KiB of a
 /// value, 1,024 lines and 64 KiB in all (an event shows at most 100 names and 2,048
 /// characters of a value).
@@ -139,8 +139,8 @@ impl RequestInfo {
         &self.method
     }
 
-    /// The request URI as received, rebuilt from what was recorded (a path or query longer
-    /// than 32 KiB was cut).
+    /// The request URI as received, rebuilt from what was recorded (a part longer than
+    /// 64 KiB - 1, which only a URI built part by part can have, was cut).
     ///
     /// ```
     /// let uri: http::Uri = "https://api.example/a?b=1".parse().unwrap();
