@@ -261,7 +261,6 @@ impl RequestField {
 /// assert_eq!(parent.breadcrumbs().count(), 0);
 /// assert_eq!(child.tag("region"), Some("us"));
 /// ```
-#[derive(Clone)]
 pub struct Scope {
     level: Option<Level>,
     tags: Field<Tags>,
@@ -308,6 +307,12 @@ impl Rest {
             && self.processors.is_empty()
     }
 
+    /// Whether no field is owned (copying it is O(1)).
+    fn is_shared(&self) -> bool {
+        ![&self.extra, &self.contexts].iter().any(|f| matches!(f, Field::Own(_)))
+            && !matches!(self.processors, Field::Own(_))
+    }
+
     /// Makes every field shared, so copies of this `Rest` are O(1).
     fn share(&mut self) {
         let _ = (self.extra.share(), self.contexts.share(), self.processors.share());
@@ -321,6 +326,21 @@ impl Rest {
             contexts: self.contexts.localized(),
             fingerprint: self.fingerprint.as_deref().map(Arc::from),
             processors: self.processors.localized(),
+        }
+    }
+}
+
+impl Clone for Scope {
+    /// O(1) for shared fields; copies owned ones (see [`Scope::fork`] for an O(1) copy).
+    fn clone(&self) -> Self {
+        Self {
+            level: self.level,
+            tags: self.tags.clone(),
+            breadcrumbs: self.breadcrumbs.clone(),
+            request: self.request.clone(),
+            // Shared as is only if its fields are all shared (see `Rest`): two holders of a
+            // `Rest` with an owned field would copy all of its fields on the first write.
+            rest: self.rest.as_ref().map(|r| if r.is_shared() { Arc::clone(r) } else { Arc::new(Rest::clone(r)) }),
         }
     }
 }
@@ -665,6 +685,14 @@ mod tests {
         assert!(std::ptr::eq(parent.extra(), child.extra()));
         parent.set_extra("big", 2);
         assert_eq!(child.extra()["big"], 1);
+        // A clone holds its own copy of what was written since the last fork.
+        let mut clone = parent.clone();
+        clone.set_extra("big", 3);
+        clone.set_user(None);
+        assert_eq!((parent.extra()["big"].as_i64(), parent.user().is_some()), (Some(2), true));
+        let mut clone_of_clone = clone.clone();
+        clone_of_clone.set_extra("other", 4);
+        assert!(!clone.extra().contains_key("other"));
         // A scope with nothing rare set reads empty values without holding any.
         let empty = Scope::default();
         assert!(empty.is_empty() && empty.extra().is_empty() && empty.user().is_none());
