@@ -244,9 +244,9 @@ fn write_active(edit: impl FnOnce(&mut Scope) + 'static) {
 ///
 /// ```
 /// let tenant = String::from("acme");
-/// isoscope::set_tag("tenant", tenant); // a `String` moves in
 /// isoscope::set_tag("tier", "gold"); // literals are not copied
-/// isoscope::set_tag("region", "eu-west".to_owned()); // borrowed text: make it owned
+/// isoscope::set_tag("tenant", tenant.as_str().to_owned()); // borrowed text: make it owned
+/// isoscope::set_tag("tenant", tenant); // a `String` moves in
 /// ```
 pub fn set_tag(key: impl Into<Cow<'static, str>>, value: impl Into<Cow<'static, str>>) {
     set_tag_owned(key.into(), value.into());
