@@ -177,17 +177,28 @@ impl<T: Collection> Field<T> {
         };
     }
 
+    /// Moves an owned, non-empty value into an `Arc` (O(1): the value is not copied), so that
+    /// copies of the field share it.
+    fn make_shared(&mut self) {
+        if let Self::Own(v) = self {
+            if !v.is_empty() {
+                *self = Self::Shared(Arc::new(std::mem::take(v)));
+            }
+        }
+    }
+
+    /// Whether the field holds a value of its own (copying it copies the value).
+    fn is_owned(&self) -> bool {
+        matches!(self, Self::Own(_))
+    }
+
     /// An O(1) copy: an owned value moves into an `Arc` that both sides then share.
     fn share(&mut self) -> Self {
+        self.make_shared();
         match self {
-            Self::Empty => Self::Empty,
-            Self::Own(v) if v.is_empty() => Self::Empty,
-            Self::Own(v) => {
-                let shared = Arc::new(std::mem::take(v));
-                *self = Self::Shared(Arc::clone(&shared));
-                Self::Shared(shared)
-            }
             Self::Shared(v) => Self::Shared(Arc::clone(v)),
+            // Nothing in it (an owned value left is empty).
+            Self::Empty | Self::Own(_) => Self::Empty,
         }
     }
 
@@ -309,13 +320,14 @@ impl Rest {
 
     /// Whether no field is owned (copying it is O(1)).
     fn is_shared(&self) -> bool {
-        ![&self.extra, &self.contexts].iter().any(|f| matches!(f, Field::Own(_)))
-            && !matches!(self.processors, Field::Own(_))
+        !(self.extra.is_owned() || self.contexts.is_owned() || self.processors.is_owned())
     }
 
     /// Makes every field shared, so copies of this `Rest` are O(1).
-    fn share(&mut self) {
-        let _ = (self.extra.share(), self.contexts.share(), self.processors.share());
+    fn make_shared(&mut self) {
+        self.extra.make_shared();
+        self.contexts.make_shared();
+        self.processors.make_shared();
     }
 
     fn localized(&self) -> Self {
@@ -551,7 +563,7 @@ impl Scope {
     pub fn fork(&mut self) -> Self {
         if let Some(rest) = self.rest.as_mut().and_then(Arc::get_mut) {
             // About to have two holders: its fields must be shared first (see `Rest`).
-            rest.share();
+            rest.make_shared();
         }
         Self {
             level: self.level,
