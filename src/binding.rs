@@ -71,6 +71,15 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// This thread's copy of the request base if it was taken at `version` of the default
+    /// scope (`Some(None)`: the empty scope).
+    fn fresh_base(&self, version: u64) -> Option<&Option<Arc<Scope>>> {
+        match &self.base {
+            Some((v, base)) if *v == version => Some(base),
+            _ => None,
+        }
+    }
+
     fn pop_tombstones(&mut self) {
         while matches!(self.slots.last(), Some(None)) {
             self.slots.pop();
@@ -95,8 +104,13 @@ pub(crate) fn default_isolation() -> &'static ScopeHandle {
 /// refreshed when the default scope changes, so forking does not make all threads lock one
 /// mutex and bump the same reference counts.
 pub(crate) fn request_base() -> Scope {
+    // Read the version first: a write racing with a refresh makes the cache look stale next
+    // time, never fresh when it is not.
+    let version = default_isolation().version();
+    let cached = CTX.try_with(|ctx| ctx.try_borrow().ok()?.fresh_base(version).cloned()).ok().flatten();
+    let base = cached.unwrap_or_else(|| refresh_request_base(version));
     // The cached copy's fields are all shared: cloning it is O(1).
-    with_request_base(|base| base.cloned()).unwrap_or_default()
+    base.as_deref().cloned().unwrap_or_default()
 }
 
 /// Whether a new request's scope starts empty: nothing bound on this thread (no enclosing
@@ -106,29 +120,13 @@ pub(crate) fn request_starts_empty() -> bool {
     let version = default_isolation().version();
     CTX.try_with(|ctx| {
         let ctx = ctx.try_borrow().ok()?;
-        Some(ctx.active.is_none() && matches!(ctx.base, Some((v, None)) if v == version))
+        Some(ctx.active.is_none() && matches!(ctx.fresh_base(version), Some(None)))
     })
     .ok()
     .flatten()
     // Not known (first request on this thread, or the default scope changed): the general
     // path finds out, and refreshes the copy.
     .unwrap_or(false)
-}
-
-/// Runs `f` with this thread's copy of the request base (`None`: empty).
-fn with_request_base<R>(f: impl FnOnce(Option<&Scope>) -> R) -> R {
-    // Read the version first: a write racing with a refresh makes the cache look stale next
-    // time, never fresh when it is not.
-    let version = default_isolation().version();
-    let cached = CTX
-        .try_with(|ctx| match &ctx.try_borrow().ok()?.base {
-            Some((v, base)) if *v == version => Some(base.clone()),
-            _ => None,
-        })
-        .ok()
-        .flatten();
-    let base = cached.unwrap_or_else(|| refresh_request_base(version));
-    f(base.as_deref())
 }
 
 /// Re-reads the default scope into this thread's cache. Out of line: it runs once per thread
