@@ -65,7 +65,7 @@ pub(crate) struct RequestSnapshot {
 }
 
 /// `s` cut to fit a `u16` length, at a character boundary. Out of line: a parsed URI is never
-/// that long (`http` refuses 64 KiB - 1), only one put together part by part.
+/// that long (`http` parses at most 64 KiB - 2 bytes), only one put together part by part.
 #[cold]
 #[inline(never)]
 fn cut(s: &str) -> &str {
@@ -87,11 +87,7 @@ impl RequestSnapshot {
         // Room for the target and typical header lines up front: usually the only allocation.
         // (Not measured with a first pass over the values: that pass was a quarter of this
         // function's code.)
-        let room = target_len + (headers.len() * TYPICAL_LINE).min(MAX_TOTAL);
-        if room == 0 {
-            return Self::default();
-        }
-        let mut buf = Vec::with_capacity(room);
+        let mut buf = Vec::with_capacity(target_len + (headers.len() * TYPICAL_LINE).min(MAX_TOTAL));
         for part in parts {
             buf.extend_from_slice(part.as_bytes());
         }
