@@ -146,15 +146,21 @@ impl RequestInfo {
     /// let uri: http::Uri = "https://api.example/a?b=1".parse().unwrap();
     /// let info = isoscope::RequestInfo::new(http::Method::GET, uri.clone(), http::HeaderMap::new(), false);
     /// assert_eq!(info.uri(), uri);
+    /// for target in ["/a/b?c", "http://h.example", "h.example:443"] {
+    ///     let uri: http::Uri = target.parse().unwrap();
+    ///     let info = isoscope::RequestInfo::new(http::Method::CONNECT, uri.clone(), http::HeaderMap::new(), false);
+    ///     assert_eq!(info.uri(), uri);
+    /// }
     /// ```
     pub fn uri(&self) -> Uri {
         let r = &self.recorded;
         let mut uri = String::with_capacity(r.path().len() + 64);
-        if let (Some(scheme), Some(authority)) = (r.scheme(), r.authority()) {
+        if let Some(scheme) = r.scheme() {
             uri.push_str(scheme);
             uri.push_str("://");
-            uri.push_str(authority);
         }
+        // Also the whole of an authority-form target (`CONNECT host:443`).
+        uri.push_str(r.authority().unwrap_or_default());
         uri.push_str(r.path());
         if let Some(query) = r.query() {
             uri.push('?');
