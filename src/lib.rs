@@ -43,8 +43,9 @@
 //! breadcrumbs read it, global and current-scope breadcrumbs advance it, so the hot path never
 //! writes a shared cache line) and trimmed to `max_breadcrumbs`. The free functions
 //! ([`add_breadcrumb`], [`set_tag`], [`configure_scope`], ...) write to the active isolation
-//! scope; [`with_scope`] adds a current scope for a block. A [`Scope`] forks in O(1) ([`Scope::fork`], [`ScopeHandle::fork`]): its
-//! fields are owned and written in place until the first fork, copy-on-write after it.
+//! scope; [`with_scope`] adds a current scope for a block. A [`Scope`] forks in O(1)
+//! ([`Scope::fork`], [`ScopeHandle::fork`]): its fields are owned and written in place until
+//! the first fork, copy-on-write after it.
 //!
 //! # What is bound where
 //!
