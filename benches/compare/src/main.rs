@@ -546,40 +546,38 @@ fn main() {
     let mut json = serde_json::Map::new();
     println!("{processes} process(es) x {rounds} rounds; medians over all of their samples");
     for (mode, samples) in data {
-        {
-            let rows = report(mode, &samples);
-            let get = |v: Variant| rows.iter().find(|r| r.variant == v).unwrap();
-            let (iso, sen, flo) = (get(Variant::Isoscope).added, get(Variant::Sentry).added, get(Variant::Floor).added);
-            let (isoc, senc) = (get(Variant::IsoscopeCapture).added, get(Variant::SentryCapture).added);
-            println!(
-                "targets: isoscope/sentry added = {:.2} (<= 0.33), isoscope/floor added = {:.2} (<= 1.20); with capture: isoscope/sentry = {:.2}",
-                iso / sen,
-                iso / flo,
-                isoc / senc
+        let rows = report(mode, &samples);
+        let get = |v: Variant| rows.iter().find(|r| r.variant == v).unwrap();
+        let (iso, sen, flo) = (get(Variant::Isoscope).added, get(Variant::Sentry).added, get(Variant::Floor).added);
+        let (isoc, senc) = (get(Variant::IsoscopeCapture).added, get(Variant::SentryCapture).added);
+        println!(
+            "targets: isoscope/sentry added = {:.2} (<= 0.33), isoscope/floor added = {:.2} (<= 1.20); with capture: isoscope/sentry = {:.2}",
+            iso / sen,
+            iso / flo,
+            isoc / senc
+        );
+        let cpu = |v: Variant| get(v).cpu_added;
+        println!(
+            "CPU time: isoscope/sentry added = {:.2}, isoscope/floor added = {:.2}",
+            cpu(Variant::Isoscope) / cpu(Variant::Sentry),
+            cpu(Variant::Isoscope) / cpu(Variant::Floor)
+        );
+        let mut m = serde_json::Map::new();
+        for r in &rows {
+            m.insert(
+                r.variant.name().into(),
+                serde_json::json!({
+                    "ns": r.ns.round(),
+                    "added_ns": r.added.round(),
+                    "ratio": (r.ratio * 1000.0).round() / 1000.0,
+                    "cpu_ns": r.cpu.round(),
+                    "cpu_added_ns": r.cpu_added.round(),
+                }),
             );
-            let cpu = |v: Variant| get(v).cpu_added;
-            println!(
-                "CPU time: isoscope/sentry added = {:.2}, isoscope/floor added = {:.2}",
-                cpu(Variant::Isoscope) / cpu(Variant::Sentry),
-                cpu(Variant::Isoscope) / cpu(Variant::Floor)
-            );
-            let mut m = serde_json::Map::new();
-            for r in &rows {
-                m.insert(
-                    r.variant.name().into(),
-                    serde_json::json!({
-                        "ns": r.ns.round(),
-                        "added_ns": r.added.round(),
-                        "ratio": (r.ratio * 1000.0).round() / 1000.0,
-                        "cpu_ns": r.cpu.round(),
-                        "cpu_added_ns": r.cpu_added.round(),
-                    }),
-                );
-            }
-            m.insert("isoscope_vs_sentry_added".into(), ((iso / sen * 1000.0).round() / 1000.0).into());
-            m.insert("isoscope_vs_floor_added".into(), ((iso / flo * 1000.0).round() / 1000.0).into());
-            json.insert(mode.into(), m.into());
         }
+        m.insert("isoscope_vs_sentry_added".into(), ((iso / sen * 1000.0).round() / 1000.0).into());
+        m.insert("isoscope_vs_floor_added".into(), ((iso / flo * 1000.0).round() / 1000.0).into());
+        json.insert(mode.into(), m.into());
     }
     json.insert("rounds".into(), rounds.into());
     json.insert("processes".into(), processes.into());
