@@ -118,16 +118,13 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod binding;
-mod breadcrumb;
+mod bind;
 mod client;
 mod dsn;
-mod envelope;
+mod error;
 mod event;
-mod handle;
 pub mod integrations;
 pub mod layer;
-mod propagate;
 mod scope;
 mod stats;
 pub mod transport;
@@ -136,18 +133,17 @@ mod util;
 use std::borrow::Cow;
 use std::future::Future;
 
-pub use binding::EnterGuard;
-pub use breadcrumb::{Breadcrumb, Level};
-pub use client::{flush, init, ClientGuard, Error, Options};
+pub use bind::{spawn, spawn_blocking, thread, Bound, EnterGuard, Outcome, Propagation, ScopeFutureExt, ScopeHandle};
+pub use client::{flush, init, ClientGuard, Options};
 pub use dsn::{Dsn, DsnError};
-pub use envelope::{Envelope, EnvelopeItem};
-pub use event::{Event, EventId, Exception, Mechanism, Request, Sdk};
-pub use handle::{Outcome, ScopeHandle};
+pub use error::Error;
+pub use event::{Breadcrumb, Envelope, EnvelopeItem, Event, EventId, Exception, Level, Mechanism, Request, Sdk, User};
 #[cfg(feature = "axum")]
 pub use integrations::axum::RequestScope;
-pub use layer::{Isolation, IsolationLayer, RequestInfo, ResponseBody};
-pub use propagate::{spawn, spawn_blocking, thread, Bound, Propagation, ScopeFutureExt};
-pub use scope::{Scope, Tags, User};
+pub use layer::{Isolation, IsolationLayer, ResponseBody};
+#[doc(no_inline)] // documented at its public module path, `layer::RequestInfo`
+pub use scope::RequestInfo;
+pub use scope::{Scope, Tags};
 pub use stats::{stats, Stats};
 #[cfg(feature = "reqwest")]
 pub use transport::{HttpTransport, HttpTransportBuilder};
@@ -161,7 +157,7 @@ pub use transport::{LocalTransport, MemoryTransport, Transport};
 /// assert_eq!(request.run(isoscope::isolation_scope), request);
 /// ```
 pub fn isolation_scope() -> ScopeHandle {
-    binding::active()
+    bind::active()
 }
 
 /// The global scope: applied to every event of the process, below every other scope.
@@ -170,7 +166,7 @@ pub fn isolation_scope() -> ScopeHandle {
 /// isoscope::global_scope().configure(|s| s.set_tag("service", "checkout"));
 /// ```
 pub fn global_scope() -> ScopeHandle {
-    binding::global().clone()
+    bind::global().clone()
 }
 
 /// Edits the active isolation scope in place (see [`ScopeHandle::configure`]).
@@ -182,7 +178,7 @@ pub fn global_scope() -> ScopeHandle {
 /// });
 /// ```
 pub fn configure_scope<F: FnOnce(&mut Scope)>(f: F) {
-    binding::active().configure(f);
+    bind::active().configure(f);
 }
 
 /// Records a breadcrumb in the active isolation scope, after `before_breadcrumb`.
@@ -191,54 +187,11 @@ pub fn configure_scope<F: FnOnce(&mut Scope)>(f: F) {
 /// isoscope::add_breadcrumb(isoscope::Breadcrumb::new("user logged in").category("auth"));
 /// ```
 pub fn add_breadcrumb(breadcrumb: Breadcrumb) {
-    if client::has_before_breadcrumb() {
-        return add_breadcrumb_hooked(breadcrumb);
-    }
-    record_breadcrumb(breadcrumb);
+    client::add_breadcrumb(breadcrumb);
 }
 
-/// [`add_breadcrumb`] through the `before_breadcrumb` hook. Out of line: most apps set none.
-#[cold]
-#[inline(never)]
-fn add_breadcrumb_hooked(breadcrumb: Breadcrumb) {
-    if let Some(breadcrumb) = client::run_before_breadcrumb(breadcrumb) {
-        record_breadcrumb(breadcrumb);
-    }
-}
-
-#[inline(always)]
-fn record_breadcrumb(mut breadcrumb: Breadcrumb) {
-    breadcrumb.seq = breadcrumb::observe_order();
-    // Shared from here on: the pointer, not the breadcrumb, travels to the scope. (Moved
-    // straight into the `Arc`: every move of a breadcrumb copies 136 bytes.)
-    let breadcrumb = std::sync::Arc::new(breadcrumb);
-    edit_active(move |s, global| s.push_isolation_breadcrumb(breadcrumb, global));
-}
-
-/// Applies one of our own edits (no user code) to the active isolation scope; the `bool` says
-/// whether that is the global scope. Only this thin wrapper is generic (see
-/// [`binding::edit_active`]).
-fn edit_active(edit: impl FnOnce(&mut Scope, bool) + 'static) {
-    let mut edit = Some(edit);
-    let pending = binding::edit_active(&mut |s, global| {
-        if let Some(edit) = edit.take() {
-            edit(s, global);
-        }
-    });
-    if let (Some(scope), Some(edit)) = (pending, edit) {
-        // Inside a `configure` closure: queued until it returns.
-        let global = scope == *binding::global();
-        scope.write_later(move |s| edit(s, global));
-    }
-}
-
-/// [`edit_active`] for edits that do not care which scope they write.
-fn write_active(edit: impl FnOnce(&mut Scope) + 'static) {
-    edit_active(move |s, _| edit(s));
-}
-
-// The generic free functions only convert their arguments: the rest is compiled once, here,
-// not once per argument type in every caller's crate.
+// The generic free functions only convert their arguments: the rest is compiled once, in
+// `bind`, not once per argument type in every caller's crate.
 
 /// Sets a tag on the active isolation scope. A `&'static str` key or value is kept as is:
 /// setting a tag from literals copies nothing.
@@ -250,39 +203,23 @@ fn write_active(edit: impl FnOnce(&mut Scope) + 'static) {
 /// isoscope::set_tag("tenant", tenant); // a `String` moves in
 /// ```
 pub fn set_tag(key: impl Into<Cow<'static, str>>, value: impl Into<Cow<'static, str>>) {
-    set_tag_owned(key.into(), value.into());
-}
-
-#[inline(never)]
-fn set_tag_owned(key: Cow<'static, str>, value: Cow<'static, str>) {
-    write_active(move |s| s.set_tag(key, value));
+    bind::set_tag(key.into(), value.into());
 }
 
 /// Sets an extra value on the active isolation scope.
 pub fn set_extra(key: impl Into<String>, value: impl Into<serde_json::Value>) {
-    set_extra_owned(key.into(), value.into());
-}
-
-#[inline(never)]
-fn set_extra_owned(key: String, value: serde_json::Value) {
-    write_active(move |s| s.set_extra(key, value));
+    bind::set_extra(key.into(), value.into());
 }
 
 /// Sets or clears the user on the active isolation scope.
 pub fn set_user(user: Option<User>) {
-    write_active(move |s| s.set_user(user));
+    bind::set_user(user);
 }
 
 /// Sets a context on the active isolation scope.
 pub fn set_context(key: impl Into<String>, value: impl Into<serde_json::Value>) {
-    set_context_owned(key.into(), value.into());
+    bind::set_context(key.into(), value.into());
 }
-
-#[inline(never)]
-fn set_context_owned(key: String, value: serde_json::Value) {
-    write_active(move |s| s.set_context(key, value));
-}
-
 /// Runs `f` with a current scope: a fork of the enclosing current scope (if any) edited by
 /// `configure`. Events captured inside carry it on top of the isolation scope; writes through
 /// the free functions still go to the isolation scope.
@@ -304,7 +241,7 @@ where
     C: FnOnce(&mut Scope),
     F: FnOnce() -> R,
 {
-    binding::CURRENT.sync_scope(Some(new_current(configure)), f)
+    bind::with_scope(configure, f)
 }
 
 /// The async twin of [`with_scope`]: the current scope is bound whenever the future is polled.
@@ -327,15 +264,7 @@ where
     C: FnOnce(&mut Scope),
     F: Future,
 {
-    binding::CURRENT.scope(Some(new_current(configure)), future)
-}
-
-/// A fork of the enclosing current scope (if any) edited by `configure`, for `with_scope`.
-fn new_current(configure: impl FnOnce(&mut Scope)) -> std::sync::Arc<Scope> {
-    let mut scope = binding::current().map(|s| Scope::clone(&s)).unwrap_or_default();
-    configure(&mut scope);
-    // Its fields shared from here on, so that copying it for a nested `with_scope` is O(1).
-    std::sync::Arc::new(scope.fork())
+    bind::with_scope_async(configure, future)
 }
 
 /// Captures a message event with the active scopes. Returns its id, or `None` if no client is
@@ -360,16 +289,16 @@ pub fn capture_error(error: &(dyn std::error::Error + 'static)) -> Option<EventI
 
 /// Captures an event with the active scopes (values set on the event win).
 pub fn capture_event(event: Event) -> Option<EventId> {
-    client::capture(binding::active(), binding::current(), event)
+    client::capture_event(event)
 }
 
 /// The id of the last event captured with the active isolation scope.
 pub fn last_event_id() -> Option<EventId> {
-    binding::active().last_event_id()
+    bind::active().last_event_id()
 }
 
 #[doc(hidden)]
 /// Depth of this thread's guard stack (for tests of the reset path).
 pub fn __thread_binding_depth() -> usize {
-    binding::stack_depth()
+    bind::stack_depth()
 }

@@ -7,8 +7,7 @@ use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::StatusCode;
 
-use crate::binding;
-use crate::handle::ScopeHandle;
+use crate::bind::{self, ScopeHandle};
 
 /// Extracts the request's isolation scope handle, for handlers that want it explicitly (for
 /// example to hand it to code that runs outside the request).
@@ -52,6 +51,6 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestScope {
     type Rejection = MissingIsolationLayer;
 
     async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        binding::task_bound().map(RequestScope).ok_or(MissingIsolationLayer)
+        bind::task_bound().map(RequestScope).ok_or(MissingIsolationLayer)
     }
 }

@@ -7,8 +7,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::{guarded, slot_handle};
-use crate::binding::with_bound;
-use crate::handle::{Outcome, ScopeHandle};
+use crate::bind::{with_bound, Outcome, ScopeHandle};
 
 pin_project! {
     /// Response body of [`Isolation`](super::Isolation). hyper polls the body after the

@@ -8,8 +8,7 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use super::{guarded, ResponseBody};
-use crate::binding::with_bound;
-use crate::handle::{Outcome, ScopeHandle};
+use crate::bind::{with_bound, Outcome, ScopeHandle};
 
 pin_project! {
     /// Response future of [`Isolation`](super::Isolation): polls (and drops) the inner future

@@ -4,8 +4,7 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use super::{future::ResponseFuture, guarded, IsolationLayer, RequestInfo, ResponseBody};
-use crate::binding;
-use crate::handle::ScopeHandle;
+use crate::bind::{self, ScopeHandle};
 
 /// The service made by [`IsolationLayer`]: forks a scope per request and binds it while the
 /// inner service runs and its response body streams.
@@ -52,8 +51,10 @@ fn request_scope<B>(req: &Request<B>) -> ScopeHandle {
     let mut info =
         RequestInfo::from_parts(req.method().clone(), req.uri(), req.headers(), crate::client::send_default_pii());
     #[cfg(feature = "axum")]
-    info.set_route(req.extensions().get::<axum::extract::MatchedPath>());
-    if binding::request_starts_empty() {
+    if let Some(route) = req.extensions().get::<axum::extract::MatchedPath>() {
+        info.set_route(super::route::interned_route(route.as_str()));
+    }
+    if bind::request_starts_empty() {
         // The usual case, built in place: no scope to copy.
         return ScopeHandle::for_request(info);
     }
@@ -65,7 +66,7 @@ fn request_scope<B>(req: &Request<B>) -> ScopeHandle {
 #[cold]
 #[inline(never)]
 fn forked_request_scope(mut info: RequestInfo) -> ScopeHandle {
-    let mut scope = match binding::task_bound() {
+    let mut scope = match bind::task_bound() {
         Some(parent) => {
             let scope = parent.snapshot();
             if let Some(outer) = scope.request() {
@@ -73,7 +74,7 @@ fn forked_request_scope(mut info: RequestInfo) -> ScopeHandle {
             }
             scope
         }
-        None => binding::request_base(),
+        None => bind::request_base(),
     };
     scope.set_request(Some(info));
     ScopeHandle::forked_from(scope)

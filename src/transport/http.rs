@@ -13,7 +13,7 @@ use super::ratelimit::RateLimits;
 use super::worker::Pending;
 use super::Transport;
 use crate::dsn::Dsn;
-use crate::envelope::Envelope;
+use crate::event::Envelope;
 use crate::stats::{incr, COUNTERS};
 
 /// Every event is an `error`-category item for rate limiting.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::worker::Worker;
 use super::Transport;
-use crate::envelope::Envelope;
+use crate::event::Envelope;
 use crate::stats::{incr, COUNTERS};
 
 /// The default transport when no DSN is configured: one JSON event per line, written to

@@ -3,8 +3,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::Transport;
-use crate::envelope::Envelope;
-use crate::event::Event;
+use crate::event::{Envelope, Event};
 
 /// Keeps every envelope it is sent in memory. Clones share the buffer, so keep one clone and
 /// pass another to `Options::transport`.

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::envelope::Envelope;
+use crate::event::Envelope;
 
 #[cfg(feature = "reqwest")]
 mod http;

@@ -1,8 +1,9 @@
-//! Binding scopes to tasks and threads, and the reset path that can never panic or leak.
+//! The thread's binding context: which isolation scope is active, how entry points bind one,
+//! and the reset path that restores and purges what they leave, and can never panic or leak.
 //!
 //! Three places can hold "the active isolation scope", looked up in this order:
 //!
-//! 1. the thread-local guard stack ([`EnterGuard`]): the newest live entry made by the
+//! 1. the thread-local guard stack (`EnterGuard`, in `guard.rs`): the newest live entry made by the
 //!    *current task* (or, on a plain thread, by "no task");
 //! 2. the binding of the innermost entry point running on this thread: the layer's polls,
 //!    [`ScopeHandle::run`], [`ScopeHandle::bind`] and the spawn helpers move the handle into
@@ -22,11 +23,9 @@
 //! before the thread serves the next request.
 
 use std::cell::RefCell;
-use std::fmt;
-use std::marker::PhantomData;
-use std::sync::{Arc, MutexGuard, OnceLock};
+use std::sync::{Arc, OnceLock};
 
-use crate::handle::ScopeHandle;
+use super::handle::ScopeHandle;
 use crate::scope::Scope;
 use crate::stats::{incr, COUNTERS};
 
@@ -36,31 +35,31 @@ tokio::task_local! {
 }
 
 /// More nested guards than this on one thread are refused (the guard is a no-op).
-pub(crate) const MAX_GUARDS: usize = 1024;
+pub(super) const MAX_GUARDS: usize = 1024;
 
 thread_local! {
     /// Everything this thread knows about bindings, in one place so that entering and leaving a
     /// binding is one borrow each way.
-    static CTX: RefCell<Ctx> = const {
+    pub(super) static CTX: RefCell<Ctx> = const {
         RefCell::new(Ctx { active: None, slots: Vec::new(), next_id: 1, floor: 0, base: None })
     };
 }
 
-struct Entry {
-    id: u64,
-    owner: Option<tokio::task::Id>,
-    handle: ScopeHandle,
+pub(super) struct Entry {
+    pub(super) id: u64,
+    pub(super) owner: Option<tokio::task::Id>,
+    pub(super) handle: ScopeHandle,
 }
 
-struct Ctx {
+pub(super) struct Ctx {
     /// The scope bound by the innermost [`bind`] running on this thread (what a tokio
     /// task-local would hold: it is moved in when a bound future is polled and moved back out
     /// when the poll returns).
     active: Option<ScopeHandle>,
     /// The guard stack. `None` is a tombstone left by a guard dropped out of order.
-    slots: Vec<Option<Entry>>,
+    pub(super) slots: Vec<Option<Entry>>,
     /// Per-thread, never reused: a stale guard can never match a newer entry.
-    next_id: u64,
+    pub(super) next_id: u64,
     /// Depth at the innermost open binding. Entries below the floor were made outside it and
     /// are not seen inside it: the innermost binding wins, whether it is a guard or a bind.
     floor: usize,
@@ -80,7 +79,7 @@ impl Ctx {
         }
     }
 
-    fn pop_tombstones(&mut self) {
+    pub(super) fn pop_tombstones(&mut self) {
         while matches!(self.slots.last(), Some(None)) {
             self.slots.pop();
         }
@@ -232,116 +231,6 @@ fn lookup() -> Option<ScopeHandle> {
     count_purged(&purged);
     drop(purged); // outside the borrow: a handle's Drop may call back into isoscope
     found
-}
-
-/// A thread-local binding of a [`ScopeHandle`], returned by [`ScopeHandle::enter`].
-///
-/// While it lives, [`isolation_scope()`](crate::isolation_scope) on this thread (in the task
-/// that entered it) returns its scope. Dropping it removes exactly its own binding, wherever
-/// it is on the stack: guards may be dropped out of order, twice-nested guards are fine, and a
-/// guard whose binding was already purged (leaked past a request boundary) or that is dropped
-/// during thread-local destruction does nothing. The drop path never panics.
-///
-/// The guard is `!Send`, so it cannot be held across an `.await` in a future that must be
-/// `Send` (such as one passed to `tokio::spawn`):
-///
-/// ```compile_fail
-/// # async fn demo() {
-/// let handle = isoscope::isolation_scope().fork();
-/// tokio::spawn(async move {
-///     let _guard = handle.enter();
-///     tokio::task::yield_now().await; // error: `EnterGuard` cannot be sent between threads
-/// });
-/// # }
-/// ```
-///
-/// Prefer [`ScopeHandle::run`] and [`ScopeHandle::bind`]; add
-/// `await-holding-invalid-types = ["isoscope::EnterGuard"]` to your `clippy.toml`.
-///
-/// ```
-/// let a = isoscope::isolation_scope().fork();
-/// let b = isoscope::isolation_scope().fork();
-/// let guard_a = a.enter();
-/// let guard_b = b.enter();
-/// drop(guard_a); // out of order: b stays active
-/// assert_eq!(isoscope::isolation_scope(), b);
-/// drop(guard_b);
-/// assert_ne!(isoscope::isolation_scope(), a);
-/// ```
-#[must_use = "the scope is unbound as soon as the guard is dropped"]
-pub struct EnterGuard {
-    pos: usize,
-    /// 0: refused (stack full or unavailable); the guard does nothing.
-    id: u64,
-    /// `!Send` (but `Sync`), like tracing's `EnteredSpan` and sentry's `SwitchGuard`.
-    _not_send: PhantomData<MutexGuard<'static, ()>>,
-}
-
-impl fmt::Debug for EnterGuard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EnterGuard").field("pos", &self.pos).field("id", &self.id).finish()
-    }
-}
-
-impl EnterGuard {
-    pub(crate) fn push(handle: ScopeHandle) -> Self {
-        let owner = tokio::task::try_id();
-        let mut handle = Some(handle);
-        let pushed = CTX
-            .try_with(|ctx| {
-                let mut ctx = ctx.try_borrow_mut().ok()?;
-                if ctx.slots.len() >= MAX_GUARDS {
-                    return None;
-                }
-                let id = ctx.next_id;
-                ctx.next_id += 1;
-                ctx.slots.push(Some(Entry { id, owner, handle: handle.take()? }));
-                Some((ctx.slots.len() - 1, id))
-            })
-            .ok()
-            .flatten();
-        match pushed {
-            Some((pos, id)) => Self { pos, id, _not_send: PhantomData },
-            None => {
-                incr(&COUNTERS.bindings_refused);
-                drop(handle); // outside the borrow
-                Self { pos: 0, id: 0, _not_send: PhantomData }
-            }
-        }
-    }
-}
-
-impl Drop for EnterGuard {
-    fn drop(&mut self) {
-        if self.id == 0 {
-            return;
-        }
-        // `try_with`: during thread-local destruction this is a no-op, not a panic (#1237).
-        let removed = CTX
-            .try_with(|ctx| {
-                let mut ctx = ctx.try_borrow_mut().ok()?;
-                let is_ours = matches!(ctx.slots.get(self.pos), Some(Some(e)) if e.id == self.id);
-                if !is_ours {
-                    return Some(Err(())); // stale: purged by a binding's end or a lookup
-                }
-                let entry = ctx.slots[self.pos].take();
-                let on_top = self.pos + 1 == ctx.slots.len();
-                ctx.pop_tombstones();
-                Some(Ok((entry, on_top)))
-            })
-            .ok()
-            .flatten();
-        match removed {
-            Some(Ok((entry, on_top))) => {
-                if !on_top {
-                    incr(&COUNTERS.bindings_out_of_order);
-                }
-                drop(entry); // outside the borrow
-            }
-            Some(Err(())) => incr(&COUNTERS.bindings_stale),
-            None => {}
-        }
-    }
 }
 
 /// A scope bound to this thread until dropped: made by [`bind`], which every entry point we

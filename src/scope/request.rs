@@ -1,26 +1,20 @@
-//! Request info kept in a request's scope, and the scrubbing applied when it goes into an event.
+//! [`RequestInfo`]: what a request's scope keeps of its request, and how it becomes an event's
+//! `request` (scrubbed, bounded) when an event is captured.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use http::{HeaderMap, Method, Uri};
 
 use super::snapshot::RequestSnapshot;
-use crate::event::Request;
-
-/// Query keys whose values are replaced by `[Filtered]` unless `send_default_pii` is on
-/// (matched as substrings of the lower-cased key).
-const SECRET_KEYS: &[&str] =
-    &["password", "passwd", "secret", "token", "api_key", "apikey", "auth", "credentials", "session", "cookie"];
+use crate::event::{scrub, Request};
 
 /// At most this many headers, each value at most this long, go into an event.
 const MAX_HEADERS: usize = 100;
 pub(crate) const MAX_HEADER_VALUE: usize = 2048;
 const MAX_URL: usize = 8192;
 const MAX_QUERY: usize = 8192;
-
-pub(crate) const FILTERED: &str = "[Filtered]";
 
 /// The id a request is known by.
 #[derive(Clone)]
@@ -47,8 +41,8 @@ pub struct RequestInfo {
     send_default_pii: bool,
     /// Decided on first use (most requests never capture an event).
     id: OnceLock<RequestId>,
-    #[cfg(feature = "axum")]
-    route: Option<std::sync::Arc<str>>,
+    /// The matched route template (axum's `MatchedPath`), set by the layer.
+    route: Option<Arc<str>>,
 }
 
 impl fmt::Debug for RequestInfo {
@@ -79,7 +73,6 @@ impl RequestInfo {
             recorded: RequestSnapshot::new(uri, headers, send_default_pii),
             send_default_pii,
             id: OnceLock::new(),
-            #[cfg(feature = "axum")]
             route: None,
         }
     }
@@ -102,10 +95,10 @@ impl RequestInfo {
         })
     }
 
-    /// Records the route template axum matched (`/users/{id}`), the transaction name.
-    #[cfg(feature = "axum")]
-    pub(crate) fn set_route(&mut self, route: Option<&axum::extract::MatchedPath>) {
-        self.route = route.map(|r| interned_route(r.as_str()));
+    /// Records the route template the router matched (`/users/{id}`), the transaction name.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn set_route(&mut self, route: Arc<str>) {
+        self.route = Some(route);
     }
 
     /// The request id: the `x-request-id` header, or the one the layer generated. Events get it
@@ -127,11 +120,7 @@ impl RequestInfo {
     /// The transaction name: the matched route template when axum provides one
     /// (`/users/{id}`), else the path.
     pub fn transaction(&self) -> &str {
-        #[cfg(feature = "axum")]
-        if let Some(route) = &self.route {
-            return route;
-        }
-        self.recorded.path()
+        self.route.as_deref().unwrap_or_else(|| self.recorded.path())
     }
 
     /// The request method.
@@ -228,76 +217,12 @@ impl RequestInfo {
         };
         crate::util::truncate_chars(&mut url, MAX_URL);
         let query_string = r.query().map(|q| {
-            let mut q = if pii { q.to_owned() } else { filter_query(q) };
+            let mut q = if pii { q.to_owned() } else { scrub::filter_query(q) };
             crate::util::truncate_chars(&mut q, MAX_QUERY);
             q
         });
         Request { method: Some(self.method.as_str().to_owned()), url: Some(url), query_string, headers }
     }
-}
-
-/// Whether a key (query parameter or JSON field) looks like it holds a secret.
-pub(crate) fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    SECRET_KEYS.iter().any(|s| key.contains(s))
-}
-
-fn filter_query(query: &str) -> String {
-    query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if is_secret_key(k) => format!("{k}={FILTERED}"),
-            _ => pair.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-#[cfg(feature = "axum")]
-thread_local! {
-    /// This thread's route copies, and the next one to replace when full.
-    static ROUTES: std::cell::RefCell<(Vec<std::sync::Arc<str>>, usize)> =
-        const { std::cell::RefCell::new((Vec::new(), 0)) };
-}
-
-/// This thread's copy of a route template.
-///
-/// axum hands every request of a route the same `Arc<str>`: cloning it per request would make
-/// all worker threads bump (and drop) one reference count, a cache line bouncing between cores
-/// on every request. Each thread keeps its own copies instead (a handful of routes, compared by
-/// content, so a reused address can never return the wrong one).
-#[cfg(feature = "axum")]
-fn interned_route(route: &str) -> std::sync::Arc<str> {
-    let hit = ROUTES.try_with(|routes| {
-        let routes = routes.try_borrow().ok()?;
-        routes.0.iter().find(|r| ***r == *route).cloned()
-    });
-    match hit {
-        Ok(Some(hit)) => hit,
-        _ => intern_route(route),
-    }
-}
-
-/// Adds a route to this thread's copies. Out of line: once per route and thread.
-#[cfg(feature = "axum")]
-#[cold]
-#[inline(never)]
-fn intern_route(route: &str) -> std::sync::Arc<str> {
-    /// Routes kept per thread; past this, the oldest is replaced.
-    const KEPT: usize = 64;
-    let new: std::sync::Arc<str> = std::sync::Arc::from(route);
-    let _ = ROUTES.try_with(|routes| {
-        let Ok(mut routes) = routes.try_borrow_mut() else { return };
-        let (kept, next) = &mut *routes;
-        if kept.len() < KEPT {
-            kept.push(new.clone());
-        } else {
-            // The replaced copy is only a string: dropping it under the borrow runs no code of ours.
-            kept[*next] = new.clone();
-            *next = (*next + 1) % KEPT;
-        }
-    });
-    new
 }
 
 #[cfg(test)]

@@ -1,14 +1,17 @@
-//! [`ScopeHandle`]: a shared, lockable scope, and the re-entrancy rules of `configure`.
+//! [`ScopeHandle`]: a shared, lockable scope with an id and an outcome, and the rules of
+//! `configure` (short edits under one lock; re-entrant calls queued, see `reentrant`).
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use super::context::run_bound;
+use super::guard::EnterGuard;
+use super::propagate::Bound;
+use super::reentrant;
 use crate::event::EventId;
-use crate::scope::Scope;
+use crate::scope::{RequestInfo, Scope};
 use crate::stats::{incr, COUNTERS};
 
 static NEXT_SCOPE_ID: AtomicU64 = AtomicU64::new(1);
@@ -109,7 +112,7 @@ impl ScopeHandle {
     /// rather than built by [`new`](Self::new): passing the scope (request info inline, ~600
     /// bytes) through it copies it once more, +190 instructions per request (callgrind).
     #[inline(always)]
-    pub(crate) fn for_request(request: crate::layer::RequestInfo) -> Self {
+    pub(crate) fn for_request(request: RequestInfo) -> Self {
         incr(&COUNTERS.scopes_forked);
         Self(Arc::new(Inner {
             id: next_scope_id(),
@@ -266,7 +269,7 @@ impl ScopeHandle {
     where
         F: FnOnce() -> R,
     {
-        crate::binding::run_bound(self.clone(), None, false, f)
+        run_bound(self.clone(), None, false, f)
     }
 
     /// Binds this scope to a future: it is the active isolation scope whenever the future is
@@ -280,8 +283,8 @@ impl ScopeHandle {
     /// assert_eq!(handle.snapshot().tag("in"), Some("future"));
     /// # }
     /// ```
-    pub fn bind<F: Future>(&self, future: F) -> crate::propagate::Bound<F> {
-        crate::propagate::Bound::new(self.clone(), None, future)
+    pub fn bind<F: Future>(&self, future: F) -> Bound<F> {
+        Bound::new(self.clone(), None, future)
     }
 
     /// Binds this scope to the current thread until the guard is dropped, for code that
@@ -289,8 +292,8 @@ impl ScopeHandle {
     ///
     /// The guard is `!Send`: it cannot be held across an `.await` in a `Send` future. Guards
     /// may be dropped in any order, or leaked; see [`EnterGuard`](crate::EnterGuard).
-    pub fn enter(&self) -> crate::binding::EnterGuard {
-        crate::binding::EnterGuard::push(self.clone())
+    pub fn enter(&self) -> EnterGuard {
+        EnterGuard::push(self.clone())
     }
 
     /// Marks a write; `_locked` proves the scope lock is held, so a plain store cannot lose a
@@ -335,132 +338,5 @@ impl ScopeHandle {
 
     pub(crate) fn set_last_event_id(&self, id: EventId) {
         *lock(&self.0.last_event_id) = Some(id);
-    }
-}
-
-impl Scope {
-    /// Merges what `other` set into `self` (used for scratch scopes of nested `configure`).
-    pub(crate) fn absorb(&mut self, other: Self) {
-        for (k, v) in other.tags() {
-            self.set_tag(k.clone(), v.clone());
-        }
-        for (k, v) in other.extra() {
-            self.set_extra(k.clone(), v.clone());
-        }
-        for (k, v) in other.contexts() {
-            self.set_context(k.clone(), v.clone());
-        }
-        if let Some(level) = other.level() {
-            self.set_level(Some(level));
-        }
-        if let Some(t) = other.transaction() {
-            self.set_transaction(Some(t));
-        }
-        if let Some(u) = other.user() {
-            self.set_user(Some(u.clone()));
-        }
-        if let Some(f) = other.fingerprint() {
-            let f: Vec<&str> = f.iter().map(String::as_str).collect();
-            self.set_fingerprint(Some(&f));
-        }
-        if let Some(r) = other.request() {
-            self.set_request(Some(r.clone()));
-        }
-        self.push_all_from(&other);
-        for p in other.processors() {
-            self.push_processor(p.clone());
-        }
-    }
-}
-
-/// Re-entrancy bookkeeping for [`ScopeHandle::configure`]: which scope locks this thread holds,
-/// and the work queued until it holds none. No thread ever waits for a second scope lock while
-/// holding one, which is what rules out deadlocks between scopes.
-pub(crate) mod reentrant {
-    use std::cell::Cell;
-
-    use super::*;
-
-    type Deferred = Box<dyn FnOnce()>;
-
-    thread_local! {
-        /// The id of the scope whose lock this thread holds (0: none). Only the outermost
-        /// `configure` locks (a nested one works on a scratch scope), so one id is enough.
-        static HELD: Cell<u64> = const { Cell::new(0) };
-        /// Whether `QUEUE` may be non-empty: lets the common path skip it.
-        static QUEUED: Cell<bool> = const { Cell::new(false) };
-        static QUEUE: RefCell<VecDeque<Deferred>> = const { RefCell::new(VecDeque::new()) };
-    }
-
-    fn held() -> u64 {
-        HELD.try_with(Cell::get).unwrap_or(0)
-    }
-
-    pub(crate) fn holds(id: u64) -> bool {
-        held() == id
-    }
-
-    pub(crate) fn any_held() -> bool {
-        held() != 0
-    }
-
-    /// Queues `f` to run once this thread holds no scope lock.
-    pub(crate) fn defer(f: impl FnOnce() + 'static) {
-        let mut f: Option<Deferred> = Some(Box::new(f));
-        let _ = QUEUE.try_with(|q| {
-            if let Ok(mut q) = q.try_borrow_mut() {
-                q.extend(f.take());
-                let _ = QUEUED.try_with(|b| b.set(true));
-            }
-        });
-        // Thread-locals unavailable (thread teardown): drop the work rather than deadlock.
-        drop(f);
-    }
-
-    /// Runs queued work until the queue is empty (work may queue more work).
-    pub(crate) fn drain() {
-        if !QUEUED.try_with(Cell::get).unwrap_or(false) {
-            return;
-        }
-        loop {
-            if any_held() {
-                return;
-            }
-            let next = QUEUE.try_with(|q| {
-                let mut q = q.try_borrow_mut().ok()?;
-                let next = q.pop_front();
-                if q.is_empty() {
-                    let _ = QUEUED.try_with(|b| b.set(false));
-                }
-                next
-            });
-            match next {
-                Ok(Some(f)) => f(),
-                _ => return,
-            }
-        }
-    }
-
-    /// Marks a scope lock as held by this thread for the guard's lifetime.
-    pub(crate) struct Held(());
-
-    impl Held {
-        pub(crate) fn new(id: u64) -> Self {
-            let _ = HELD.try_with(|h| h.set(id));
-            Self(())
-        }
-    }
-
-    impl Drop for Held {
-        fn drop(&mut self) {
-            let _ = HELD.try_with(|h| h.set(0));
-            if QUEUED.try_with(Cell::get).unwrap_or(false) && std::thread::panicking() {
-                // The closure panicked: queued work may depend on state it never finished.
-                // Drop it (outside the borrow) instead of running user callbacks mid-unwind.
-                let dropped = QUEUE.try_with(|q| q.try_borrow_mut().map(|mut q| std::mem::take(&mut *q)).ok());
-                let _ = QUEUED.try_with(|b| b.set(false));
-                drop(dropped);
-            }
-        }
     }
 }

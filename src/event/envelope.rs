@@ -1,8 +1,9 @@
-//! Sentry envelopes: a header line, then items (item header line + payload).
+//! Sentry envelopes, what a transport is handed: a header line, then items (item header line +
+//! payload).
 
 use serde::Serialize;
 
-use crate::event::{Event, EventId};
+use super::{Event, EventId};
 
 /// One item of an [`Envelope`].
 #[derive(Debug, Clone, PartialEq)]

@@ -1,4 +1,5 @@
-//! Breadcrumbs and severity levels.
+//! [`Breadcrumb`]s, severity [`Level`]s, and the process-wide recording order by which
+//! breadcrumbs of different scopes are merged.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! Carrying the active scope into spawned tasks, blocking jobs and threads.
+//! Propagation: carrying the active scope into spawned tasks, blocking jobs and threads.
 //!
 //! tokio task-locals are not inherited: a plain `tokio::spawn`, `spawn_blocking` or
 //! `std::thread::spawn` starts with no request scope, and its events would go to the process
@@ -24,8 +24,8 @@ use pin_project_lite::pin_project;
 use tokio::task::futures::TaskLocalFuture;
 use tokio::task::JoinHandle;
 
-use crate::binding::{self, with_bound, CURRENT};
-use crate::handle::ScopeHandle;
+use super::context::{self, with_bound, CURRENT};
+use super::handle::ScopeHandle;
 use crate::scope::Scope;
 
 /// How spawned work inherits the active isolation scope.
@@ -72,15 +72,15 @@ pub(crate) fn policy() -> Propagation {
 /// The (isolation, current) scopes a child should run with, per the policy in force.
 fn for_child() -> (ScopeHandle, Option<Arc<Scope>>) {
     match policy() {
-        Propagation::Fork => (binding::active().fork(), binding::current()),
-        Propagation::Share => (binding::active(), binding::current()),
+        Propagation::Fork => (context::active().fork(), context::current()),
+        Propagation::Share => (context::active(), context::current()),
         Propagation::None => (fresh_request_scope(), None),
     }
 }
 
 /// A fork of the process default with no breadcrumbs: the start of a new unit of work.
 pub(crate) fn fresh_request_scope() -> ScopeHandle {
-    ScopeHandle::forked_from(binding::request_base())
+    ScopeHandle::forked_from(context::request_base())
 }
 
 pin_project! {
@@ -217,7 +217,7 @@ where
     R: Send + 'static,
 {
     let (handle, current) = for_child();
-    tokio::task::spawn_blocking(move || binding::run_bound(handle, Some(current), true, f))
+    tokio::task::spawn_blocking(move || context::run_bound(handle, Some(current), true, f))
 }
 
 /// Threads that carry the active scope.
@@ -242,6 +242,6 @@ pub mod thread {
         R: Send + 'static,
     {
         let (handle, current) = for_child();
-        std::thread::spawn(move || binding::run_bound(handle, Some(current), true, f))
+        std::thread::spawn(move || context::run_bound(handle, Some(current), true, f))
     }
 }

@@ -1,0 +1,119 @@
+//! The capture pipeline: an event and the scopes in force become an envelope for the client's
+//! transport (merge, sample, defaults, processors, `before_send`, scrub, limits), and the
+//! `before_breadcrumb` path of breadcrumbs.
+
+use std::sync::Arc;
+
+use super::{client, has_before_breadcrumb};
+use crate::bind::{self, reentrant, ScopeHandle};
+use crate::event::{limits, scrub, Breadcrumb, Envelope, Event, EventId};
+use crate::scope::{apply_scopes, Scope};
+use crate::stats::{incr, COUNTERS};
+
+/// The `os` and `runtime` contexts, unless the event or a scope set them.
+fn default_contexts(event: &mut Event) {
+    event
+        .contexts
+        .entry("os".into())
+        .or_insert_with(|| serde_json::json!({ "type": "os", "name": std::env::consts::OS }));
+    event
+        .contexts
+        .entry("runtime".into())
+        .or_insert_with(|| serde_json::json!({ "type": "runtime", "name": "rust", "arch": std::env::consts::ARCH }));
+}
+
+/// Records a breadcrumb in the active isolation scope, after `before_breadcrumb`.
+#[inline]
+pub(crate) fn add_breadcrumb(breadcrumb: Breadcrumb) {
+    if has_before_breadcrumb() {
+        return add_breadcrumb_hooked(breadcrumb);
+    }
+    bind::record_breadcrumb(breadcrumb);
+}
+
+/// [`add_breadcrumb`] through the `before_breadcrumb` hook. Out of line: most apps set none.
+#[cold]
+#[inline(never)]
+fn add_breadcrumb_hooked(breadcrumb: Breadcrumb) {
+    if let Some(breadcrumb) = run_before_breadcrumb(breadcrumb) {
+        bind::record_breadcrumb(breadcrumb);
+    }
+}
+
+/// Runs the `before_breadcrumb` hook, if one is set (user code: call it with no lock or
+/// borrow of ours held); `None` when it dropped the breadcrumb.
+fn run_before_breadcrumb(breadcrumb: Breadcrumb) -> Option<Breadcrumb> {
+    let Some(hook) = client().and_then(|c| c.options.before_breadcrumb.clone()) else { return Some(breadcrumb) };
+    let kept = hook(breadcrumb);
+    if kept.is_none() {
+        incr(&COUNTERS.breadcrumbs_dropped);
+    }
+    kept
+}
+
+/// The capture pipeline: merge scopes, sample, run processors and `before_send` (outside every
+/// lock), hand the envelope to the transport.
+pub(crate) fn capture(isolation: ScopeHandle, current: Option<Arc<Scope>>, mut event: Event) -> Option<EventId> {
+    if reentrant::any_held() {
+        // Called from inside a `configure` closure: capture once the scope is released.
+        let id = event.event_id;
+        reentrant::defer(move || {
+            capture(isolation, current, event);
+        });
+        return Some(id);
+    }
+    let Some(client) = client() else {
+        incr(&COUNTERS.events_dropped_no_client);
+        return None;
+    };
+    incr(&COUNTERS.events_captured);
+    let options = &client.options;
+    if options.sample_rate < 1.0 && crate::util::random_f64() >= options.sample_rate {
+        incr(&COUNTERS.events_dropped_sampled);
+        return None;
+    }
+    let global = bind::global().snapshot();
+    let iso = isolation.snapshot();
+    let mut scopes: Vec<&Scope> = Vec::with_capacity(3);
+    scopes.extend(current.as_deref());
+    scopes.push(&iso);
+    scopes.push(&global);
+    apply_scopes(&mut event, &scopes, options.max_breadcrumbs);
+    if event.release.is_none() {
+        event.release = options.release.as_deref().map(str::to_owned);
+    }
+    if event.environment.is_none() {
+        event.environment = options.environment.as_deref().map(str::to_owned);
+    }
+    if event.server_name.is_none() {
+        event.server_name = options.server_name.as_deref().map(str::to_owned);
+    }
+    default_contexts(&mut event);
+    // Processors: global first, then isolation, then current (each may drop the event).
+    let processors =
+        global.processors().iter().chain(iso.processors()).chain(current.iter().flat_map(|c| c.processors()));
+    let mut event = Some(event);
+    for p in processors {
+        event = event.and_then(|e| p(e));
+    }
+    if let Some(hook) = &options.before_send {
+        event = event.and_then(|e| hook(e));
+    }
+    let Some(mut event) = event else {
+        incr(&COUNTERS.events_dropped_before_send);
+        return None;
+    };
+    if !options.send_default_pii {
+        scrub::scrub(&mut event);
+    }
+    limits::apply(&mut event);
+    let id = event.event_id;
+    isolation.set_last_event_id(id);
+    client.transport.send(Envelope::from_event(event));
+    Some(id)
+}
+
+/// Captures `event` with the active scopes (values set on the event win).
+pub(crate) fn capture_event(event: Event) -> Option<EventId> {
+    capture(bind::active(), bind::current(), event)
+}

@@ -1,0 +1,139 @@
+//! The client: [`init`] starts it from [`Options`], [`ClientGuard`] keeps it alive, and the
+//! capture pipeline (`capture.rs`) turns an event and the scopes in force into an envelope for
+//! its transport.
+//!
+//! ```text
+//!   capture_event(event) ─▶ capture(isolation, current, event)
+//!        merge scopes (scope::apply_scopes) ─▶ sample ─▶ release/environment/contexts
+//!        ─▶ event processors ─▶ before_send ─▶ scrub + limits ─▶ Envelope ─▶ Transport::send
+//! ```
+//!
+//! One client is in force per process (`init` replaces it); the capture pipeline reads it
+//! under a read lock and calls user hooks outside every lock of ours.
+
+mod capture;
+mod options;
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+pub(crate) use capture::{add_breadcrumb, capture, capture_event};
+pub use options::Options;
+
+use crate::bind;
+use crate::error::Error;
+use crate::transport::{LocalTransport, Transport};
+
+pub(crate) struct Client {
+    pub(crate) options: Options,
+    pub(crate) transport: Arc<dyn Transport>,
+}
+
+static CLIENT: RwLock<Option<Arc<Client>>> = RwLock::new(None);
+static SEND_DEFAULT_PII: AtomicBool = AtomicBool::new(false);
+/// Whether the client in force has a `before_breadcrumb` hook: lets `add_breadcrumb` skip the
+/// client lock when it has none (the common case).
+static HAS_BEFORE_BREADCRUMB: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn client() -> Option<Arc<Client>> {
+    CLIENT.read().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
+/// Whether a `before_breadcrumb` hook may be set (checked before a breadcrumb is recorded).
+#[inline]
+fn has_before_breadcrumb() -> bool {
+    HAS_BEFORE_BREADCRUMB.load(Ordering::Relaxed)
+}
+
+pub(crate) fn send_default_pii() -> bool {
+    SEND_DEFAULT_PII.load(Ordering::Relaxed)
+}
+
+/// Keeps the client alive; dropping it flushes queued events (up to `shutdown_timeout`) and
+/// unbinds the client.
+#[must_use = "dropping the guard shuts the client down"]
+pub struct ClientGuard {
+    client: Arc<Client>,
+}
+
+impl fmt::Debug for ClientGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientGuard").field("options", &self.client.options).finish()
+    }
+}
+
+impl ClientGuard {
+    /// Waits up to `timeout` for queued events to be delivered; `false` if some were not.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.client.transport.flush(timeout)
+    }
+}
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        self.client.transport.shutdown(self.client.options.shutdown_timeout);
+        let mut slot = CLIENT.write().unwrap_or_else(PoisonError::into_inner);
+        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, &self.client)) {
+            *slot = None;
+        }
+    }
+}
+
+fn env_dsn() -> Option<String> {
+    ["ISOSCOPE_DSN", "SENTRY_DSN"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .map(|v| v.trim().to_owned())
+        .find(|v| !v.is_empty())
+}
+
+/// Starts the client: from now on captured events are sent.
+///
+/// The transport is, in order: `Options::transport`; an HTTP transport to the DSN from
+/// `Options::dsn`, `ISOSCOPE_DSN` or `SENTRY_DSN`; else the local sink, which writes one JSON
+/// event per line to stdout, or to the file named by `ISOSCOPE_OUTPUT`.
+///
+/// Calling `init` again replaces the client.
+///
+/// ```
+/// let transport = isoscope::MemoryTransport::new();
+/// let _guard = isoscope::init(isoscope::Options::new().transport(transport.clone()))?;
+/// isoscope::capture_message("hello", isoscope::Level::Info);
+/// assert_eq!(transport.events()[0].message.as_deref(), Some("hello"));
+///
+/// let err = isoscope::init(isoscope::Options::new().sample_rate(2.0)).unwrap_err();
+/// assert!(err.to_string().contains("sample_rate"));
+/// # Ok::<(), isoscope::Error>(())
+/// ```
+pub fn init(mut options: Options) -> Result<ClientGuard, Error> {
+    if !(0.0..=1.0).contains(&options.sample_rate) {
+        return Err(Error::InvalidOption(format!(
+            "sample_rate must be between 0.0 and 1.0, got {}",
+            options.sample_rate
+        )));
+    }
+    if options.dsn.is_none() {
+        options.dsn = env_dsn();
+    }
+    let transport: Arc<dyn Transport> = match (&options.transport, &options.dsn) {
+        (Some(t), _) => t.clone(),
+        (None, Some(dsn)) => crate::transport::for_dsn(dsn, options.queue_size)?,
+        (None, None) => Arc::new(LocalTransport::from_env().map_err(Error::Transport)?),
+    };
+    crate::scope::set_max_breadcrumbs(options.max_breadcrumbs);
+    SEND_DEFAULT_PII.store(options.send_default_pii, Ordering::Relaxed);
+    HAS_BEFORE_BREADCRUMB.store(options.before_breadcrumb.is_some(), Ordering::Relaxed);
+    bind::set_policy(options.propagation);
+    let client = Arc::new(Client { options, transport });
+    let old = CLIENT.write().unwrap_or_else(PoisonError::into_inner).replace(client.clone());
+    drop(old);
+    Ok(ClientGuard { client })
+}
+
+/// Waits up to `timeout` for queued events to be delivered; `false` if some were not (or no
+/// client is initialised... in which case there is nothing to wait for and it returns `true`).
+pub fn flush(timeout: Duration) -> bool {
+    client().is_none_or(|c| c.transport.flush(timeout))
+}

@@ -1,0 +1,196 @@
+//! [`Options`]: the configuration [`init`](super::init) starts a client from.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::bind::Propagation;
+use crate::event::{Breadcrumb, Event};
+use crate::transport::Transport;
+
+type BeforeSend = Arc<dyn Fn(Event) -> Option<Event> + Send + Sync>;
+type BeforeBreadcrumb = Arc<dyn Fn(Breadcrumb) -> Option<Breadcrumb> + Send + Sync>;
+
+/// Configuration for [`init`](super::init). Build it with the setters:
+///
+/// ```
+/// use std::time::Duration;
+/// use isoscope::{MemoryTransport, Options, Propagation};
+///
+/// let options = Options::new()
+///     .release("shop@1.4.2")
+///     .environment("staging")
+///     .max_breadcrumbs(50)
+///     .sample_rate(1.0)
+///     .propagation(Propagation::Fork)
+///     .before_send(|event| Some(event))
+///     .shutdown_timeout(Duration::from_secs(1))
+///     .transport(MemoryTransport::new());
+/// # drop(options);
+/// ```
+#[derive(Clone)]
+pub struct Options {
+    pub(crate) dsn: Option<String>,
+    pub(crate) release: Option<Cow<'static, str>>,
+    pub(crate) environment: Option<Cow<'static, str>>,
+    pub(crate) server_name: Option<Cow<'static, str>>,
+    pub(crate) sample_rate: f64,
+    pub(crate) max_breadcrumbs: usize,
+    pub(crate) before_send: Option<BeforeSend>,
+    pub(crate) before_breadcrumb: Option<BeforeBreadcrumb>,
+    pub(crate) send_default_pii: bool,
+    pub(crate) propagation: Propagation,
+    pub(crate) transport: Option<Arc<dyn Transport>>,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) queue_size: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            dsn: None,
+            release: None,
+            environment: None,
+            server_name: None,
+            sample_rate: 1.0,
+            max_breadcrumbs: crate::scope::DEFAULT_MAX_BREADCRUMBS,
+            before_send: None,
+            before_breadcrumb: None,
+            send_default_pii: false,
+            propagation: Propagation::Fork,
+            transport: None,
+            shutdown_timeout: Duration::from_secs(2),
+            queue_size: 100,
+        }
+    }
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("dsn", &self.dsn.as_ref().map(|_| "<set>"))
+            .field("release", &self.release)
+            .field("environment", &self.environment)
+            .field("server_name", &self.server_name)
+            .field("sample_rate", &self.sample_rate)
+            .field("max_breadcrumbs", &self.max_breadcrumbs)
+            .field("before_send", &self.before_send.is_some())
+            .field("before_breadcrumb", &self.before_breadcrumb.is_some())
+            .field("send_default_pii", &self.send_default_pii)
+            .field("propagation", &self.propagation)
+            .field("transport", &self.transport.is_some())
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("queue_size", &self.queue_size)
+            .finish()
+    }
+}
+
+impl Options {
+    /// Defaults: no DSN (events go to the local JSON-lines sink), sample rate 1.0, 100
+    /// breadcrumbs, no PII, [`Propagation::Fork`], 2 s shutdown timeout.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The DSN to send events to. Without one (and without `ISOSCOPE_DSN` / `SENTRY_DSN` in
+    /// the environment) events go to the local JSON-lines sink.
+    #[must_use]
+    pub fn dsn(mut self, dsn: impl Into<String>) -> Self {
+        self.dsn = Some(dsn.into());
+        self
+    }
+
+    /// The release (`name@version`) attached to every event.
+    #[must_use]
+    pub fn release(mut self, release: impl Into<Cow<'static, str>>) -> Self {
+        self.release = Some(release.into());
+        self
+    }
+
+    /// The environment (`production`, `staging`, ...) attached to every event.
+    #[must_use]
+    pub fn environment(mut self, environment: impl Into<Cow<'static, str>>) -> Self {
+        self.environment = Some(environment.into());
+        self
+    }
+
+    /// The server name attached to every event.
+    #[must_use]
+    pub fn server_name(mut self, server_name: impl Into<Cow<'static, str>>) -> Self {
+        self.server_name = Some(server_name.into());
+        self
+    }
+
+    /// Fraction of events to send, from 0.0 to 1.0 ([`init`](super::init) rejects anything else).
+    #[must_use]
+    pub fn sample_rate(mut self, rate: f64) -> Self {
+        self.sample_rate = rate;
+        self
+    }
+
+    /// Most breadcrumbs kept per scope and per event (default 100; the oldest are dropped).
+    #[must_use]
+    pub fn max_breadcrumbs(mut self, max: usize) -> Self {
+        self.max_breadcrumbs = max;
+        self
+    }
+
+    /// Called with every event before it is sent; return `None` to drop it. It runs outside
+    /// every isoscope lock, so it may call back into the API.
+    #[must_use]
+    pub fn before_send<F>(mut self, f: F) -> Self
+    where
+        F: Fn(Event) -> Option<Event> + Send + Sync + 'static,
+    {
+        self.before_send = Some(Arc::new(f));
+        self
+    }
+
+    /// Called with every breadcrumb before it is recorded; return `None` to drop it. It runs
+    /// outside every isoscope lock, so it may call back into the API.
+    #[must_use]
+    pub fn before_breadcrumb<F>(mut self, f: F) -> Self
+    where
+        F: Fn(Breadcrumb) -> Option<Breadcrumb> + Send + Sync + 'static,
+    {
+        self.before_breadcrumb = Some(Arc::new(f));
+        self
+    }
+
+    /// Send personally identifiable data (cookies, authorization headers, client IPs, query
+    /// values that look secret). Off by default. Read per request, not when the layer is built.
+    #[must_use]
+    pub fn send_default_pii(mut self, yes: bool) -> Self {
+        self.send_default_pii = yes;
+        self
+    }
+
+    /// How spawned work inherits the active scope (default [`Propagation::Fork`]).
+    #[must_use]
+    pub fn propagation(mut self, propagation: Propagation) -> Self {
+        self.propagation = propagation;
+        self
+    }
+
+    /// Use this transport instead of the one the DSN (or its absence) selects.
+    #[must_use]
+    pub fn transport(mut self, transport: impl Transport) -> Self {
+        self.transport = Some(Arc::new(transport));
+        self
+    }
+
+    /// Events the HTTP transport (made from the DSN) queues before dropping more (default 100).
+    #[must_use]
+    pub fn queue_size(mut self, n: usize) -> Self {
+        self.queue_size = n;
+        self
+    }
+
+    /// How long dropping the [`ClientGuard`](super::ClientGuard) waits for queued events (default 2 s).
+    #[must_use]
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+}

@@ -1,0 +1,279 @@
+//! The wire model: what is captured and sent, in Sentry's event JSON shape.
+//!
+//! Plain data with serde derives and the rules that apply to data alone; nothing here knows
+//! about scopes, bindings or transports (sentry-rust's `sentry-types` is the same cut).
+//!
+//! ```text
+//!  Event ─┬─ EventId, Level, Exception (+ Mechanism), Breadcrumb, User, Request, Sdk
+//!         ├─ limits::apply   Sentry's size limits (tags, messages, 1 MiB in all)
+//!         ├─ scrub::scrub    secret-looking values → "[Filtered]"
+//!         └─ Envelope        what a transport is handed: header line + items
+//! ```
+
+mod breadcrumb;
+mod envelope;
+mod exception;
+mod id;
+pub(crate) mod limits;
+mod request;
+pub(crate) mod scrub;
+mod user;
+
+use std::collections::BTreeMap;
+use std::error::Error as StdError;
+
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+pub(crate) use breadcrumb::{advance_order, observe_order};
+pub use breadcrumb::{Breadcrumb, Level};
+pub use envelope::{Envelope, EnvelopeItem};
+pub use exception::{Exception, Mechanism};
+pub use id::EventId;
+pub use request::Request;
+pub use user::User;
+
+/// An event: a message or an error, with the scope data merged in at capture.
+///
+/// Serializes to the Sentry event JSON. Fields left `None`/empty are filled from the scopes when
+/// the event is captured (a value set here wins over every scope).
+///
+/// ```
+/// use isoscope::{Event, Level};
+/// let mut event = Event::message("disk almost full", Level::Warning);
+/// event.tags.insert("disk".into(), "/var".into());
+/// let json = serde_json::to_value(&event).unwrap();
+/// assert_eq!(json["level"], "warning");
+/// assert_eq!(json["message"], "disk almost full");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique id.
+    pub event_id: EventId,
+    /// Seconds since the Unix epoch.
+    pub timestamp: f64,
+    /// Severity; `None` means "error" unless a scope sets a level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Level>,
+    /// Always `"rust"`.
+    pub platform: String,
+    /// The logger or component that produced the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logger: Option<String>,
+    /// A plain message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Exceptions, innermost cause first and the outermost error last (Sentry's order).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "ser_values",
+        deserialize_with = "de_values"
+    )]
+    pub exception: Vec<Exception>,
+    /// Tags.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// Extra data.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, Value>,
+    /// Contexts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub contexts: BTreeMap<String, Value>,
+    /// The user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<User>,
+    /// Breadcrumbs, oldest first.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "ser_values",
+        deserialize_with = "de_values"
+    )]
+    pub breadcrumbs: Vec<Breadcrumb>,
+    /// The HTTP request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<Request>,
+    /// Transaction (route) name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<String>,
+    /// Grouping fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Vec<String>>,
+    /// Release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
+    /// Environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    /// The SDK that produced the event.
+    pub sdk: Sdk,
+}
+
+/// The SDK description sent with every event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sdk {
+    /// `"isoscope"`.
+    pub name: String,
+    /// The crate version.
+    pub version: String,
+}
+
+impl Default for Sdk {
+    fn default() -> Self {
+        Self { name: env!("CARGO_PKG_NAME").to_owned(), version: env!("CARGO_PKG_VERSION").to_owned() }
+    }
+}
+
+fn ser_values<T: Serialize, S: Serializer>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
+    let mut map = s.serialize_map(Some(1))?;
+    map.serialize_entry("values", v)?;
+    map.end()
+}
+
+fn de_values<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    #[derive(Deserialize)]
+    struct Values<T> {
+        values: Vec<T>,
+    }
+    Ok(Values::deserialize(d)?.values)
+}
+
+impl Default for Event {
+    fn default() -> Self {
+        Self {
+            event_id: EventId::new(),
+            timestamp: crate::util::now_f64(),
+            level: None,
+            platform: "rust".to_owned(),
+            logger: None,
+            message: None,
+            exception: Vec::new(),
+            tags: BTreeMap::new(),
+            extra: BTreeMap::new(),
+            contexts: BTreeMap::new(),
+            user: None,
+            breadcrumbs: Vec::new(),
+            request: None,
+            transaction: None,
+            fingerprint: None,
+            release: None,
+            environment: None,
+            server_name: None,
+            sdk: Sdk::default(),
+        }
+    }
+}
+
+impl Event {
+    /// An event carrying a plain message.
+    pub fn message(message: impl Into<String>, level: Level) -> Self {
+        Self { message: Some(message.into()), level: Some(level), ..Self::default() }
+    }
+
+    /// An event for an error, with one exception per error of its `source()` chain.
+    ///
+    /// ```
+    /// let err: Box<dyn std::error::Error> = "12a".parse::<u8>().unwrap_err().into();
+    /// let event = isoscope::Event::from_error(err.as_ref());
+    /// assert_eq!(event.exception[0].ty, "ParseIntError");
+    /// ```
+    pub fn from_error(error: &(dyn StdError + 'static)) -> Self {
+        let mut exception = Vec::new();
+        let mut next = Some(error);
+        while let Some(err) = next {
+            exception.push(Exception { ty: type_name_from_debug(err), value: Some(err.to_string()), mechanism: None });
+            next = err.source();
+            if exception.len() >= 64 {
+                break; // a cyclic or absurdly deep chain must not loop forever
+            }
+        }
+        exception.reverse();
+        if let Some(outer) = exception.last_mut() {
+            outer.mechanism = Some(Mechanism { ty: "generic".into(), handled: true });
+        }
+        Self { exception, ..Self::default() }
+    }
+
+    /// An event for a panic payload (level fatal, unhandled mechanism `panic`).
+    pub(crate) fn from_panic(payload: &(dyn std::any::Any + Send)) -> Self {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "Box<dyn Any>".to_owned());
+        Self {
+            level: Some(Level::Fatal),
+            exception: vec![Exception {
+                ty: "panic".into(),
+                value: Some(msg),
+                mechanism: Some(Mechanism { ty: "panic".into(), handled: false }),
+            }],
+            ..Self::default()
+        }
+    }
+}
+
+/// Best effort at a type name for a `dyn Error`: the leading identifier of its `Debug` output
+/// (`ParseIntError { kind: .. }` → `ParseIntError`), as sentry-rust does.
+fn type_name_from_debug(err: &dyn StdError) -> String {
+    let dbg = format!("{err:?}");
+    let name: String = dbg.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':').collect();
+    if name.is_empty() {
+        "Error".to_owned()
+    } else {
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt;
+
+    use super::*;
+
+    #[derive(Debug)]
+    struct Outer(std::num::ParseIntError);
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("config is invalid")
+        }
+    }
+    impl StdError for Outer {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn error_chain_is_innermost_first() {
+        let err = Outer("x".parse::<u8>().unwrap_err());
+        let event = Event::from_error(&err);
+        let types: Vec<_> = event.exception.iter().map(|e| e.ty.as_str()).collect();
+        assert_eq!(types, ["ParseIntError", "Outer"]);
+        assert_eq!(event.exception[1].value.as_deref(), Some("config is invalid"));
+    }
+
+    #[test]
+    fn event_serializes_wrapped_lists() {
+        let mut event = Event::message("m", Level::Info);
+        event.breadcrumbs.push(Breadcrumb::new("b"));
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["breadcrumbs"]["values"][0]["message"], "b");
+        assert_eq!(json["event_id"].as_str().unwrap().len(), 32);
+        assert_eq!(json["platform"], "rust");
+        let back: Event = serde_json::from_value(json).unwrap();
+        assert_eq!(back.breadcrumbs[0].message.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn event_id_is_a_v4_uuid() {
+        let id = EventId::new().to_string();
+        assert_eq!(&id[12..13], "4");
+        assert!(matches!(&id[16..17], "8" | "9" | "a" | "b"));
+    }
+}
