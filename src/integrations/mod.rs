@@ -1,4 +1,6 @@
-//! Integrations with other crates.
+//! Integrations with other crates, at the edge: each one turns another crate's concepts into
+//! isoscope's (an axum extractor for the request's scope; tracing events as breadcrumbs and
+//! events) using only the crate's own API below it. Each sits behind the feature of its name.
 
 #[cfg(feature = "axum")]
 pub mod axum;

@@ -1,3 +1,5 @@
+//! [`IsolationLayer`]: the zero-sized Tower layer; its settings live in its type.
+
 use tower_layer::Layer;
 
 use super::Isolation;

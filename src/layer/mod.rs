@@ -21,6 +21,13 @@
 //! 5. records how the request ended ([`crate::Outcome`]) and purges any thread-local
 //!    binding user code leaked, so nothing reaches the next request on the same thread.
 //!
+//! ```text
+//!  IsolationLayer ─layer─▶ Isolation<S> ─call─▶ ResponseFuture<F> ─ready─▶ Response<ResponseBody<B>>
+//!                          scope made, bound     bound on every poll       bound on every poll_frame
+//!                          around inner.call     and on drop (cancel)      and on drop; request ends
+//!                                     └── a panic in any of them: captured once, re-raised
+//! ```
+//!
 //! # Example
 //!
 //! ```

@@ -1,3 +1,6 @@
+//! [`Isolation`]: the service, which makes the request's scope and binds it while the inner
+//! service's `call` runs.
+
 use std::task::{Context, Poll};
 
 use http::{Request, Response};

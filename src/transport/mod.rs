@@ -6,6 +6,15 @@
 //!   the file named by `ISOSCOPE_OUTPUT`, written by a background thread.
 //! - [`MemoryTransport`]: keeps envelopes in memory, for your own tests.
 //! - Your own: implement [`Transport`] and pass it to `Options::transport`.
+//!
+//! ```text
+//!  Transport::send(envelope)      never blocks: a bounded queue, drop and count when full
+//!    └▶ background thread
+//!         HttpTransport   its own current-thread runtime, up to 8 deliveries at once,
+//!                         rate limits (ratelimit.rs), retries with capped backoff
+//!         LocalTransport  one JSON line per event (worker.rs: queue + flush deadline)
+//!  flush / shutdown(timeout)      wait for what was accepted, return by the deadline
+//! ```
 
 use std::sync::Arc;
 use std::time::Duration;
