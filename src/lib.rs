@@ -120,6 +120,7 @@
 
 mod bind;
 mod client;
+mod debug;
 mod dsn;
 mod error;
 mod event;
@@ -178,7 +179,7 @@ pub fn global_scope() -> ScopeHandle {
 /// });
 /// ```
 pub fn configure_scope<F: FnOnce(&mut Scope)>(f: F) {
-    bind::active().configure(f);
+    bind::active_for_write().configure(f);
 }
 
 /// Records a breadcrumb in the active isolation scope, after `before_breadcrumb`.

@@ -62,7 +62,39 @@ macro_rules! counters {
         pub fn stats() -> Stats {
             Stats { $( $name: COUNTERS.$name.load(), )* }
         }
+
+        impl Stats {
+            /// What happened between `earlier` and `self`: each counter's difference.
+            ///
+            /// ```
+            /// let before = isoscope::stats();
+            /// isoscope::capture_message("no client yet", isoscope::Level::Info);
+            /// assert!(isoscope::stats().since(&before).events_dropped_no_client >= 1);
+            /// ```
+            #[must_use]
+            pub fn since(&self, earlier: &Self) -> Self {
+                Self { $( $name: self.$name.saturating_sub(earlier.$name), )* }
+            }
+        }
     };
+}
+
+impl Stats {
+    /// Events captured with a client but not delivered, for every reason (sampled,
+    /// `before_send`, queue full, rate limited, network, rejected, shutdown).
+    ///
+    /// Every captured event ends up either sent or dropped for one reason: once the
+    /// `ClientGuard` has been dropped, `events_captured == events_sent + events_dropped()`
+    /// (over the same interval, see [`since`](Self::since)).
+    pub fn events_dropped(&self) -> u64 {
+        self.events_dropped_sampled
+            + self.events_dropped_before_send
+            + self.events_dropped_queue_full
+            + self.events_dropped_rate_limited
+            + self.events_dropped_network
+            + self.events_dropped_rejected
+            + self.events_dropped_shutdown
+    }
 }
 
 counters! {
@@ -104,8 +136,17 @@ counters! {
     events_dropped_network,
     /// Events the server rejected (4xx other than 429, such as 400, 403 or 413).
     events_dropped_rejected,
+    /// Events dropped at shutdown: still queued or being delivered when the `ClientGuard` was
+    /// dropped and its `shutdown_timeout` ran out.
+    events_dropped_shutdown,
     /// Breadcrumbs dropped by `before_breadcrumb`.
     breadcrumbs_dropped,
+    /// Writes (tags, breadcrumbs, user, ...) from a tokio task bound to no scope (a plain
+    /// `tokio::spawn`): kept in a scope of that task only, never in the process default that
+    /// requests fork.
+    writes_unbound,
+    /// Scopes of unbound tasks dropped because more than 1,024 such tasks had written.
+    unbound_scopes_evicted,
 }
 
 pub(crate) fn incr(counter: &Counter) {

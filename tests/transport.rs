@@ -226,6 +226,57 @@ async fn a_hanging_server_never_blocks_the_app_and_flush_honours_its_timeout() {
     let started = Instant::now();
     drop(guard); // shutdown_timeout 100 ms
     assert!(started.elapsed() < Duration::from_secs(5));
+    // Every event is accounted for: the ones being delivered or queued count as shutdown drops.
+    let d = isoscope::stats().since(&before);
+    assert_eq!(d.events_captured, 20);
+    assert_eq!(d.events_sent, 0);
+    assert_eq!(d.events_dropped_shutdown, 20 - d.events_dropped_queue_full, "{d:?}");
+    assert_eq!(d.events_captured, d.events_sent + d.events_dropped(), "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_shutdown_every_event_is_sent_or_counted_against_a_failing_server() {
+    let _turn = TURN.lock().await;
+    let server = Ingest::start(Answer::Status(500)).await;
+    let before = isoscope::stats();
+    // Retries far apart: at shutdown, deliveries are waiting to retry.
+    let transport = HttpTransport::builder(&server.dsn())
+        .unwrap()
+        .backoff(Duration::from_secs(30), Duration::from_secs(30))
+        .max_retries(5)
+        .concurrency(4)
+        .queue_size(10)
+        .build()
+        .unwrap();
+    let guard =
+        isoscope::init(Options::new().transport(transport).shutdown_timeout(Duration::from_millis(200))).unwrap();
+    for i in 0..30 {
+        isoscope::capture_message(format!("failing {i}"), Level::Error);
+    }
+    server.wait_requests(4).await;
+    let started = Instant::now();
+    drop(guard);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let d = isoscope::stats().since(&before);
+    assert_eq!(d.events_captured, 30);
+    assert!(d.events_dropped_shutdown >= 4, "the 4 in flight at least: {d:?}");
+    assert_eq!(d.events_captured, d.events_sent + d.events_dropped(), "{d:?}");
+    // Nothing counted later either: the worker was stopped, its deliveries cancelled.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let later = isoscope::stats().since(&before);
+    assert_eq!((later.events_dropped(), later.events_sent), (d.events_dropped(), d.events_sent));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_sent_to_a_shut_down_transport_is_counted() {
+    let _turn = TURN.lock().await;
+    let server = Ingest::start(Answer::Accept).await;
+    let transport = fast(&server.dsn()).build().unwrap();
+    assert!(transport.shutdown(Duration::from_secs(1)));
+    let before = isoscope::stats();
+    transport.send(envelope("too late"));
+    assert_eq!(isoscope::stats().since(&before).events_dropped_shutdown, 1);
+    assert!(transport.flush(Duration::from_millis(10)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

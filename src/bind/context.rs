@@ -1,15 +1,23 @@
 //! The thread's binding context: which isolation scope is active, how entry points bind one,
 //! and the reset path that restores and purges what they leave, and can never panic or leak.
 //!
-//! Three places can hold "the active isolation scope", looked up in this order:
+//! Four places can hold "the active isolation scope", looked up in this order:
 //!
-//! 1. the thread-local guard stack (`EnterGuard`, in `guard.rs`): the newest live entry made by the
-//!    *current task* (or, on a plain thread, by "no task");
-//! 2. the binding of the innermost entry point running on this thread: the layer's polls,
-//!    [`ScopeHandle::run`], [`ScopeHandle::bind`] and the spawn helpers move the handle into
-//!    the thread's context for the duration of a poll or closure and back out afterwards
-//!    (what a tokio task-local does, with the guard stack's bookkeeping in the same borrow);
-//! 3. the process-wide default isolation scope.
+//! 1. the thread-local guard stack (`EnterGuard`, in `guard.rs`): the newest live entry made
+//!    by the *current task* (or, on a plain thread, by "no task") above the innermost binding;
+//! 2. the tokio task-local [`ISOLATION`], bound with tokio's own API by every entry point we
+//!    own: `LocalKey::scope` (a `TaskLocalFuture`) for the layer's response future and for
+//!    [`ScopeHandle::bind`] / spawned children, `LocalKey::sync_scope` for the inner service's
+//!    `call`, every poll and drop of the response body, [`ScopeHandle::run`] and blocking jobs;
+//! 3. in a tokio task bound to nothing (a plain `tokio::spawn`), that task's own scope
+//!    (`unbound.rs`): its writes never reach the process default that requests fork;
+//! 4. the process-wide default isolation scope (code outside any tokio task: `main`, plain
+//!    threads, start-up).
+//!
+//! Every binding also opens a *mark* on this thread's context ([`Marks`]): the guard stack's
+//! depth on entry, restored on exit (also on unwind), so whatever user code pushed and leaked
+//! inside is purged before the thread serves the next request, and guard entries made outside
+//! the binding are not seen inside it (the innermost binding wins).
 //!
 //! The guard stack follows opentelemetry-rust's `ContextStack` redesign (PR #2378): each
 //! entry is a slot with a unique id, a guard remembers `(position, id)`, and dropping a guard
@@ -18,18 +26,23 @@
 //! are removed from the `RefCell` first and dropped after the borrow ends, so a `Drop` impl
 //! that calls back into isoscope never meets a borrowed stack (otel #3262/#3738).
 //!
-//! Every binding restores the stack's depth when it ends, also on unwind: whatever user code
-//! pushed and leaked inside (a `mem::forget`, a panic, a guard stored in a static) is purged
-//! before the thread serves the next request.
+//! tokio's `sync_scope` and `TaskLocalFuture::poll` panic when the task-local cannot be
+//! accessed (during thread-local destruction). No entry point of ours calls them then: each
+//! first opens its mark, and binds only if this thread's context is still alive.
 
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 
+use tokio::task::futures::TaskLocalFuture;
+
 use super::handle::ScopeHandle;
+use super::unbound;
 use crate::scope::Scope;
 use crate::stats::{incr, COUNTERS};
 
 tokio::task_local! {
+    /// The isolation scope of the request (or other unit of work) the running code serves.
+    pub(crate) static ISOLATION: ScopeHandle;
     /// The current scope of `with_scope` blocks, if any (shared: spawned work carries it).
     pub(crate) static CURRENT: Option<Arc<Scope>>;
 }
@@ -41,7 +54,7 @@ thread_local! {
     /// Everything this thread knows about bindings, in one place so that entering and leaving a
     /// binding is one borrow each way.
     pub(super) static CTX: RefCell<Ctx> = const {
-        RefCell::new(Ctx { active: None, slots: Vec::new(), next_id: 1, floor: 0, base: None })
+        RefCell::new(Ctx { slots: Vec::new(), next_id: 1, floor: 0, base: None })
     };
 }
 
@@ -52,16 +65,12 @@ pub(super) struct Entry {
 }
 
 pub(super) struct Ctx {
-    /// The scope bound by the innermost [`bind`] running on this thread (what a tokio
-    /// task-local would hold: it is moved in when a bound future is polled and moved back out
-    /// when the poll returns).
-    active: Option<ScopeHandle>,
     /// The guard stack. `None` is a tombstone left by a guard dropped out of order.
     pub(super) slots: Vec<Option<Entry>>,
     /// Per-thread, never reused: a stale guard can never match a newer entry.
     pub(super) next_id: u64,
-    /// Depth at the innermost open binding. Entries below the floor were made outside it and
-    /// are not seen inside it: the innermost binding wins, whether it is a guard or a bind.
+    /// Depth at the innermost open mark. Entries below the floor were made outside it and are
+    /// not seen inside it: the innermost binding wins, whether it is a guard or a bind.
     floor: usize,
     /// This thread's copy of the request base: `(version of the default scope, its copy)`; a
     /// `None` copy stands for the empty scope (the usual case). Behind an `Arc` so that nothing
@@ -112,14 +121,13 @@ pub(crate) fn request_base() -> Scope {
     base.as_deref().cloned().unwrap_or_default()
 }
 
-/// Whether a new request's scope starts empty: nothing bound on this thread (no enclosing
-/// layer) and an empty [`request_base`] (the usual case; the scope is then built in place,
-/// with nothing to copy). One borrow of the thread's context.
+/// Whether a new request's scope starts empty: nothing bound (no enclosing layer) and an empty
+/// [`request_base`] (the usual case; the scope is then built in place, with nothing to copy).
 pub(crate) fn request_starts_empty() -> bool {
     let version = default_isolation().version();
     CTX.try_with(|ctx| {
         let ctx = ctx.try_borrow().ok()?;
-        Some(ctx.active.is_none() && matches!(ctx.fresh_base(version), Some(None)))
+        Some(matches!(ctx.fresh_base(version), Some(None)) && ISOLATION.try_with(|_| ()).is_err())
     })
     .ok()
     .flatten()
@@ -152,9 +160,16 @@ pub(crate) fn global() -> &'static ScopeHandle {
     GLOBAL.get_or_init(|| ScopeHandle::new(Scope::default()))
 }
 
-/// The active isolation scope (see the module docs for the lookup order).
+/// The active isolation scope (see the module docs for the lookup order), for reading: in an
+/// unbound tokio task that has written nothing, the process default.
 pub(crate) fn active() -> ScopeHandle {
-    lookup().unwrap_or_else(|| default_isolation().clone())
+    lookup().or_else(unbound::existing).unwrap_or_else(|| default_isolation().clone())
+}
+
+/// The active isolation scope, for writing: in an unbound tokio task, that task's own scope
+/// (made on first use, and the write counted in `writes_unbound`).
+pub(crate) fn active_for_write() -> ScopeHandle {
+    lookup().or_else(unbound::for_write).unwrap_or_else(|| default_isolation().clone())
 }
 
 /// Runs `edit` on the active isolation scope under its lock (see [`ScopeHandle::write_now`]),
@@ -164,31 +179,31 @@ pub(crate) fn active() -> ScopeHandle {
 /// locking code. Returns the scope when `edit` could not run (inside a `configure` closure):
 /// the caller queues it.
 ///
-/// `edit` must not run user code: the thread's binding context stays borrowed (shared)
-/// while it runs.
+/// `edit` must not run user code: the task-local stays borrowed (shared) while it runs.
 #[inline(never)]
 pub(crate) fn edit_active(edit: &mut dyn FnMut(&mut Scope, bool)) -> Option<ScopeHandle> {
     let mut apply = |handle: &ScopeHandle| {
         let global = handle == global();
         (!handle.write_now(&mut |s| edit(s, global))).then(|| handle.clone())
     };
-    let bound = CTX.try_with(|ctx| {
-        let ctx = ctx.try_borrow().ok()?;
-        // With guards on the stack, the general path below looks through them.
-        match (&ctx.active, ctx.slots.is_empty()) {
-            (Some(handle), true) => Some(apply(handle)),
-            _ => None,
+    // With guards on the stack, the general path below looks through them.
+    if no_guards() {
+        if let Ok(pending) = ISOLATION.try_with(&mut apply) {
+            return pending;
         }
-    });
-    match bound {
-        Ok(Some(pending)) => pending,
-        _ => apply(&active()),
     }
+    apply(&active_for_write())
 }
 
-/// The isolation scope bound by the innermost binding (not a guard), if any.
+/// Whether this thread's guard stack is empty (or unavailable).
+#[inline]
+fn no_guards() -> bool {
+    CTX.try_with(|ctx| ctx.try_borrow().map_or(true, |ctx| ctx.slots.is_empty())).unwrap_or(true)
+}
+
+/// The isolation scope bound by the innermost entry point (not a guard), if any.
 pub(crate) fn task_bound() -> Option<ScopeHandle> {
-    CTX.try_with(|ctx| ctx.try_borrow().ok().and_then(|ctx| ctx.active.clone())).ok().flatten()
+    ISOLATION.try_with(ScopeHandle::clone).ok()
 }
 
 /// The current scope of an enclosing `with_scope`, if any.
@@ -204,7 +219,7 @@ fn lookup() -> Option<ScopeHandle> {
         .try_with(|ctx| {
             let mut ctx = ctx.try_borrow_mut().ok()?;
             if ctx.slots.is_empty() {
-                return Some((ctx.active.clone(), Vec::new()));
+                return Some((None, Vec::new()));
             }
             let me = tokio::task::try_id();
             let floor = ctx.floor;
@@ -224,69 +239,62 @@ fn lookup() -> Option<ScopeHandle> {
                 }
             }
             ctx.pop_tombstones();
-            Some((found.or_else(|| ctx.active.clone()), purged))
+            Some((found, purged))
         })
         .ok()
-        .flatten()?;
+        .flatten()
+        .unwrap_or_default();
     count_purged(&purged);
     drop(purged); // outside the borrow: a handle's Drop may call back into isoscope
-    found
+    found.or_else(task_bound)
 }
 
-/// A scope bound to this thread until dropped: made by [`bind`], which every entry point we
-/// own goes through (layer polls, `run`, `bind`, spawn helpers).
+/// A mark on this thread's binding context, open until dropped: opened by every entry point
+/// we own (layer polls, `run`, `bind`, spawn helpers) around the code it runs.
 ///
-/// Entering moves the handle out of the caller's slot into the thread's context (no reference
-/// counting) and makes guard entries made before it invisible (the new binding wins). Leaving
-/// (also on unwind) moves it back, restores what was bound before, and purges the guard
+/// Opening it records the guard stack's depth and makes guard entries made before it invisible
+/// (the new binding wins). Closing it (also on unwind) restores the floor and purges the guard
 /// entries user code pushed inside and never removed.
-pub(crate) struct Bind<'a> {
-    slot: &'a mut Option<ScopeHandle>,
-    /// `(depth, previous floor, whether a handle was swapped in)`; `None` when the
-    /// thread-local is unavailable (nothing bound).
-    saved: Option<(usize, usize, bool)>,
+pub(crate) struct Marks {
+    /// `(depth, previous floor)`; `None` when the thread-local is unavailable (thread teardown:
+    /// then nothing may be bound either).
+    saved: Option<(usize, usize)>,
 }
 
-/// Binds the scope in `slot` (if any; with `None` the enclosing binding stays, and only the
-/// purge on exit applies) until the returned value is dropped.
-pub(crate) fn bind(slot: &mut Option<ScopeHandle>) -> Bind<'_> {
-    let saved = CTX
-        .try_with(|ctx| {
-            let mut ctx = ctx.try_borrow_mut().ok()?;
-            let swap = slot.is_some();
-            if swap {
-                std::mem::swap(&mut ctx.active, slot);
-            }
-            let depth = ctx.slots.len();
-            Some((depth, std::mem::replace(&mut ctx.floor, depth), swap))
-        })
-        .ok()
-        .flatten();
-    Bind { slot, saved }
-}
+impl Marks {
+    /// Opens a mark.
+    #[inline]
+    pub(crate) fn open() -> Self {
+        let saved = CTX
+            .try_with(|ctx| {
+                let mut ctx = ctx.try_borrow_mut().ok()?;
+                let depth = ctx.slots.len();
+                Some((depth, std::mem::replace(&mut ctx.floor, depth)))
+            })
+            .ok()
+            .flatten();
+        Self { saved }
+    }
 
-impl Bind<'_> {
-    /// Whether the scope could be bound (not during thread-local destruction).
-    pub(crate) fn is_bound(&self) -> bool {
+    /// Whether the thread's context is alive, so a tokio task-local may be bound (tokio panics
+    /// on binding one during thread-local destruction).
+    #[inline]
+    pub(crate) fn can_bind(&self) -> bool {
         self.saved.is_some()
     }
 }
 
-impl Drop for Bind<'_> {
+impl Drop for Marks {
     fn drop(&mut self) {
-        let Some((depth, floor, swapped)) = self.saved else { return };
-        let slot = &mut *self.slot;
-        // Restore the floor and the enclosing binding in one borrow; what was pushed inside and
-        // left behind (rare) is cut in a second one.
+        let Some((depth, floor)) = self.saved else { return };
+        // Restore the floor in one borrow; what was pushed inside and left behind (rare) is cut
+        // in a second one.
         let leaked = CTX
             .try_with(|ctx| {
                 let mut ctx = ctx.try_borrow_mut().ok()?;
                 let leaked = ctx.slots.len() > depth;
                 if !leaked {
                     ctx.floor = floor.min(ctx.slots.len());
-                }
-                if swapped {
-                    std::mem::swap(&mut ctx.active, slot);
                 }
                 Some(leaked)
             })
@@ -319,9 +327,29 @@ fn purge_above(depth: usize, floor: usize) {
     }
 }
 
-/// Runs `f` with the scope in `slot` bound (see [`bind`]).
-pub(crate) fn with_bound<R>(slot: &mut Option<ScopeHandle>, f: impl FnOnce() -> R) -> R {
-    let _bind = bind(slot);
+/// Runs `f` with `handle` bound as the task-local isolation scope (`LocalKey::sync_scope`),
+/// inside a mark.
+#[inline]
+pub(crate) fn with_bound<R>(handle: &ScopeHandle, f: impl FnOnce() -> R) -> R {
+    let marks = Marks::open();
+    if marks.can_bind() {
+        ISOLATION.sync_scope(handle.clone(), f)
+    } else {
+        f()
+    }
+}
+
+/// `future` with `handle` bound as the task-local isolation scope whenever it is polled or
+/// dropped (`LocalKey::scope`); poll it inside [`marked`].
+#[inline]
+pub(crate) fn scoped<F: std::future::Future>(handle: ScopeHandle, future: F) -> TaskLocalFuture<ScopeHandle, F> {
+    ISOLATION.scope(handle, future)
+}
+
+/// Runs `f` (a poll of a `TaskLocalFuture`, which binds its own value) inside a mark.
+#[inline]
+pub(crate) fn marked<R>(f: impl FnOnce() -> R) -> R {
+    let _marks = Marks::open();
     f()
 }
 
@@ -346,12 +374,14 @@ where
         // The start of a job on a pooled thread: everything on the stack is residue.
         purge_above(0, 0);
     }
-    let mut slot = Some(handle);
-    let bound = bind(&mut slot);
-    match current {
+    let marks = Marks::open();
+    if !marks.can_bind() {
         // During thread-local destruction (a TLS destructor called us) tokio would panic on
-        // binding the current scope: run with what could be bound.
-        Some(current) if bound.is_bound() => CURRENT.sync_scope(current, f),
-        _ => f(),
+        // binding: run unbound.
+        return f();
+    }
+    match current {
+        Some(current) => ISOLATION.sync_scope(handle, || CURRENT.sync_scope(current, f)),
+        None => ISOLATION.sync_scope(handle, f),
     }
 }

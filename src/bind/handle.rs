@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::context::run_bound;
+use super::context::with_bound;
 use super::guard::EnterGuard;
 use super::propagate::Bound;
 use super::reentrant;
@@ -269,7 +269,7 @@ impl ScopeHandle {
     where
         F: FnOnce() -> R,
     {
-        run_bound(self.clone(), None, false, f)
+        with_bound(self, f)
     }
 
     /// Binds this scope to a future: it is the active isolation scope whenever the future is

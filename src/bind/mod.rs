@@ -10,8 +10,9 @@
 //! ```text
 //!  lookup of the active isolation scope (context.rs)
 //!    1. newest live EnterGuard entry of the running task  ─ guard.rs (tombstones, stale ids)
-//!    2. the innermost binding on this thread              ─ context.rs (bind / Bind::drop)
-//!    3. the process default isolation scope
+//!    2. the tokio task-local ISOLATION (scope / sync_scope) ─ context.rs (+ Marks: depth, purge)
+//!    3. an unbound tokio task's own scope                 ─ unbound.rs (bounded table)
+//!    4. the process default isolation scope
 //!
 //!  spawn / spawn_blocking / thread::spawn / bind_scope   ─ propagate.rs (Fork | Share | None)
 //!  set_tag, add_breadcrumb, with_scope, ...              ─ write.rs → context::edit_active
@@ -23,10 +24,12 @@ mod guard;
 mod handle;
 mod propagate;
 pub(crate) mod reentrant;
+mod unbound;
 mod write;
 
 pub(crate) use context::{
-    active, current, default_isolation, global, request_base, request_starts_empty, stack_depth, task_bound, with_bound,
+    active, active_for_write, current, global, marked, request_base, request_starts_empty, scoped, stack_depth,
+    task_bound, with_bound,
 };
 pub use guard::EnterGuard;
 pub use handle::{Outcome, ScopeHandle};

@@ -24,7 +24,7 @@ use pin_project_lite::pin_project;
 use tokio::task::futures::TaskLocalFuture;
 use tokio::task::JoinHandle;
 
-use super::context::{self, with_bound, CURRENT};
+use super::context::{self, marked, CURRENT, ISOLATION};
 use super::handle::ScopeHandle;
 use crate::scope::Scope;
 
@@ -85,21 +85,21 @@ pub(crate) fn fresh_request_scope() -> ScopeHandle {
 
 pin_project! {
     /// A future with an isolation scope (and current scope) bound whenever it is polled or
-    /// dropped. Returned by [`ScopeHandle::bind`] and [`ScopeFutureExt::bind_scope`].
+    /// dropped: two tokio `TaskLocalFuture`s, inside a mark of the thread's binding context.
+    /// Returned by [`ScopeHandle::bind`] and [`ScopeFutureExt::bind_scope`].
     #[must_use = "futures do nothing unless polled"]
     pub struct Bound<F: Future> {
         #[pin]
-        inner: Option<TaskLocalFuture<Option<Arc<Scope>>, F>>,
-        // `None` only while bound (moved into the thread's binding and back).
-        handle: Option<ScopeHandle>,
+        inner: Option<TaskLocalFuture<ScopeHandle, TaskLocalFuture<Option<Arc<Scope>>, F>>>,
     }
 
     impl<F: Future> PinnedDrop for Bound<F> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            let mut inner = this.inner;
+            let mut inner = this.project().inner;
             if inner.is_some() {
-                with_bound(this.handle, || inner.set(None));
+                // tokio drops the inner future with the values bound; the mark purges what its
+                // `Drop` impls leaked.
+                marked(|| inner.set(None));
             }
         }
     }
@@ -107,13 +107,13 @@ pin_project! {
 
 impl<F: Future> std::fmt::Debug for Bound<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bound").field("scope", &self.handle).finish_non_exhaustive()
+        f.debug_struct("Bound").field("done", &self.inner.is_none()).finish_non_exhaustive()
     }
 }
 
 impl<F: Future> Bound<F> {
     pub(crate) fn new(handle: ScopeHandle, current: Option<Arc<Scope>>, future: F) -> Self {
-        Self { inner: Some(CURRENT.scope(current, future)), handle: Some(handle) }
+        Self { inner: Some(ISOLATION.scope(handle, CURRENT.scope(current, future))) }
     }
 }
 
@@ -121,10 +121,9 @@ impl<F: Future> Future for Bound<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let mut inner = this.inner;
-        // One binding covers the poll and, once it is ready, the drop of the inner future.
-        with_bound(this.handle, || {
+        let mut inner = self.project().inner;
+        // One mark covers the poll and, once it is ready, the drop of the values.
+        marked(|| {
             let Some(future) = inner.as_mut().as_pin_mut() else {
                 panic!("`isoscope::Bound` polled after completion");
             };

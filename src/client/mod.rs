@@ -17,7 +17,7 @@ mod options;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub(crate) use capture::{add_breadcrumb, capture, capture_event};
 pub use options::Options;
@@ -56,6 +56,7 @@ pub(crate) fn send_default_pii() -> bool {
 #[must_use = "dropping the guard shuts the client down"]
 pub struct ClientGuard {
     client: Arc<Client>,
+    started: Instant,
 }
 
 impl fmt::Debug for ClientGuard {
@@ -73,6 +74,9 @@ impl ClientGuard {
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
+        if self.started.elapsed() < GUARD_DROPPED_AT_ONCE {
+            crate::debug::once(crate::debug::Problem::GuardDroppedAtOnce);
+        }
         self.client.transport.shutdown(self.client.options.shutdown_timeout);
         let mut slot = CLIENT.write().unwrap_or_else(PoisonError::into_inner);
         if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, &self.client)) {
@@ -81,12 +85,48 @@ impl Drop for ClientGuard {
     }
 }
 
-fn env_dsn() -> Option<String> {
+/// A guard dropped sooner than this after `init` was most likely never kept
+/// (`let _ = isoscope::init(..)`): the debug output says so.
+const GUARD_DROPPED_AT_ONCE: Duration = Duration::from_millis(1);
+
+/// The DSN from the environment, and the variable it came from.
+fn env_dsn() -> Option<(String, &'static str)> {
     ["ISOSCOPE_DSN", "SENTRY_DSN"]
-        .iter()
-        .filter_map(|k| std::env::var(k).ok())
-        .map(|v| v.trim().to_owned())
-        .find(|v| !v.is_empty())
+        .into_iter()
+        .filter_map(|k| Some((std::env::var(k).ok()?.trim().to_owned(), k)))
+        .find(|(v, _)| !v.is_empty())
+}
+
+/// Whether `ISOSCOPE_DEBUG` asks for debug output (`1`, `true`, `yes`, `on`).
+fn env_debug() -> bool {
+    std::env::var("ISOSCOPE_DEBUG")
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+}
+
+/// The debug line `init` prints: which transport, and for a DSN its host and project (never
+/// its key).
+fn describe_transport(options: &Options, dsn_source: &str) -> String {
+    if options.transport.is_some() {
+        return "init: events go to the transport given in Options::transport".to_owned();
+    }
+    match options.dsn.as_deref().map(str::parse::<crate::Dsn>) {
+        Some(Ok(dsn)) => format!(
+            "init: events go to {}://{}{} project {} over HTTP (DSN from {dsn_source})",
+            dsn.scheme(),
+            dsn.host(),
+            dsn.port().map(|p| format!(":{p}")).unwrap_or_default(),
+            dsn.project_id()
+        ),
+        Some(Err(_)) => format!("init: the DSN from {dsn_source} is invalid"),
+        None => match std::env::var_os("ISOSCOPE_OUTPUT").filter(|v| !v.is_empty()) {
+            Some(path) => format!(
+                "init: no DSN (Options::dsn, ISOSCOPE_DSN, SENTRY_DSN): events are JSON lines in {} \
+                 (ISOSCOPE_OUTPUT)",
+                std::path::Path::new(&path).display()
+            ),
+            None => "init: no DSN (Options::dsn, ISOSCOPE_DSN, SENTRY_DSN): events are JSON lines on stdout".to_owned(),
+        },
+    }
 }
 
 /// Starts the client: from now on captured events are sent.
@@ -114,12 +154,21 @@ pub fn init(mut options: Options) -> Result<ClientGuard, Error> {
             options.sample_rate
         )));
     }
+    let mut dsn_source = "Options::dsn";
     if options.dsn.is_none() {
-        options.dsn = env_dsn();
+        if let Some((dsn, var)) = env_dsn() {
+            options.dsn = Some(dsn);
+            dsn_source = var;
+        }
     }
+    crate::debug::set_enabled(options.debug || env_debug());
+    crate::debug::line(format_args!("{}", describe_transport(&options, dsn_source)));
     let transport: Arc<dyn Transport> = match (&options.transport, &options.dsn) {
         (Some(t), _) => t.clone(),
-        (None, Some(dsn)) => crate::transport::for_dsn(dsn, options.queue_size)?,
+        (None, Some(dsn)) => crate::transport::for_dsn(dsn, options.queue_size).map_err(|e| match e {
+            Error::InvalidDsn(m) => Error::InvalidDsn(format!("{m} (the DSN came from {dsn_source})")),
+            other => other,
+        })?,
         (None, None) => Arc::new(LocalTransport::from_env().map_err(Error::Transport)?),
     };
     crate::scope::set_max_breadcrumbs(options.max_breadcrumbs);
@@ -129,7 +178,7 @@ pub fn init(mut options: Options) -> Result<ClientGuard, Error> {
     let client = Arc::new(Client { options, transport });
     let old = CLIENT.write().unwrap_or_else(PoisonError::into_inner).replace(client.clone());
     drop(old);
-    Ok(ClientGuard { client })
+    Ok(ClientGuard { client, started: Instant::now() })
 }
 
 /// Waits up to `timeout` for queued events to be delivered; `false` if some were not (or no

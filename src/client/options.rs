@@ -44,6 +44,7 @@ pub struct Options {
     pub(crate) transport: Option<Arc<dyn Transport>>,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) queue_size: usize,
+    pub(crate) debug: bool,
 }
 
 impl Default for Options {
@@ -62,6 +63,7 @@ impl Default for Options {
             transport: None,
             shutdown_timeout: Duration::from_secs(2),
             queue_size: 100,
+            debug: false,
         }
     }
 }
@@ -82,6 +84,7 @@ impl fmt::Debug for Options {
             .field("transport", &self.transport.is_some())
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("queue_size", &self.queue_size)
+            .field("debug", &self.debug)
             .finish()
     }
 }
@@ -184,6 +187,18 @@ impl Options {
     #[must_use]
     pub fn queue_size(mut self, n: usize) -> Self {
         self.queue_size = n;
+        self
+    }
+
+    /// Debug output on stderr (also turned on by `ISOSCOPE_DEBUG=1`): one line at `init` saying
+    /// which transport is used (for a DSN its host and project, never its key), and one line per
+    /// kind of problem as it happens: connection failures, answers the server rejected (with
+    /// what it said), rate limits, full queues, events dropped at shutdown, writes from tasks
+    /// bound to no scope, a guard dropped right after `init`. Each kind prints at most one line
+    /// per 10 s. Off by default.
+    #[must_use]
+    pub fn debug(mut self, on: bool) -> Self {
+        self.debug = on;
         self
     }
 

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use super::{guarded, slot_handle};
+use super::guarded;
 use crate::bind::{with_bound, Outcome, ScopeHandle};
 
 pin_project! {
@@ -20,8 +20,7 @@ pin_project! {
     pub struct ResponseBody<B> {
         #[pin]
         inner: Option<B>,
-        // `None` only while bound (moved into the thread's binding and back).
-        handle: Option<ScopeHandle>,
+        handle: ScopeHandle,
     }
 
     impl<B> PinnedDrop for ResponseBody<B> {
@@ -33,9 +32,7 @@ pin_project! {
             let mut inner = this.inner;
             with_bound(this.handle, || inner.set(None));
             // A no-op if end of stream was already seen (then the request completed).
-            if let Some(handle) = this.handle {
-                handle.end(Outcome::Cancelled);
-            }
+            this.handle.end(Outcome::Cancelled);
         }
     }
 }
@@ -52,14 +49,14 @@ impl<B: Body> ResponseBody<B> {
             // An empty body may never be polled: the request is complete already.
             handle.end(Outcome::Completed);
         }
-        Self { inner: Some(inner), handle: Some(handle) }
+        Self { inner: Some(inner), handle }
     }
 }
 
 impl<B> ResponseBody<B> {
     /// The request's scope.
     pub fn scope(&self) -> &ScopeHandle {
-        slot_handle(&self.handle)
+        &self.handle
     }
 }
 
@@ -75,19 +72,22 @@ impl<B: Body> Body for ResponseBody<B> {
         }
         // One binding per poll covers the poll and, once the inner body is done, its drop.
         let (mut polled, mut ended) = (Poll::Ready(None), true);
-        guarded(this.handle, || {
-            let Some(mut body) = inner.as_mut().as_pin_mut() else { return };
-            polled = body.as_mut().poll_frame(cx);
-            ended = match &polled {
-                Poll::Ready(None) => true,
-                Poll::Ready(Some(Ok(_))) => body.is_end_stream(),
-                Poll::Ready(Some(Err(_))) | Poll::Pending => false,
-            };
-            if ended {
-                inner.set(None);
-            }
+        let handle = &*this.handle;
+        guarded(handle, || {
+            with_bound(handle, || {
+                let Some(mut body) = inner.as_mut().as_pin_mut() else { return };
+                polled = body.as_mut().poll_frame(cx);
+                ended = match &polled {
+                    Poll::Ready(None) => true,
+                    Poll::Ready(Some(Ok(_))) => body.is_end_stream(),
+                    Poll::Ready(Some(Err(_))) | Poll::Pending => false,
+                };
+                if ended {
+                    inner.set(None);
+                }
+            });
         });
-        if let (true, Some(handle)) = (ended, this.handle.as_ref()) {
+        if ended {
             handle.end(Outcome::Completed);
         }
         polled
@@ -95,8 +95,8 @@ impl<B: Body> Body for ResponseBody<B> {
 
     fn is_end_stream(&self) -> bool {
         let at_end = self.inner.as_ref().is_none_or(Body::is_end_stream);
-        if let (true, Some(handle)) = (at_end, self.handle.as_ref()) {
-            handle.end(Outcome::Completed);
+        if at_end {
+            self.handle.end(Outcome::Completed);
         }
         at_end
     }

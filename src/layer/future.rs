@@ -8,16 +8,19 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use super::{guarded, ResponseBody};
-use crate::bind::{with_bound, Outcome, ScopeHandle};
+use tokio::task::futures::TaskLocalFuture;
+
+use crate::bind::{marked, scoped, Outcome, ScopeHandle};
 
 pin_project! {
-    /// Response future of [`Isolation`](super::Isolation): polls (and drops) the inner future
-    /// with the request's scope bound, captures a panic raised while polling it, and wraps the
-    /// response body in [`ResponseBody`].
+    /// Response future of [`Isolation`](super::Isolation): the inner future under a tokio
+    /// `TaskLocalFuture` that binds the request's scope on every poll and while it is dropped,
+    /// with a mark of the thread's binding context around each; captures a panic raised while
+    /// polling it, and wraps the response body in [`ResponseBody`].
     pub struct ResponseFuture<F> {
         #[pin]
-        inner: Option<F>,
-        // `None` while bound, and once handed to the response body.
+        inner: Option<TaskLocalFuture<ScopeHandle, F>>,
+        // `None` once handed to the response body.
         handle: Option<ScopeHandle>,
         capture_server_errors: bool,
     }
@@ -26,11 +29,11 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if this.inner.is_some() {
-                // Dropped before it produced a response: the request was cancelled. The inner
-                // future is dropped with the scope bound, and a guard leaked by its `Drop`
-                // impls is purged.
+                // Dropped before it produced a response: the request was cancelled. tokio drops
+                // the inner future with the scope bound, and the mark purges a guard leaked by
+                // its `Drop` impls.
                 let mut inner = this.inner;
-                with_bound(this.handle, || inner.set(None));
+                marked(|| inner.set(None));
                 if let Some(handle) = this.handle {
                     handle.end(Outcome::Cancelled);
                 }
@@ -45,19 +48,13 @@ impl<F> std::fmt::Debug for ResponseFuture<F> {
     }
 }
 
-impl<F> ResponseFuture<F> {
+impl<F: Future> ResponseFuture<F> {
     /// `inner` is `None` only if the inner service's `call` panicked, and then this future
     /// is never returned (the panic goes on).
-    pub(crate) fn new(inner: Option<F>, handle: Option<ScopeHandle>, capture_server_errors: bool) -> Self {
-        Self { inner, handle, capture_server_errors }
+    pub(crate) fn new(inner: Option<F>, handle: ScopeHandle, capture_server_errors: bool) -> Self {
+        let inner = inner.map(|f| scoped(handle.clone(), f));
+        Self { inner, handle: Some(handle), capture_server_errors }
     }
-}
-
-/// Not reached: a stand-in handle, out of line.
-#[cold]
-#[inline(never)]
-fn unbound() -> ScopeHandle {
-    ScopeHandle::new(crate::Scope::default())
 }
 
 /// Out of line: most responses are not 5xx, and this code would take instruction cache
@@ -81,19 +78,22 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut inner = this.inner;
-        assert!(inner.is_some(), "`isoscope::layer::ResponseFuture` polled after completion");
-        // One binding covers the poll and, once it is ready, the drop of the inner future.
+        let (true, Some(handle)) = (inner.is_some(), this.handle.as_ref()) else {
+            panic!("`isoscope::layer::ResponseFuture` polled after completion");
+        };
+        // One mark covers the poll and, once it is ready, the drop of the task-local future.
         let mut ready = None;
-        guarded(this.handle, || {
-            if let Some(Poll::Ready(result)) = inner.as_mut().as_pin_mut().map(|f| f.poll(cx)) {
-                inner.set(None);
-                ready = Some(result);
-            }
+        guarded(handle, || {
+            marked(|| {
+                if let Some(Poll::Ready(result)) = inner.as_mut().as_pin_mut().map(|f| f.poll(cx)) {
+                    inner.set(None);
+                    ready = Some(result);
+                }
+            });
         });
         let Some(result) = ready else { return Poll::Pending };
         // The future is done: the response body takes the handle over.
-        // (Always back in its slot once the binding has ended; never the default's.)
-        let handle = this.handle.take().unwrap_or_else(unbound);
+        let Some(handle) = this.handle.take() else { unreachable!("checked above") };
         Poll::Ready(match result {
             Ok(response) => {
                 if *this.capture_server_errors && response.status().is_server_error() {

@@ -83,11 +83,4 @@ pub use layer::IsolationLayer;
 use panic::guarded;
 pub use service::Isolation;
 
-use crate::bind::ScopeHandle;
 pub use crate::scope::RequestInfo;
-
-/// The handle in a layer's slot: always there except while it is bound (when its owner is
-/// borrowed by the binding and cannot be asked).
-fn slot_handle(slot: &Option<ScopeHandle>) -> &ScopeHandle {
-    slot.as_ref().unwrap_or_else(|| crate::bind::default_isolation())
-}

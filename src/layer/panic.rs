@@ -5,7 +5,7 @@ use std::any::Any;
 use std::cell::Cell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
-use crate::bind::{with_bound, Outcome, ScopeHandle};
+use crate::bind::{Outcome, ScopeHandle};
 
 thread_local! {
     /// Address of the panic payload this thread's innermost `guarded` call captured, so nested
@@ -19,32 +19,30 @@ fn payload_addr(payload: &(dyn Any + Send)) -> usize {
     payload as *const (dyn Any + Send) as *const () as usize
 }
 
-/// Runs `f` with the scope in `slot` bound; if it panics, captures the panic with that scope
+/// Runs `f` (which binds `handle` itself); if it panics, captures the panic with that scope
 /// (once), marks the request as panicked, and re-raises the panic.
 ///
 /// `f` returns nothing: callers write its result into a local of theirs, because futures and
 /// responses are large and a value returned through `catch_unwind` is copied in and out of its
 /// unwinding slot.
-pub(crate) fn guarded(slot: &mut Option<ScopeHandle>, f: impl FnOnce()) {
+pub(crate) fn guarded(handle: &ScopeHandle, f: impl FnOnce()) {
     let _ = LAST_CAPTURED.try_with(|c| c.set(0));
-    if let Err(payload) = with_bound(slot, || catch_unwind(AssertUnwindSafe(f))) {
-        panicked(slot, payload);
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        panicked(handle, payload);
     }
 }
 
 /// Out of line (and out of the instruction cache of every request that does not panic).
 #[cold]
 #[inline(never)]
-fn panicked(slot: &Option<ScopeHandle>, payload: Box<dyn Any + Send>) -> ! {
+fn panicked(handle: &ScopeHandle, payload: Box<dyn Any + Send>) -> ! {
     let addr = payload_addr(&*payload);
     let seen = LAST_CAPTURED.try_with(|c| c.replace(addr) == addr).unwrap_or(false);
-    if let Some(handle) = slot {
-        if !seen {
-            // Only enqueues: never flushes on a tokio worker thread.
-            crate::client::capture(handle.clone(), None, crate::Event::from_panic(&*payload));
-        }
-        handle.end(Outcome::Panicked);
+    if !seen {
+        // Only enqueues: never flushes on a tokio worker thread.
+        crate::client::capture(handle.clone(), None, crate::Event::from_panic(&*payload));
     }
+    handle.end(Outcome::Panicked);
     resume_unwind(payload)
 }
 
@@ -60,20 +58,18 @@ mod tests {
     #[test]
     fn each_panic_is_captured_once_even_when_its_payload_address_repeats() {
         let handle = ScopeHandle::new(crate::Scope::default());
-        let mut slot = Some(handle.clone());
         let before = captures();
         let mut payload: Box<dyn Any + Send> = Box::new(String::from("boom"));
         // The same allocation raised twice: exactly what an allocator reusing an address does.
         for _ in 0..2 {
-            payload = catch_unwind(AssertUnwindSafe(|| guarded(&mut slot, || resume_unwind(payload)))).unwrap_err();
+            payload = catch_unwind(AssertUnwindSafe(|| guarded(&handle, || resume_unwind(payload)))).unwrap_err();
         }
         assert_eq!(captures() - before, 2);
 
         // Nested guards (nested layers) capture one panic once.
         let before = captures();
         let caught = catch_unwind(AssertUnwindSafe(|| {
-            let mut inner = slot.clone();
-            guarded(&mut slot, || guarded(&mut inner, || std::panic::panic_any(String::from("inner"))))
+            guarded(&handle, || guarded(&handle, || std::panic::panic_any(String::from("inner"))))
         }));
         assert!(caught.is_err());
         assert_eq!(captures() - before, 1);

@@ -98,11 +98,11 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let mut handle = Some(request_scope(&req));
+        let handle = request_scope(&req);
         let (inner, mut req, mut future) = (&mut self.inner, Some(req), None);
         // By reference: a request moved into the closure would be copied in and out of
         // `catch_unwind`'s slot.
-        guarded(&mut handle, || future = req.take().map(|req| inner.call(req)));
+        guarded(&handle, || bind::with_bound(&handle, || future = req.take().map(|req| inner.call(req))));
         ResponseFuture::new(future, handle, CAPTURE_SERVER_ERRORS)
     }
 }

@@ -7,17 +7,20 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::ratelimit::RateLimits;
 use super::worker::Pending;
 use super::Transport;
+use crate::debug::{self, Problem};
 use crate::dsn::Dsn;
 use crate::event::Envelope;
-use crate::stats::{incr, COUNTERS};
+use crate::stats::{incr, Counter, COUNTERS};
 
 /// Every event is an `error`-category item for rate limiting.
 const CATEGORY: &str = "error";
+/// Most bytes of a rejection's answer shown in the debug output.
+const SAID: usize = 512;
 /// Most bytes of a response body read (to reuse the connection); the rest is ignored.
 const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
@@ -112,14 +115,15 @@ impl HttpTransportBuilder {
             settings: self,
         });
         let worker = shared.clone();
+        let (closed, closed_rx) = watch::channel(false);
         std::thread::Builder::new()
             .name("isoscope-http".into())
             .spawn(move || {
                 super::worker::mark_worker_thread();
-                runtime.block_on(run(rx, worker));
+                runtime.block_on(run(rx, worker, closed_rx));
             })
             .map_err(|e| transport_err(&e))?;
-        Ok(HttpTransport { shared, tx: Mutex::new(Some(tx)) })
+        Ok(HttpTransport { shared, tx: Mutex::new(Some(tx)), closed })
     }
 }
 
@@ -158,6 +162,8 @@ fn is_loopback(host: &str) -> bool {
 pub struct HttpTransport {
     shared: Arc<Shared>,
     tx: Mutex<Option<mpsc::Sender<Envelope>>>,
+    /// Set at shutdown: the worker stops taking envelopes and ends its runtime.
+    closed: watch::Sender<bool>,
 }
 
 impl fmt::Debug for HttpTransport {
@@ -203,14 +209,14 @@ impl Shared {
         s.backoff.saturating_mul(2u32.saturating_pow(retry.saturating_sub(1))).min(s.max_backoff)
     }
 
-    async fn deliver(&self, envelope: Envelope) {
+    /// Delivers one envelope (with retries) and says how it ended: the counter to count.
+    async fn deliver(&self, envelope: Envelope) -> &'static Counter {
         let body = Bytes::from(envelope.to_bytes(Some(&self.public_dsn)));
         drop(envelope);
         let mut retries = 0;
         loop {
             if self.limited() {
-                incr(&COUNTERS.events_dropped_rate_limited);
-                return;
+                return &COUNTERS.events_dropped_rate_limited;
             }
             let answer = self
                 .client
@@ -220,7 +226,7 @@ impl Shared {
                 .body(body.clone())
                 .send()
                 .await;
-            let retryable = match answer {
+            let failure = match answer {
                 Ok(mut response) => {
                     let status = response.status().as_u16();
                     let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
@@ -230,36 +236,52 @@ impl Shared {
                         header("retry-after"),
                         Instant::now(),
                     );
-                    // Read (a bounded part of) the answer so the connection can be reused.
+                    // Read (a bounded part of) the answer so the connection can be reused; its
+                    // start is what the debug output shows of a rejection.
                     let mut read = 0;
+                    let mut said = Vec::new();
                     while let Ok(Some(chunk)) = response.chunk().await {
+                        said.extend_from_slice(&chunk[..chunk.len().min(SAID.saturating_sub(said.len()))]);
                         read += chunk.len();
                         if read > MAX_RESPONSE_BODY {
                             break;
                         }
                     }
                     match status {
-                        200..=299 => {
-                            incr(&COUNTERS.events_sent);
-                            return;
-                        }
+                        200..=299 => return &COUNTERS.events_sent,
                         429 => {
-                            incr(&COUNTERS.events_dropped_rate_limited);
-                            return;
+                            debug::problem(Problem::RateLimited, || {
+                                format!("{} answered 429: rate limited, events are dropped until it ends", self.url)
+                            });
+                            return &COUNTERS.events_dropped_rate_limited;
                         }
-                        500..=599 => true,
+                        500..=599 => format!("{} answered {status}", self.url),
                         _ => {
-                            incr(&COUNTERS.events_dropped_rejected);
-                            return;
+                            debug::problem(Problem::Rejected, || {
+                                format!(
+                                    "{} rejected an event with {status}: {}",
+                                    self.url,
+                                    String::from_utf8_lossy(&said).trim()
+                                )
+                            });
+                            return &COUNTERS.events_dropped_rejected;
                         }
                     }
                 }
-                Err(_) => true, // connection refused or reset, timeout
+                // Connection refused or reset, timeout.
+                Err(err) => format!("sending to {} failed: {err}", self.url),
             };
-            debug_assert!(retryable);
-            if retries >= self.settings.max_retries {
-                incr(&COUNTERS.events_dropped_network);
-                return;
+            let gave_up = retries >= self.settings.max_retries;
+            debug::problem(Problem::Network, || {
+                let next = if gave_up {
+                    "dropped".to_owned()
+                } else {
+                    format!("retry {} of {}", retries + 1, self.settings.max_retries)
+                };
+                format!("{failure} ({next})")
+            });
+            if gave_up {
+                return &COUNTERS.events_dropped_network;
             }
             retries += 1;
             incr(&COUNTERS.events_retried);
@@ -268,17 +290,28 @@ impl Shared {
     }
 }
 
-async fn run(mut rx: mpsc::Receiver<Envelope>, shared: Arc<Shared>) {
+async fn run(mut rx: mpsc::Receiver<Envelope>, shared: Arc<Shared>, mut closed: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(shared.settings.concurrency));
-    while let Some(envelope) = rx.recv().await {
-        let Ok(slot) = slots.clone().acquire_owned().await else { break };
+    loop {
+        // Once shut down, nothing more is sent: what is left was counted as dropped.
+        let envelope = tokio::select! {
+            biased;
+            _ = closed.wait_for(|c| *c) => break,
+            envelope = rx.recv() => match envelope { Some(e) => e, None => break },
+        };
+        let slot = tokio::select! {
+            biased;
+            _ = closed.wait_for(|c| *c) => break,
+            slot = slots.clone().acquire_owned() => match slot { Ok(s) => s, Err(_) => break },
+        };
         let shared = shared.clone();
         tokio::spawn(async move {
-            shared.deliver(envelope).await;
-            shared.pending.done();
+            let outcome = shared.deliver(envelope).await;
+            shared.pending.finish(|| incr(outcome));
             drop(slot);
         });
     }
+    // Returning ends the runtime, which cancels the deliveries still in flight (counted).
 }
 
 impl Transport for HttpTransport {
@@ -288,14 +321,14 @@ impl Transport for HttpTransport {
             return;
         }
         let tx = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(tx) = tx.as_ref() else {
-            incr(&COUNTERS.events_dropped_queue_full); // shut down
+        let Some(tx) = tx.as_ref().filter(|_| self.shared.pending.add()) else {
+            incr(&COUNTERS.events_dropped_shutdown); // sent after shutdown
             return;
         };
-        self.shared.pending.add();
         if tx.try_send(envelope).is_err() {
-            self.shared.pending.done();
+            self.shared.pending.undo();
             incr(&COUNTERS.events_dropped_queue_full);
+            debug::once(Problem::QueueFull);
         }
     }
 
@@ -303,8 +336,12 @@ impl Transport for HttpTransport {
         self.shared.pending.wait_zero(timeout)
     }
 
+    /// Waits for what was accepted until `timeout`; then counts what is still queued or in
+    /// flight as dropped at shutdown, stops the worker (cancelling deliveries in flight) and
+    /// refuses further events (counted likewise).
     fn shutdown(&self, timeout: Duration) -> bool {
-        let flushed = self.flush(timeout);
+        let flushed = self.shared.pending.shut_down(timeout);
+        let _ = self.closed.send(true);
         self.tx.lock().unwrap_or_else(PoisonError::into_inner).take();
         flushed
     }

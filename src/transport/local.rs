@@ -64,14 +64,13 @@ impl LocalTransport {
 
     fn with_writer<W: Write + Send + 'static>(target: String, mut out: W) -> io::Result<Self> {
         let worker = Worker::spawn("isoscope-local", QUEUE, move |envelope: Envelope| {
-            if let Some(event) = envelope.event() {
-                let mut line = serde_json::to_vec(event).unwrap_or_default();
-                line.push(b'\n');
-                match out.write_all(&line).and_then(|()| out.flush()) {
-                    Ok(()) => incr(&COUNTERS.events_sent),
-                    Err(_) => incr(&COUNTERS.events_dropped_network),
-                }
-            }
+            let event = envelope.event()?;
+            let mut line = serde_json::to_vec(event).unwrap_or_default();
+            line.push(b'\n');
+            Some(match out.write_all(&line).and_then(|()| out.flush()) {
+                Ok(()) => &COUNTERS.events_sent,
+                Err(_) => &COUNTERS.events_dropped_network,
+            })
         })?;
         Ok(Self { worker, target })
     }
@@ -81,6 +80,7 @@ impl Transport for LocalTransport {
     fn send(&self, envelope: Envelope) {
         if self.worker.try_send(envelope).is_err() {
             incr(&COUNTERS.events_dropped_queue_full);
+            crate::debug::once(crate::debug::Problem::QueueFull);
         }
     }
 

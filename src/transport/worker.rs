@@ -4,6 +4,8 @@ use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::stats::{incr, Counter, COUNTERS};
+
 thread_local! {
     static WORKER_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
@@ -21,39 +23,105 @@ pub(crate) fn on_worker_thread() -> bool {
     WORKER_THREAD.try_with(|w| w.get()).unwrap_or(false)
 }
 
-/// Counts items accepted but not yet handled, so `flush` can wait for zero.
+/// Counts items accepted but not yet handled, so `flush` can wait for zero, and accounts for
+/// each of them exactly once: handled (its outcome counted by [`finish`](Self::finish)), or
+/// dropped at shutdown ([`close`](Self::close) counts what is left in
+/// `events_dropped_shutdown`). After `close`, nothing more is accepted and a late outcome is
+/// not counted again.
 #[derive(Default)]
 pub(crate) struct Pending {
-    count: Mutex<u64>,
+    state: Mutex<PendingState>,
     zero: Condvar,
 }
 
+#[derive(Default)]
+struct PendingState {
+    count: u64,
+    closed: bool,
+}
+
 impl Pending {
-    pub(crate) fn add(&self) {
-        *self.count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+    fn lock(&self) -> std::sync::MutexGuard<'_, PendingState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn done(&self) {
-        let mut count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
-        *count = count.saturating_sub(1);
-        if *count == 0 {
+    /// Accepts one more item; `false` once closed.
+    pub(crate) fn add(&self) -> bool {
+        let mut state = self.lock();
+        if state.closed {
+            return false;
+        }
+        state.count += 1;
+        true
+    }
+
+    /// Takes back an item accepted by [`add`](Self::add) that could not be queued after all (the
+    /// caller counts why).
+    pub(crate) fn undo(&self) {
+        self.finish(|| {});
+    }
+
+    /// One item was handled: `count_outcome` counts how (unless shutdown already counted it).
+    pub(crate) fn finish(&self, count_outcome: impl FnOnce()) {
+        let mut state = self.lock();
+        if state.closed {
+            return; // counted by `close`
+        }
+        count_outcome();
+        state.count = state.count.saturating_sub(1);
+        if state.count == 0 {
             self.zero.notify_all();
         }
+    }
+
+    /// Whether [`close`](Self::close) has run: what is still queued must not be handled.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Stops accepting, and counts every item not yet handled as dropped at shutdown. Returns
+    /// how many that was.
+    pub(crate) fn close(&self) -> u64 {
+        let mut state = self.lock();
+        if state.closed {
+            return 0;
+        }
+        state.closed = true;
+        let left = std::mem::take(&mut state.count);
+        for _ in 0..left {
+            incr(&COUNTERS.events_dropped_shutdown);
+        }
+        self.zero.notify_all();
+        drop(state);
+        if left > 0 {
+            crate::debug::problem(crate::debug::Problem::Shutdown, || {
+                format!("{left} events were still queued or being delivered at shutdown and were dropped")
+            });
+        }
+        left
     }
 
     /// Waits until the count is zero or `timeout` passes; returns whether it reached zero.
     /// Returns by the deadline whatever the items being handled do.
     pub(crate) fn wait_zero(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
-        while *count > 0 {
+        let mut state = self.lock();
+        while state.count > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
             }
-            count = self.zero.wait_timeout(count, left).unwrap_or_else(PoisonError::into_inner).0;
+            state = self.zero.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
         }
         true
+    }
+
+    /// Waits for what was accepted until `timeout`, then closes (see [`close`](Self::close)).
+    /// Returns whether everything was handled in time.
+    pub(crate) fn shut_down(&self, timeout: Duration) -> bool {
+        let flushed = self.wait_zero(timeout);
+        self.close();
+        flushed
     }
 }
 
@@ -63,10 +131,11 @@ pub(crate) struct Worker<T> {
 }
 
 impl<T: Send + 'static> Worker<T> {
-    /// Starts a thread named `name` that calls `handle` for each item, in order.
+    /// Starts a thread named `name` that calls `handle` for each item, in order; `handle`
+    /// returns the counter of the item's outcome, if it counts one.
     pub(crate) fn spawn<H>(name: &str, capacity: usize, mut handle: H) -> std::io::Result<Self>
     where
-        H: FnMut(T) + Send + 'static,
+        H: FnMut(T) -> Option<&'static Counter> + Send + 'static,
     {
         let (tx, rx) = mpsc::sync_channel::<T>(capacity);
         let pending = Arc::new(Pending::default());
@@ -74,9 +143,12 @@ impl<T: Send + 'static> Worker<T> {
         std::thread::Builder::new().name(name.to_owned()).spawn(move || {
             mark_worker_thread();
             for item in rx {
+                if p.is_closed() {
+                    continue; // counted as dropped at shutdown
+                }
                 // A panicking handler must not stall `flush` forever nor kill the worker.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(item)));
-                p.done();
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(item)));
+                p.finish(|| outcome.unwrap_or(Some(&COUNTERS.events_dropped_network)).into_iter().for_each(incr));
             }
         })?;
         Ok(Self { tx: Mutex::new(Some(tx)), pending })
@@ -86,11 +158,13 @@ impl<T: Send + 'static> Worker<T> {
     pub(crate) fn try_send(&self, item: T) -> Result<(), T> {
         let tx = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(tx) = tx.as_ref() else { return Err(item) };
-        self.pending.add();
+        if !self.pending.add() {
+            return Err(item);
+        }
         match tx.try_send(item) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(item) | TrySendError::Disconnected(item)) => {
-                self.pending.done();
+                self.pending.undo();
                 Err(item)
             }
         }
@@ -101,9 +175,10 @@ impl<T: Send + 'static> Worker<T> {
         self.pending.wait_zero(timeout)
     }
 
-    /// Flushes, then closes the queue (the thread exits once it is drained).
+    /// Flushes until `timeout`, then closes the queue, counting what was not handled as dropped
+    /// at shutdown (the thread skips it and exits).
     pub(crate) fn shutdown(&self, timeout: Duration) -> bool {
-        let flushed = self.flush(timeout);
+        let flushed = self.pending.shut_down(timeout);
         self.tx.lock().unwrap_or_else(PoisonError::into_inner).take();
         flushed
     }
