@@ -160,7 +160,7 @@ async fn a_handler_panic_is_captured_once_with_the_request_scope() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn panics_caught_inside_the_layer_and_5xx_are_captured_with_capture_server_errors() {
+async fn panics_caught_inside_the_layer_are_captured_once_and_5xx_with_capture_server_errors() {
     transport();
     let app = Router::new()
         .route(
@@ -188,9 +188,12 @@ async fn panics_caught_inside_the_layer_and_5xx_are_captured_with_capture_server
     let res = app.oneshot(Request::get("/fail").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
 
+    // One event: the panic itself, with its message (captured by the panic hook at the panic
+    // site), not a second "HTTP 500" for the response the inner CatchPanicLayer made of it.
     let inner = events_tagged("panic_case", "inner-catch");
-    assert_eq!(inner.len(), 1);
-    assert_eq!(inner[0].message.as_deref(), Some("HTTP 500 Internal Server Error"));
+    assert_eq!(inner.len(), 1, "{inner:?}");
+    assert_eq!(inner[0].exception[0].value.as_deref(), Some("caught by the inner CatchPanicLayer"));
+    assert_eq!(inner[0].exception[0].mechanism.as_ref().map(|m| m.ty.as_str()), Some("panic"));
     let failed = events_tagged("panic_case", "5xx");
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].message.as_deref(), Some("HTTP 503 Service Unavailable"));

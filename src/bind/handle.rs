@@ -16,6 +16,11 @@ use crate::stats::{incr, COUNTERS};
 
 static NEXT_SCOPE_ID: AtomicU64 = AtomicU64::new(1);
 
+/// `Inner::outcome` of a request's scope before the request ended.
+const IN_PROGRESS: u8 = 0;
+/// `Inner::outcome` of a scope that serves no request: it never records one.
+const NOT_A_REQUEST: u8 = 255;
+
 /// A process-unique scope id. Threads take ids in blocks, so forking a scope per request does
 /// not contend on one global counter.
 fn next_scope_id() -> u64 {
@@ -102,7 +107,7 @@ impl ScopeHandle {
         Self(Arc::new(Inner {
             id: next_scope_id(),
             scope: Mutex::new(scope),
-            outcome: AtomicU8::new(0),
+            outcome: AtomicU8::new(NOT_A_REQUEST),
             last_event_id: Mutex::new(None),
             version: AtomicU64::new(0),
         }))
@@ -117,7 +122,7 @@ impl ScopeHandle {
         Self(Arc::new(Inner {
             id: next_scope_id(),
             scope: Mutex::new(Scope::with_request(request)),
-            outcome: AtomicU8::new(0),
+            outcome: AtomicU8::new(IN_PROGRESS),
             last_event_id: Mutex::new(None),
             version: AtomicU64::new(0),
         }))
@@ -127,6 +132,14 @@ impl ScopeHandle {
     pub(crate) fn forked_from(scope: Scope) -> Self {
         incr(&COUNTERS.scopes_forked);
         Self::new(scope)
+    }
+
+    /// A request's scope forked from `scope` (nested layers, a configured default): its outcome
+    /// is recorded, like [`for_request`](Self::for_request)'s.
+    pub(crate) fn request_from(scope: Scope) -> Self {
+        let handle = Self::forked_from(scope);
+        handle.0.outcome.store(IN_PROGRESS, Ordering::Relaxed);
+        handle
     }
 
     /// A process-unique id for this scope (clones share it; forks get a new one).
@@ -307,7 +320,8 @@ impl ScopeHandle {
         self.0.version.load(Ordering::Acquire)
     }
 
-    /// How the request bound to this scope ended, once it has.
+    /// How the request bound to this scope ended, once it has (`None` for a scope that serves
+    /// no request: forks, spawned children, scopes you made).
     pub fn outcome(&self) -> Option<Outcome> {
         match self.0.outcome.load(Ordering::Acquire) {
             1 => Some(Outcome::Completed),
@@ -317,14 +331,15 @@ impl ScopeHandle {
         }
     }
 
-    /// Records the outcome once; later calls are ignored. Returns whether this call set it.
+    /// Records a request's outcome once; later calls, and calls on a scope that serves no
+    /// request, are ignored. Returns whether this call set it.
     pub(crate) fn end(&self, outcome: Outcome) -> bool {
         let (code, counter) = match outcome {
             Outcome::Completed => (1, &COUNTERS.requests_completed),
             Outcome::Cancelled => (2, &COUNTERS.requests_cancelled),
             Outcome::Panicked => (3, &COUNTERS.requests_panicked),
         };
-        let set = self.0.outcome.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        let set = self.0.outcome.compare_exchange(IN_PROGRESS, code, Ordering::AcqRel, Ordering::Acquire).is_ok();
         if set {
             incr(counter);
         }

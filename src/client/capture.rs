@@ -53,7 +53,7 @@ fn run_before_breadcrumb(breadcrumb: Breadcrumb) -> Option<Breadcrumb> {
 
 /// The capture pipeline: merge scopes, sample, run processors and `before_send` (outside every
 /// lock), hand the envelope to the transport.
-pub(crate) fn capture(isolation: ScopeHandle, current: Option<Arc<Scope>>, mut event: Event) -> Option<EventId> {
+pub(crate) fn capture(isolation: ScopeHandle, current: Option<Arc<Scope>>, event: Event) -> Option<EventId> {
     if reentrant::any_held() {
         // Called from inside a `configure` closure: capture once the scope is released.
         let id = event.event_id;
@@ -62,6 +62,13 @@ pub(crate) fn capture(isolation: ScopeHandle, current: Option<Arc<Scope>>, mut e
         });
         return Some(id);
     }
+    capture_now(isolation, current, event)
+}
+
+/// [`capture`] without waiting for this thread's scope lock to be released: for the panic
+/// hook, where queued work would be dropped by the unwinding (a scope this thread holds reads
+/// as empty, see `ScopeHandle::snapshot`; no lock is waited for while another is held).
+pub(crate) fn capture_now(isolation: ScopeHandle, current: Option<Arc<Scope>>, mut event: Event) -> Option<EventId> {
     let Some(client) = client() else {
         incr(&COUNTERS.events_dropped_no_client);
         return None;

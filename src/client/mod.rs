@@ -13,14 +13,16 @@
 
 mod capture;
 mod options;
+mod panic;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-pub(crate) use capture::{add_breadcrumb, capture, capture_event};
+pub(crate) use capture::{add_breadcrumb, capture, capture_event, capture_now};
 pub use options::Options;
+pub(crate) use panic::capturing as panics_captured_by_hook;
 
 use crate::bind;
 use crate::error::Error;
@@ -81,6 +83,7 @@ impl Drop for ClientGuard {
         let mut slot = CLIENT.write().unwrap_or_else(PoisonError::into_inner);
         if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, &self.client)) {
             *slot = None;
+            panic::set_capturing(false);
         }
     }
 }
@@ -175,6 +178,7 @@ pub fn init(mut options: Options) -> Result<ClientGuard, Error> {
     SEND_DEFAULT_PII.store(options.send_default_pii, Ordering::Relaxed);
     HAS_BEFORE_BREADCRUMB.store(options.before_breadcrumb.is_some(), Ordering::Relaxed);
     bind::set_policy(options.propagation);
+    panic::set_capturing(options.capture_panics);
     let client = Arc::new(Client { options, transport });
     let old = CLIENT.write().unwrap_or_else(PoisonError::into_inner).replace(client.clone());
     drop(old);

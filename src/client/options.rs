@@ -45,6 +45,7 @@ pub struct Options {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) queue_size: usize,
     pub(crate) debug: bool,
+    pub(crate) capture_panics: bool,
 }
 
 impl Default for Options {
@@ -64,6 +65,7 @@ impl Default for Options {
             shutdown_timeout: Duration::from_secs(2),
             queue_size: 100,
             debug: false,
+            capture_panics: true,
         }
     }
 }
@@ -85,6 +87,7 @@ impl fmt::Debug for Options {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("queue_size", &self.queue_size)
             .field("debug", &self.debug)
+            .field("capture_panics", &self.capture_panics)
             .finish()
     }
 }
@@ -187,6 +190,20 @@ impl Options {
     #[must_use]
     pub fn queue_size(mut self, n: usize) -> Self {
         self.queue_size = n;
+        self
+    }
+
+    /// Capture every panic (default `true`): `init` installs a panic hook, chained to the one in
+    /// place, that captures the panic with the scope active where it happened (a handler, a
+    /// response body, an `isoscope::spawn` child, a `spawn_blocking` job, a thread), exactly
+    /// once, whatever catches it afterwards (`CatchPanicLayer`, tokio, `catch_unwind`). With
+    /// `false`, only panics that unwind through `IsolationLayer` are captured.
+    ///
+    /// The hook only enqueues the event; in a `panic = "abort"` build it also flushes, for at
+    /// most 2 s. `before_send` and event processors run inside the hook: a panic there aborts.
+    #[must_use]
+    pub fn capture_panics(mut self, on: bool) -> Self {
+        self.capture_panics = on;
         self
     }
 

@@ -96,7 +96,12 @@ where
         let Some(handle) = this.handle.take() else { unreachable!("checked above") };
         Poll::Ready(match result {
             Ok(response) => {
-                if *this.capture_server_errors && response.status().is_server_error() {
+                // A request that captured an event already (its error, its panic) is not
+                // reported a second time for the 5xx it answers with.
+                if *this.capture_server_errors
+                    && response.status().is_server_error()
+                    && handle.last_event_id().is_none()
+                {
                     capture_server_error(&handle, response.status());
                 }
                 Ok(response.map(|body| ResponseBody::new(body, handle)))

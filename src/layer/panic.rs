@@ -38,7 +38,8 @@ pub(crate) fn guarded(handle: &ScopeHandle, f: impl FnOnce()) {
 fn panicked(handle: &ScopeHandle, payload: Box<dyn Any + Send>) -> ! {
     let addr = payload_addr(&*payload);
     let seen = LAST_CAPTURED.try_with(|c| c.replace(addr) == addr).unwrap_or(false);
-    if !seen {
+    // With the panic hook on, the hook captured it already (at the panic site).
+    if !seen && !crate::client::panics_captured_by_hook() {
         // Only enqueues: never flushes on a tokio worker thread.
         crate::client::capture(handle.clone(), None, crate::Event::from_panic(&*payload));
     }
@@ -57,7 +58,7 @@ mod tests {
 
     #[test]
     fn each_panic_is_captured_once_even_when_its_payload_address_repeats() {
-        let handle = ScopeHandle::new(crate::Scope::default());
+        let handle = ScopeHandle::request_from(crate::Scope::default());
         let before = captures();
         let mut payload: Box<dyn Any + Send> = Box::new(String::from("boom"));
         // The same allocation raised twice: exactly what an allocator reusing an address does.

@@ -80,7 +80,7 @@ fn forked_request_scope(mut info: RequestInfo) -> ScopeHandle {
         None => bind::request_base(),
     };
     scope.set_request(Some(info));
-    ScopeHandle::forked_from(scope)
+    ScopeHandle::request_from(scope)
 }
 
 impl<S, ReqBody, ResBody, const CAPTURE_SERVER_ERRORS: bool> Service<Request<ReqBody>>

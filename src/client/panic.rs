@@ -1,0 +1,73 @@
+//! The panic hook: every panic is captured, once, with the scope active where it happened (a
+//! handler, a response body, a spawned child, a blocking job, a thread), whatever the order of
+//! the Tower layers around the service and whoever catches the panic afterwards.
+//!
+//! `init` installs the hook once per process, chained to the hook in place then (which still
+//! runs, after ours). It captures only while a client started with `capture_panics(true)` (the
+//! default) is in force; when that client's guard drops, the hook goes back to only calling the
+//! previous one. (A hook cannot be taken out of the middle of a chain without dropping hooks
+//! installed after it, so "restored" is behaviour, not the hook object.)
+//!
+//! The hook only enqueues (the transport's `send` never blocks), so a panic on a tokio worker
+//! never waits for the network; in a build with `panic = "abort"`, where the process ends right
+//! after the hook, it also flushes, for at most [`ABORT_FLUSH`].
+
+use std::panic::PanicHookInfo;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Once;
+use std::time::Duration;
+
+use crate::bind::{self, Outcome};
+use crate::event::{Event, Level};
+
+/// Longest flush in the hook of a `panic = "abort"` build.
+pub(crate) const ABORT_FLUSH: Duration = Duration::from_secs(2);
+
+static INSTALLED: Once = Once::new();
+/// Whether the client in force captures panics.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Installs the hook (once per process) and sets whether it captures.
+pub(crate) fn set_capturing(on: bool) {
+    if on {
+        INSTALLED.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if ACTIVE.load(Ordering::Acquire) {
+                    on_panic(info);
+                }
+                previous(info);
+            }));
+        });
+    }
+    ACTIVE.store(on, Ordering::Release);
+}
+
+/// Whether panics are captured by the hook (then the layer must not capture them again).
+#[inline]
+pub(crate) fn capturing() -> bool {
+    ACTIVE.load(Ordering::Acquire)
+}
+
+/// The hook's work. It must not panic: a panic inside a panic hook aborts the process. Nothing
+/// here unwraps; user code that runs (`before_send`, event processors) must not panic either.
+fn on_panic(info: &PanicHookInfo<'_>) {
+    if crate::transport::on_worker_thread() {
+        return; // a panic inside our own delivery code must not feed itself
+    }
+    let handle = bind::active();
+    let mut event = Event::from_panic(info.payload());
+    if let Some(location) = info.location() {
+        event.extra.insert(
+            "panic.location".to_owned(),
+            format!("{}:{}:{}", location.file(), location.line(), location.column()).into(),
+        );
+    }
+    event.level = Some(Level::Fatal);
+    super::capture_now(handle.clone(), bind::current(), event);
+    // A no-op unless `handle` is a request's own scope.
+    handle.end(Outcome::Panicked);
+    if cfg!(panic = "abort") {
+        super::flush(ABORT_FLUSH);
+    }
+}
