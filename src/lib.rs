@@ -128,6 +128,7 @@ pub mod integrations;
 pub mod layer;
 mod scope;
 mod stats;
+pub mod test;
 pub mod transport;
 mod util;
 
@@ -135,7 +136,7 @@ use std::borrow::Cow;
 use std::future::Future;
 
 pub use bind::{spawn, spawn_blocking, thread, Bound, EnterGuard, Outcome, Propagation, ScopeFutureExt, ScopeHandle};
-pub use client::{flush, init, ClientGuard, Options};
+pub use client::{flush, init, Client, ClientGuard, Options};
 pub use dsn::{Dsn, DsnError};
 pub use error::Error;
 pub use event::{Breadcrumb, Envelope, EnvelopeItem, Event, EventId, Exception, Level, Mechanism, Request, Sdk, User};

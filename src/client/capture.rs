@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{client, has_before_breadcrumb};
+use super::{client, has_before_breadcrumb, Core};
 use crate::bind::{self, reentrant, ScopeHandle};
 use crate::event::{limits, scrub, Breadcrumb, Envelope, Event, EventId};
 use crate::scope::{apply_scopes, Scope};
@@ -69,7 +69,10 @@ pub(crate) fn capture(isolation: ScopeHandle, current: Option<Arc<Scope>>, event
 /// hook, where queued work would be dropped by the unwinding (a scope this thread holds reads
 /// as empty, see `ScopeHandle::snapshot`; no lock is waited for while another is held).
 pub(crate) fn capture_now(isolation: ScopeHandle, current: Option<Arc<Scope>>, mut event: Event) -> Option<EventId> {
-    let Some(client) = client() else {
+    let iso = isolation.snapshot();
+    // A client bound to the current or isolation scope wins over the process-wide one.
+    let bound = current.as_deref().and_then(Scope::client).or_else(|| iso.client()).cloned();
+    let Some(client) = bound.and_then(|c| c.downcast::<Core>().ok()).or_else(client) else {
         incr(&COUNTERS.events_dropped_no_client);
         return None;
     };
@@ -80,7 +83,6 @@ pub(crate) fn capture_now(isolation: ScopeHandle, current: Option<Arc<Scope>>, m
         return None;
     }
     let global = bind::global().snapshot();
-    let iso = isolation.snapshot();
     let mut scopes: Vec<&Scope> = Vec::with_capacity(3);
     scopes.extend(current.as_deref());
     scopes.push(&iso);

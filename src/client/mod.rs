@@ -11,6 +11,7 @@
 //! One client is in force per process (`init` replaces it); the capture pipeline reads it
 //! under a read lock and calls user hooks outside every lock of ours.
 
+mod bound;
 mod capture;
 mod options;
 mod panic;
@@ -20,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+pub use bound::Client;
 pub(crate) use capture::{add_breadcrumb, capture, capture_event, capture_now};
 pub use options::Options;
 pub(crate) use panic::capturing as panics_captured_by_hook;
@@ -28,18 +30,20 @@ use crate::bind;
 use crate::error::Error;
 use crate::transport::{LocalTransport, Transport};
 
-pub(crate) struct Client {
+/// A client's settings and transport: installed process-wide by [`init`], or bound to scopes
+/// through a [`Client`].
+pub(crate) struct Core {
     pub(crate) options: Options,
     pub(crate) transport: Arc<dyn Transport>,
 }
 
-static CLIENT: RwLock<Option<Arc<Client>>> = RwLock::new(None);
+static CLIENT: RwLock<Option<Arc<Core>>> = RwLock::new(None);
 static SEND_DEFAULT_PII: AtomicBool = AtomicBool::new(false);
 /// Whether the client in force has a `before_breadcrumb` hook: lets `add_breadcrumb` skip the
 /// client lock when it has none (the common case).
 static HAS_BEFORE_BREADCRUMB: AtomicBool = AtomicBool::new(false);
 
-pub(crate) fn client() -> Option<Arc<Client>> {
+pub(crate) fn client() -> Option<Arc<Core>> {
     CLIENT.read().unwrap_or_else(PoisonError::into_inner).clone()
 }
 
@@ -57,7 +61,7 @@ pub(crate) fn send_default_pii() -> bool {
 /// unbinds the client.
 #[must_use = "dropping the guard shuts the client down"]
 pub struct ClientGuard {
-    client: Arc<Client>,
+    client: Arc<Core>,
     started: Instant,
 }
 
@@ -150,39 +154,48 @@ fn describe_transport(options: &Options, dsn_source: &str) -> String {
 /// assert!(err.to_string().contains("sample_rate"));
 /// # Ok::<(), isoscope::Error>(())
 /// ```
-pub fn init(mut options: Options) -> Result<ClientGuard, Error> {
-    if !(0.0..=1.0).contains(&options.sample_rate) {
-        return Err(Error::InvalidOption(format!(
-            "sample_rate must be between 0.0 and 1.0, got {}",
-            options.sample_rate
-        )));
-    }
-    let mut dsn_source = "Options::dsn";
-    if options.dsn.is_none() {
-        if let Some((dsn, var)) = env_dsn() {
-            options.dsn = Some(dsn);
-            dsn_source = var;
-        }
-    }
+pub fn init(options: Options) -> Result<ClientGuard, Error> {
     crate::debug::set_enabled(options.debug || env_debug());
-    crate::debug::line(format_args!("{}", describe_transport(&options, dsn_source)));
-    let transport: Arc<dyn Transport> = match (&options.transport, &options.dsn) {
-        (Some(t), _) => t.clone(),
-        (None, Some(dsn)) => crate::transport::for_dsn(dsn, options.queue_size).map_err(|e| match e {
-            Error::InvalidDsn(m) => Error::InvalidDsn(format!("{m} (the DSN came from {dsn_source})")),
-            other => other,
-        })?,
-        (None, None) => Arc::new(LocalTransport::from_env().map_err(Error::Transport)?),
-    };
+    let core = Core::new(options)?;
+    let options = &core.options;
     crate::scope::set_max_breadcrumbs(options.max_breadcrumbs);
     SEND_DEFAULT_PII.store(options.send_default_pii, Ordering::Relaxed);
     HAS_BEFORE_BREADCRUMB.store(options.before_breadcrumb.is_some(), Ordering::Relaxed);
     bind::set_policy(options.propagation);
     panic::set_capturing(options.capture_panics);
-    let client = Arc::new(Client { options, transport });
+    let client = Arc::new(core);
     let old = CLIENT.write().unwrap_or_else(PoisonError::into_inner).replace(client.clone());
     drop(old);
     Ok(ClientGuard { client, started: Instant::now() })
+}
+
+impl Core {
+    /// Checks the options, finds the DSN and makes the transport.
+    pub(crate) fn new(mut options: Options) -> Result<Self, Error> {
+        if !(0.0..=1.0).contains(&options.sample_rate) {
+            return Err(Error::InvalidOption(format!(
+                "sample_rate must be between 0.0 and 1.0, got {}",
+                options.sample_rate
+            )));
+        }
+        let mut dsn_source = "Options::dsn";
+        if options.dsn.is_none() {
+            if let Some((dsn, var)) = env_dsn() {
+                options.dsn = Some(dsn);
+                dsn_source = var;
+            }
+        }
+        crate::debug::line(format_args!("{}", describe_transport(&options, dsn_source)));
+        let transport: Arc<dyn Transport> = match (&options.transport, &options.dsn) {
+            (Some(t), _) => t.clone(),
+            (None, Some(dsn)) => crate::transport::for_dsn(dsn, options.queue_size).map_err(|e| match e {
+                Error::InvalidDsn(m) => Error::InvalidDsn(format!("{m} (the DSN came from {dsn_source})")),
+                other => other,
+            })?,
+            (None, None) => Arc::new(LocalTransport::from_env().map_err(Error::Transport)?),
+        };
+        Ok(Self { options, transport })
+    }
 }
 
 /// Waits up to `timeout` for queued events to be delivered; `false` if some were not (or no

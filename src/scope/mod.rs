@@ -86,7 +86,13 @@ struct Rest {
     contexts: Field<BTreeMap<String, Value>>,
     fingerprint: Option<Arc<[String]>>,
     processors: Field<Vec<EventProcessor>>,
+    /// A client bound to this scope (its forks inherit it): events captured with it go there
+    /// instead of to the process-wide client. Opaque here (the client module knows its type).
+    client: Option<BoundClient>,
 }
+
+/// A client bound to a scope, as the scope keeps it.
+pub(crate) type BoundClient = Arc<dyn std::any::Any + Send + Sync>;
 
 /// What an empty scope reads.
 static EMPTY_REST: Rest = Rest {
@@ -96,6 +102,7 @@ static EMPTY_REST: Rest = Rest {
     contexts: Field::Empty,
     fingerprint: None,
     processors: Field::Empty,
+    client: None,
 };
 
 impl Rest {
@@ -106,6 +113,7 @@ impl Rest {
             && self.contexts.is_empty()
             && self.fingerprint.is_none()
             && self.processors.is_empty()
+            && self.client.is_none()
     }
 
     /// Whether no field is owned (copying it is O(1)).
@@ -128,6 +136,7 @@ impl Rest {
             contexts: self.contexts.localized(),
             fingerprint: self.fingerprint.as_deref().map(Arc::from),
             processors: self.processors.localized(),
+            client: self.client.clone(),
         }
     }
 }
@@ -167,6 +176,7 @@ impl fmt::Debug for Scope {
             .field("breadcrumbs", &self.breadcrumbs.len())
             .field("request", &self.request.get())
             .field("processors", &self.rest().processors.len())
+            .field("client", &self.rest().client.is_some())
             .finish()
     }
 }
@@ -332,6 +342,16 @@ impl Scope {
 
     pub(crate) fn push_processor(&mut self, processor: EventProcessor) {
         self.rest_mut().processors.make_mut().push(processor);
+    }
+
+    /// Binds a client to this scope (see [`BoundClient`]).
+    pub(crate) fn set_client(&mut self, client: Option<BoundClient>) {
+        self.rest_mut().client = client;
+    }
+
+    /// The client bound to this scope, if any.
+    pub(crate) fn client(&self) -> Option<&BoundClient> {
+        self.rest().client.as_ref()
     }
 
     pub(crate) fn processors(&self) -> &[EventProcessor] {
