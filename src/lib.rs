@@ -56,22 +56,37 @@
 //! | [`spawn`], [`spawn_blocking`], [`thread::spawn`], `.bind_scope()` | a fork (per [`Propagation`]) |
 //! | [`ScopeHandle::run`], [`ScopeHandle::bind`] | that handle's scope |
 //! | while an [`EnterGuard`] lives (same task) | that guard's scope (the newest wins) |
-//! | plain `tokio::spawn`, `std::thread::spawn`, `main` | the process default isolation scope |
+//! | a plain `tokio::spawn` task (bound to nothing) | its own scope: its writes never reach a request ([`Stats::writes_unbound`]) |
+//! | `main`, start-up code, plain `std::thread::spawn` threads (outside any tokio task) | the process default isolation scope, the base every request forks |
 //!
 //! # Reused worker threads: why nothing leaks
 //!
 //! One tokio worker thread polls hundreds of requests in turn, and blocking-pool threads run
 //! one job after another. isoscope never derives a request's scope from what a thread last
 //! held (the sentry-tower leak): the layer forks from the process default, with no
-//! breadcrumbs. The scope lives in the request's future and is swapped into a tokio task-local
-//! only while that future (or its body) is polled or dropped; tokio swaps it back out after
-//! every poll, also on panic. The thread-local guard stack of [`ScopeHandle::enter`] is
-//! defended three ways: a guard removes exactly its own entry, whatever the drop order; every
-//! poll and job that isoscope runs restores the stack's depth when it ends (so a
-//! `mem::forget`-ed guard or a panic mid-way is purged, and counted in
-//! [`Stats::leaked_bindings_purged`]); and an entry left by another task (say a raw
-//! `spawn_blocking` job that leaked its guard) is ignored and purged by the next lookup. The
-//! reset path never panics, not even during thread-local destruction.
+//! breadcrumbs. The request's scope is held by a tokio task-local, bound with tokio's own API
+//! (`LocalKey::scope` for the response future, `sync_scope` for the inner `call` and each poll
+//! and drop of the response body), which restores the previous value after every poll, also on
+//! panic. The thread-local guard stack of [`ScopeHandle::enter`] is defended three ways: a
+//! guard removes exactly its own entry, whatever the drop order; every poll and job that
+//! isoscope runs restores the stack's depth when it ends (so a `mem::forget`-ed guard or a
+//! panic mid-way is purged, and counted in [`Stats::leaked_bindings_purged`]); and an entry
+//! left by another task (say a raw `spawn_blocking` job that leaked its guard) is ignored and
+//! purged by the next lookup. The reset path never panics, not even during thread-local
+//! destruction.
+//!
+//! Code bound to no scope cannot leak into requests either: a write from a plain
+//! `tokio::spawn` task goes to a scope of that task (bounded: at most 1,024 such tasks' scopes
+//! are kept), counted in [`Stats::writes_unbound`]. Only code outside any tokio task (`main`,
+//! start-up, plain threads) writes to the process default that requests fork.
+//!
+//! # Panics
+//!
+//! [`init`] installs a panic hook (chained to the one in place; [`Options::capture_panics`]
+//! opts out) that captures every panic once, with the scope active where it happened: a
+//! handler, a response body, an [`spawn`]ed child, a [`spawn_blocking`] job, a
+//! [`thread::spawn`] thread, a plain task or thread. Where `CatchPanicLayer` or `TimeoutLayer`
+//! sit around [`IsolationLayer`] does not matter.
 //!
 //! # Spawned work
 //!
@@ -82,7 +97,9 @@
 //!
 //! # Testing your app
 //!
-//! Install a [`MemoryTransport`] and assert on the events your handlers capture:
+//! [`test::with_captured_events`] runs a future with a fresh client bound to a fresh scope and
+//! returns what was captured inside, requests driven through your router with `oneshot`
+//! included; tests running in parallel each see only their own events:
 //!
 //! ```
 //! use axum::{routing::get, Router};
@@ -90,23 +107,23 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! let transport = isoscope::MemoryTransport::new();
-//! let _guard = isoscope::init(isoscope::Options::new().transport(transport.clone())).unwrap();
-//!
 //! let app = Router::new()
 //!     .route("/", get(|| async {
 //!         isoscope::add_breadcrumb(isoscope::Breadcrumb::new("step 1"));
 //!         isoscope::capture_message("oops", isoscope::Level::Warning);
 //!     }))
 //!     .layer(isoscope::IsolationLayer::new());
-//! app.oneshot(http::Request::get("/").body(axum::body::Body::empty()).unwrap()).await.unwrap();
-//!
-//! let events = transport.take_events();
+//! let events = isoscope::test::with_captured_events(async {
+//!     app.oneshot(http::Request::get("/").body(axum::body::Body::empty()).unwrap()).await.unwrap();
+//! })
+//! .await;
 //! assert_eq!(events.len(), 1);
 //! assert_eq!(events[0].breadcrumbs[0].message.as_deref(), Some("step 1"));
 //! assert!(events[0].tags.contains_key("request_id"));
 //! # }
 //! ```
+//!
+//! A [`MemoryTransport`] passed to [`init`] works too, for a test binary with one test.
 //!
 //! # Features
 //!

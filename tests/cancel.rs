@@ -226,3 +226,42 @@ async fn every_panic_on_a_reused_thread_is_captured() {
     }
     assert_eq!(events_tagged("panic_case", "again").len(), 100);
 }
+
+/// `TimeoutLayer` inside `IsolationLayer`: the timed-out handler is dropped with the scope
+/// bound and the request completes with the 408 it answers; outside: the request is cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_inside_completes_the_request_and_outside_cancels_it() {
+    use tower_http::timeout::TimeoutLayer;
+    transport();
+    for (inside, expected) in [(true, Outcome::Completed), (false, Outcome::Cancelled)] {
+        let seen: Arc<Mutex<Option<ScopeHandle>>> = Arc::default();
+        let dropped_with: Arc<Mutex<Option<ScopeHandle>>> = Arc::default();
+        let (s, d) = (seen.clone(), dropped_with.clone());
+        let handler = get(move || {
+            let (s, d) = (s.clone(), d.clone());
+            async move {
+                struct OnDrop(Arc<Mutex<Option<ScopeHandle>>>);
+                impl Drop for OnDrop {
+                    fn drop(&mut self) {
+                        *self.0.lock().unwrap() = Some(isoscope::isolation_scope());
+                    }
+                }
+                *s.lock().unwrap() = Some(isoscope::isolation_scope());
+                let _on_drop = OnDrop(d);
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            }
+        });
+        let timeout = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, std::time::Duration::from_millis(50));
+        let app = if inside {
+            Router::new().route("/", handler).layer(timeout).layer(IsolationLayer::new())
+        } else {
+            Router::new().route("/", handler).layer(IsolationLayer::new()).layer(timeout)
+        };
+        let res = app.oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::REQUEST_TIMEOUT);
+        drop(res);
+        let request = seen.lock().unwrap().clone().unwrap();
+        assert_eq!(request.outcome(), Some(expected), "timeout inside: {inside}");
+        assert_eq!(dropped_with.lock().unwrap().clone(), Some(request), "the handler is dropped with its scope");
+    }
+}

@@ -14,10 +14,11 @@
 //! 3. binds it (tokio task-local) while the inner service's `call` runs, on every poll of the
 //!    response future and while it is dropped, and on every poll of the response body and
 //!    while it is dropped — hyper streams bodies after the future completed;
-//! 4. captures a panic raised by the handler as a fatal event with the request's scope, then
-//!    re-raises it so `CatchPanicLayer` or hyper still see it; with
+//! 4. a panic in the handler or the body is captured by `init`'s panic hook, at the panic
+//!    site, with the request's scope (with `Options::capture_panics(false)`, by the layer, as
+//!    it unwinds through it), and re-raised so `CatchPanicLayer` or hyper still see it; with
 //!    [`capture_server_errors()`](IsolationLayer::capture_server_errors) it also captures
-//!    5xx responses;
+//!    5xx responses, unless the request captured an event already (its error, its panic);
 //! 5. records how the request ended ([`crate::Outcome`]) and purges any thread-local
 //!    binding user code leaked, so nothing reaches the next request on the same thread.
 //!
@@ -63,11 +64,22 @@
 //!
 //! # Differences from sentry-tower
 //!
-//! - One layer instead of `NewSentryLayer` + `SentryHttpLayer`, so there is no layer order to
-//!   get wrong (sentry-rust #695).
+//! - One layer instead of `NewSentryLayer` + `SentryHttpLayer` (sentry-rust #695).
 //! - The scope is forked from the process default, not from the worker thread's hub.
 //! - The response body is bound too, and so is the drop of a cancelled future.
-//! - Handler panics are captured with the request's scope.
+//! - Panics are captured with the request's scope by a panic hook, once each, wherever they are
+//!   caught.
+//!
+//! # Where the tower-http layers may go
+//!
+//! | layer | inside `IsolationLayer` | outside it |
+//! | --- | --- | --- |
+//! | `CatchPanicLayer` | panic captured once (hook), request counted as panicked; the 500 it makes is not captured again | the same |
+//! | `TimeoutLayer` | a timed-out handler is dropped with its scope bound; the request ends as completed (the 408 it answers) | the request is cancelled (its future is dropped with the scope bound) |
+//! | `TraceLayer`, `CompressionLayer`, `CorsLayer`, ... | its code runs with the request's scope bound | its code runs outside the request's scope |
+//!
+//! Put `IsolationLayer` outermost (applied last) when tracing or other middleware should log
+//! into the request's breadcrumbs.
 
 mod body;
 pub mod future;
