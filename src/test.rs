@@ -29,7 +29,13 @@
 //!
 //! Requests served by `axum::serve` run in tasks it spawns with plain `tokio::spawn`, which
 //! carry no scope: drive the router with `oneshot` (or serve connections from tasks spawned with
-//! [`spawn`](crate::spawn)) to keep their events in the test.
+//! [`spawn`](crate::spawn)) to keep their events in the test. The global scope
+//! ([`global_scope`](crate::global_scope)) is process-wide by definition: what one test writes
+//! there, every test's events carry.
+//!
+//! [`assert_isolated`] goes further than Sentry's SDKs offer: it drives many concurrent
+//! requests through your own router and fails with a precise report if any event carries
+//! another request's data.
 
 use std::future::Future;
 use std::time::Duration;
@@ -66,4 +72,162 @@ fn test_client() -> (Client, MemoryTransport) {
     // Only a transport: nothing in these options can be invalid.
     let client = Client::new(Options::new().transport(transport.clone())).unwrap_or_else(|e| unreachable!("{e}"));
     (client, transport)
+}
+
+/// What [`assert_isolated`] saw: the events of each request, in the order they were sent.
+#[derive(Debug, Clone)]
+pub struct IsolationReport {
+    /// `events[i]`: the events captured while request `i` was served.
+    pub events: Vec<Vec<Event>>,
+}
+
+/// The marker of request `i`: its `x-request-id` header and an `isoscope_marker` query
+/// parameter carry it, so the layer records it with the request and whatever your code takes
+/// from the request (ids, URLs, headers) carries it too.
+pub fn marker(i: usize) -> String {
+    format!("isoscope-marker-{i:06}")
+}
+
+/// Drives `n` concurrent requests (`request(i)` makes request `i`) through `service` — your
+/// router with its `IsolationLayer` — inside [`with_captured_events`], reads every response
+/// body to the end, and panics with a precise report if any event carries another request's
+/// data.
+///
+/// Each request is marked ([`marker`]): its `x-request-id` header is the marker (so the layer
+/// tags its events `request_id = marker`) and its query gets `isoscope_marker=<marker>`. The
+/// check: every event is attributed to exactly one request (by its `request_id` tag), and the
+/// event's JSON — breadcrumbs, tags, extra, contexts, user, request — mentions no other
+/// request's marker. Anything your handlers record from the request (a user id read from it,
+/// the URL, a header) makes a leak between requests show up as a foreign marker. Returns the
+/// events per request for checks of your own.
+///
+/// ```
+/// use axum::{extract::Query, routing::get, Router};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// async fn handler(Query(q): Query<std::collections::HashMap<String, String>>) {
+///     isoscope::add_breadcrumb(isoscope::Breadcrumb::new(format!("serving {:?}", q.get("isoscope_marker"))));
+///     tokio::task::yield_now().await;
+///     isoscope::capture_message("done", isoscope::Level::Info);
+/// }
+/// let app = Router::new().route("/", get(handler)).layer(isoscope::IsolationLayer::new());
+/// let report = isoscope::test::assert_isolated(app, 50, |_| {
+///     http::Request::get("/").body(axum::body::Body::empty()).unwrap()
+/// })
+/// .await;
+/// assert!(report.events.iter().all(|events| events.len() == 1));
+/// # }
+/// ```
+///
+/// # Panics
+///
+/// When an event carries another request's marker, or cannot be attributed to a request, or
+/// `service` fails; the message lists every offending event.
+pub async fn assert_isolated<S, B, RB>(
+    service: S,
+    n: usize,
+    request: impl Fn(usize) -> http::Request<B>,
+) -> IsolationReport
+where
+    S: tower_service::Service<http::Request<B>, Response = http::Response<RB>> + Clone,
+    S::Error: std::fmt::Debug,
+    RB: http_body::Body,
+{
+    let requests: Vec<_> = (0..n).map(|i| marked(request(i), &marker(i))).collect();
+    let events = with_captured_events(async {
+        let responses = requests.into_iter().map(|req| drive(service.clone(), req));
+        let failures: Vec<String> = join_all(responses).await.into_iter().filter_map(Result::err).collect();
+        assert!(failures.is_empty(), "isoscope::test::assert_isolated: the service failed: {failures:?}");
+    })
+    .await;
+    let mut per_request = vec![Vec::new(); n];
+    let mut problems = Vec::new();
+    for event in events {
+        let json = serde_json::to_string(&event).unwrap_or_default();
+        let own = event.tags.get("request_id").and_then(|id| (0..n).find(|&i| *id == marker(i)));
+        let foreign: Vec<String> =
+            (0..n).filter(|&j| Some(j) != own && json.contains(&marker(j))).map(marker).collect();
+        match own {
+            None => problems.push(format!("event {} is attributed to no request: {json}", event.event_id)),
+            Some(i) if !foreign.is_empty() => problems.push(format!(
+                "event {} of request {} carries data of {}: {json}",
+                event.event_id,
+                marker(i),
+                foreign.join(", ")
+            )),
+            Some(_) => {}
+        }
+        if let Some(i) = own {
+            per_request[i].push(event);
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "isoscope::test::assert_isolated: {} of the events break isolation:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    IsolationReport { events: per_request }
+}
+
+/// `req` with the marker in its `x-request-id` header and its query.
+fn marked<B>(mut req: http::Request<B>, marker: &str) -> http::Request<B> {
+    if let Ok(value) = http::HeaderValue::from_str(marker) {
+        req.headers_mut().insert("x-request-id", value);
+    }
+    let uri = req.uri();
+    let path = uri.path();
+    let query = match uri.query() {
+        Some(q) if !q.is_empty() => format!("{q}&isoscope_marker={marker}"),
+        _ => format!("isoscope_marker={marker}"),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = format!("{path}?{query}").parse().ok();
+    if let Ok(uri) = http::Uri::from_parts(parts) {
+        *req.uri_mut() = uri;
+    }
+    req
+}
+
+/// Calls `service` with `req` and reads the response body to its end.
+async fn drive<S, B, RB>(mut service: S, req: http::Request<B>) -> Result<(), String>
+where
+    S: tower_service::Service<http::Request<B>, Response = http::Response<RB>>,
+    S::Error: std::fmt::Debug,
+    RB: http_body::Body,
+{
+    std::future::poll_fn(|cx| service.poll_ready(cx)).await.map_err(|e| format!("{e:?}"))?;
+    let response = service.call(req).await.map_err(|e| format!("{e:?}"))?;
+    let mut body = std::pin::pin!(response.into_body());
+    while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+        frame.map_err(|_| "the response body failed".to_owned())?;
+    }
+    Ok(())
+}
+
+/// Awaits every future, concurrently (on this task).
+async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => {
+                        *output = Some(value);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
