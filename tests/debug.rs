@@ -33,19 +33,29 @@ fn scenario() {
     });
 }
 
+/// Runs `test` of this binary again, as the child, with `ISOSCOPE_DEBUG` set to `debug` (or
+/// unset); returns its stderr. `None` when this process is the child (it ran the scenario).
+fn in_child(test: &str, debug: Option<&str>) -> Option<String> {
+    if std::env::var_os(CHILD).is_some() {
+        scenario();
+        return None;
+    }
+    let mut child = Command::new(std::env::current_exe().unwrap());
+    child.args(["--exact", test, "--nocapture"]).env(CHILD, "1").env_remove("ISOSCOPE_DEBUG");
+    if let Some(value) = debug {
+        child.env("ISOSCOPE_DEBUG", value);
+    }
+    let out = child.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "child failed: {stderr}");
+    Some(stderr)
+}
+
 #[test]
 fn debug_output_says_what_is_wrong_once_per_kind_and_never_the_key() {
-    if std::env::var_os(CHILD).is_some() {
-        return scenario();
-    }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "debug_output_says_what_is_wrong_once_per_kind_and_never_the_key", "--nocapture"])
-        .env(CHILD, "1")
-        .env("ISOSCOPE_DEBUG", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "child failed: {stderr}");
+    let Some(stderr) = in_child("debug_output_says_what_is_wrong_once_per_kind_and_never_the_key", Some("1")) else {
+        return;
+    };
     let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("[isoscope]")).collect();
     let count = |needle: &str| lines.iter().filter(|l| l.contains(needle)).count();
     assert!(count("init: events go to http://127.0.0.1:") >= 1 && count("project 42") >= 1, "{lines:#?}");
@@ -59,15 +69,6 @@ fn debug_output_says_what_is_wrong_once_per_kind_and_never_the_key() {
 
 #[test]
 fn without_debug_nothing_is_printed() {
-    if std::env::var_os(CHILD).is_some() {
-        return scenario();
-    }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "without_debug_nothing_is_printed", "--nocapture"])
-        .env(CHILD, "1")
-        .env_remove("ISOSCOPE_DEBUG")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("[isoscope]"));
+    let Some(stderr) = in_child("without_debug_nothing_is_printed", None) else { return };
+    assert!(!stderr.contains("[isoscope]"), "{stderr}");
 }
