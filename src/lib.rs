@@ -169,14 +169,15 @@ pub use transport::{HttpTransport, HttpTransportBuilder};
 pub use transport::{LocalTransport, MemoryTransport, Transport};
 
 /// The active isolation scope: the request's inside a handler (or whatever a guard or
-/// [`ScopeHandle::run`] bound), else the process default.
+/// [`ScopeHandle::run`] bound); in a tokio task bound to nothing, a scope of that task's own;
+/// else (outside any tokio task) the process default.
 ///
 /// ```
 /// let request = isoscope::isolation_scope().fork();
 /// assert_eq!(request.run(isoscope::isolation_scope), request);
 /// ```
 pub fn isolation_scope() -> ScopeHandle {
-    bind::active()
+    bind::active_own()
 }
 
 /// The global scope: applied to every event of the process, below every other scope.

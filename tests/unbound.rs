@@ -25,6 +25,8 @@ async fn a_plain_spawn_in_one_request_never_reaches_the_requests_after_it() {
                 let (done, wait) = tokio::sync::oneshot::channel();
                 // A plain `tokio::spawn`: the request's scope is not carried into it.
                 tokio::spawn(async move {
+                    // Through a handle too: `isolation_scope()` here is the task's own scope.
+                    isoscope::isolation_scope().configure(|s| s.set_tag("through_handle", "alice"));
                     isoscope::set_user(Some(User { id: Some("alice".into()), ..User::default() }));
                     isoscope::set_tag("customer", "alice");
                     isoscope::add_breadcrumb(Breadcrumb::new("alice's background work"));
@@ -56,6 +58,7 @@ async fn a_plain_spawn_in_one_request_never_reaches_the_requests_after_it() {
     for event in &b {
         assert!(event.user.is_none(), "a later request carries the plain task's user: {:?}", event.user);
         assert!(!event.tags.contains_key("customer"), "{:?}", event.tags);
+        assert!(!event.tags.contains_key("through_handle"), "{:?}", event.tags);
         assert!(support::crumbs(event).is_empty(), "{:?}", support::crumbs(event));
     }
     // The plain task's own event carries what that task wrote (its own scope).

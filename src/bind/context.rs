@@ -166,6 +166,12 @@ pub(crate) fn active() -> ScopeHandle {
     lookup().or_else(unbound::existing).unwrap_or_else(|| default_isolation().clone())
 }
 
+/// The active isolation scope as a handle to hand out (`isolation_scope()`): in an unbound
+/// tokio task, that task's own scope (made on first use), so writes through it stay there.
+pub(crate) fn active_own() -> ScopeHandle {
+    lookup().or_else(unbound::own).unwrap_or_else(|| default_isolation().clone())
+}
+
 /// The active isolation scope, for writing: in an unbound tokio task, that task's own scope
 /// (made on first use, and the write counted in `writes_unbound`).
 pub(crate) fn active_for_write() -> ScopeHandle {

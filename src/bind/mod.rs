@@ -28,8 +28,8 @@ mod unbound;
 mod write;
 
 pub(crate) use context::{
-    active, active_for_write, current, global, marked, request_base, request_starts_empty, scoped, stack_depth,
-    task_bound, with_bound,
+    active, active_for_write, active_own, current, global, marked, request_base, request_starts_empty, scoped,
+    stack_depth, task_bound, with_bound,
 };
 pub use guard::EnterGuard;
 pub use handle::{Outcome, ScopeHandle};

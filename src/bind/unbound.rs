@@ -57,9 +57,17 @@ pub(crate) fn existing() -> Option<ScopeHandle> {
 /// The running task's scope for a write, made on first use; `None` outside a tokio task. Every
 /// call is an unbound write and counted.
 pub(crate) fn for_write() -> Option<ScopeHandle> {
-    let id = tokio::task::try_id()?;
+    tokio::task::try_id()?;
     incr(&COUNTERS.writes_unbound);
     crate::debug::once(crate::debug::Problem::UnboundWrite);
+    own()
+}
+
+/// The running task's scope, made on first use; `None` outside a tokio task. (What
+/// `isolation_scope()` hands out there: whatever is written through that handle stays in the
+/// task.)
+pub(crate) fn own() -> Option<ScopeHandle> {
+    let id = tokio::task::try_id()?;
     if let Some(handle) = existing() {
         return Some(handle);
     }
