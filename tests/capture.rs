@@ -176,7 +176,7 @@ fn the_local_transport_writes_json_lines_to_a_file_and_flushes() {
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 50);
-    assert_eq!(lines[49]["message"], "line 49");
+    assert_eq!(lines[49]["logentry"]["formatted"], "line 49");
     assert_eq!(lines[0]["breadcrumbs"]["values"][0]["message"], "to disk");
     let _ = std::fs::remove_file(&path);
 }

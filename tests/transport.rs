@@ -87,7 +87,7 @@ async fn an_app_delivers_its_events_with_auth_envelope_headers_and_request_data(
     assert_eq!(event["request"]["query_string"], "page=2&token=[Filtered]");
     assert!(event["request"]["headers"].get("authorization").is_none());
     assert_eq!(event["contexts"]["os"]["name"], std::env::consts::OS);
-    assert_eq!(event["sdk"]["name"], "isoscope");
+    assert_eq!(event["sdk"]["name"], "sentry.rust.isoscope");
     assert_eq!(delta(before).events_sent, 1);
 }
 
@@ -114,7 +114,7 @@ async fn server_errors_are_retried_and_delivery_recovers() {
     let d = delta(before);
     assert_eq!((d.events_retried, d.events_sent, d.events_dropped_network), (2, 1, 0));
     assert_eq!(server.requests(), 3);
-    assert_eq!(server.received()[0].event()["message"], "eventually");
+    assert_eq!(server.received()[0].event()["logentry"]["formatted"], "eventually");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -45,7 +45,7 @@ pub use user::User;
 /// event.tags.insert("disk".into(), "/var".into());
 /// let json = serde_json::to_value(&event).unwrap();
 /// assert_eq!(json["level"], "warning");
-/// assert_eq!(json["message"], "disk almost full");
+/// assert_eq!(json["logentry"]["formatted"], "disk almost full");
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -56,13 +56,21 @@ pub struct Event {
     /// Severity; `None` means "error" unless a scope sets a level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<Level>,
-    /// Always `"rust"`.
+    /// `"native"`, what Sentry expects of a compiled language (sentry-rust sends the same; Relay
+    /// rewrites platforms it does not know, such as `"rust"`, to `"other"`).
     pub platform: String,
     /// The logger or component that produced the event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logger: Option<String>,
-    /// A plain message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A plain message. On the wire, Sentry's `logentry` interface: `{"formatted": message}`
+    /// (a top-level `message` string is not part of Sentry's event schema).
+    #[serde(
+        rename = "logentry",
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_logentry",
+        deserialize_with = "de_logentry"
+    )]
     pub message: Option<String>,
     /// Exceptions, innermost cause first and the outermost error last (Sentry's order).
     #[serde(
@@ -117,7 +125,7 @@ pub struct Event {
 /// The SDK description sent with every event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sdk {
-    /// `"isoscope"`.
+    /// `"sentry.rust.isoscope"`: Sentry's `entity.ecosystem.flavor` form.
     pub name: String,
     /// The crate version.
     pub version: String,
@@ -125,8 +133,27 @@ pub struct Sdk {
 
 impl Default for Sdk {
     fn default() -> Self {
-        Self { name: env!("CARGO_PKG_NAME").to_owned(), version: env!("CARGO_PKG_VERSION").to_owned() }
+        Self {
+            name: concat!("sentry.rust.", env!("CARGO_PKG_NAME")).to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
     }
+}
+
+fn ser_logentry<S: Serializer>(message: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    let mut map = s.serialize_map(Some(1))?;
+    map.serialize_entry("formatted", message)?;
+    map.end()
+}
+
+/// Reads a `logentry` back: its `formatted` text, else its `message` template.
+fn de_logentry<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    struct LogEntry {
+        formatted: Option<String>,
+        message: Option<String>,
+    }
+    Ok(Option::<LogEntry>::deserialize(d)?.and_then(|l| l.formatted.or(l.message)))
 }
 
 fn ser_values<T: Serialize, S: Serializer>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
@@ -149,7 +176,7 @@ impl Default for Event {
             event_id: EventId::new(),
             timestamp: crate::util::now_f64(),
             level: None,
-            platform: "rust".to_owned(),
+            platform: "native".to_owned(),
             logger: None,
             message: None,
             exception: Vec::new(),
@@ -265,9 +292,12 @@ mod tests {
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(json["breadcrumbs"]["values"][0]["message"], "b");
         assert_eq!(json["event_id"].as_str().unwrap().len(), 32);
-        assert_eq!(json["platform"], "rust");
+        assert_eq!(json["platform"], "native");
+        assert_eq!(json["logentry"], serde_json::json!({ "formatted": "m" }));
+        assert!(json.get("message").is_none(), "no top-level message: Sentry's schema has none");
         let back: Event = serde_json::from_value(json).unwrap();
         assert_eq!(back.breadcrumbs[0].message.as_deref(), Some("b"));
+        assert_eq!(back.message.as_deref(), Some("m"));
     }
 
     #[test]

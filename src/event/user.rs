@@ -25,7 +25,8 @@ pub struct User {
     /// IP address (`"{{auto}}"` lets the server fill it in).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<String>,
-    /// Any other attributes.
-    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Any other attributes. On the wire, Sentry's `user.data` object (unknown keys next to
+    /// `id` are not part of Sentry's event schema).
+    #[serde(rename = "data", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub other: BTreeMap<String, Value>,
 }

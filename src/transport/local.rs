@@ -25,7 +25,7 @@ use crate::stats::{incr, COUNTERS};
 /// assert!(isoscope::flush(std::time::Duration::from_secs(5)));
 /// let line = std::fs::read_to_string(&path).unwrap();
 /// let event: serde_json::Value = serde_json::from_str(line.lines().last().unwrap()).unwrap();
-/// assert_eq!(event["message"], "to a file");
+/// assert_eq!(event["logentry"]["formatted"], "to a file");
 /// # std::fs::remove_file(&path).ok();
 /// ```
 pub struct LocalTransport {

@@ -1,0 +1,97 @@
+//! Every kind of event isoscope produces is valid against Sentry's own published event schema
+//! (`tests/schema/event.schema.json`, vendored with its provenance), not against our idea of it.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use axum::body::Body;
+use axum::routing::get;
+use axum::Router;
+use http::Request;
+use isoscope::{Breadcrumb, Event, IsolationLayer, Level, User};
+use serde_json::Value;
+use tower::ServiceExt;
+
+fn validator() -> &'static jsonschema::Validator {
+    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
+    V.get_or_init(|| {
+        let mut schema: Value = serde_json::from_str(include_str!("schema/event.schema.json")).unwrap();
+        // The top level is `anyOf: [{event object}]`: validating against the object itself
+        // makes the errors name the offending fields instead of "not valid under anyOf".
+        let event = schema["anyOf"][0].clone();
+        let mut object = event.as_object().cloned().unwrap();
+        object.insert("definitions".into(), schema["definitions"].take());
+        object.insert("$schema".into(), schema["$schema"].take());
+        jsonschema::validator_for(&Value::Object(object)).unwrap()
+    })
+}
+
+/// Panics with every schema error of `event`.
+fn assert_valid(what: &str, event: &Event) {
+    let json = serde_json::to_value(event).unwrap();
+    let errors: Vec<String> =
+        validator().iter_errors(&json).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{what}: {} schema errors:\n{}\n{json:#}", errors.len(), errors.join("\n"));
+}
+
+#[derive(Debug)]
+struct Outer(std::num::ParseIntError);
+impl std::fmt::Display for Outer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("config is invalid")
+    }
+}
+impl std::error::Error for Outer {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_event_is_valid_against_sentrys_schema() {
+    let app = Router::new()
+        .route(
+            "/orders/{id}",
+            get(|| async {
+                isoscope::set_tag("tenant", "acme");
+                isoscope::set_extra("cart", serde_json::json!({"items": 3, "password": "x"}));
+                isoscope::set_context("order", serde_json::json!({"id": 7}));
+                let mut other = BTreeMap::new();
+                other.insert("subscription".to_owned(), Value::from("gold"));
+                isoscope::set_user(Some(User {
+                    id: Some("42".into()),
+                    email: Some("a@b.example".into()),
+                    other,
+                    ..User::default()
+                }));
+                isoscope::add_breadcrumb(
+                    Breadcrumb::new("cart loaded").category("cart").data("n", 3).level(Level::Debug),
+                );
+                isoscope::capture_message("a message", Level::Warning);
+                isoscope::capture_error(&Outer("x".parse::<u8>().unwrap_err()));
+                if isoscope::isolation_scope().id() > 0 {
+                    panic!("a panic");
+                }
+            }),
+        )
+        .layer(IsolationLayer::new().capture_server_errors())
+        .layer(tower_http::catch_panic::CatchPanicLayer::new());
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-binary", http::HeaderValue::from_bytes(&[0xff, 0xfe, b'a']).unwrap());
+    for i in 0..200 {
+        headers.append(http::HeaderName::from_bytes(format!("x-h{i}").as_bytes()).unwrap(), "v".parse().unwrap());
+    }
+    let mut request = Request::get("/orders/7?token=abc&page=2").body(Body::empty()).unwrap();
+    *request.headers_mut() = headers;
+    let events = isoscope::test::with_captured_events(async {
+        app.oneshot(request).await.unwrap();
+        isoscope::capture_event(Event::default());
+    })
+    .await;
+    assert_eq!(events.len(), 4, "{events:?}");
+    for event in &events {
+        assert_valid("event", event);
+    }
+}
