@@ -46,7 +46,7 @@ async fn pay(Path(id): Path<u32>) -> StatusCode {
     StatusCode::BAD_GATEWAY
 }
 
-/// Panics: the layer captures the panic with the request's scope, then re-raises it and
+/// Panics: init's panic hook captures the panic with the request's scope, and
 /// `CatchPanicLayer` answers 500.
 async fn crash(Path(id): Path<u32>) -> &'static str {
     isoscope::add_breadcrumb(Breadcrumb::new(format!("order {id}: about to crash")));
@@ -56,6 +56,9 @@ async fn crash(Path(id): Path<u32>) -> &'static str {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Panics are captured as events; keep the default hook's stderr output to one line. (Set
+    // before `init`: init's panic hook chains to the hook in place, which still runs.)
+    std::panic::set_hook(Box::new(|info| eprintln!("(handler panicked: {info})")));
     // Keep a copy of every event as sent, to check isolation at the end.
     let seen: Arc<Mutex<Vec<Event>>> = Arc::default();
     let record = seen.clone();
@@ -65,8 +68,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Some(event)
         }),
     )?;
-    // Panics are captured as events; keep the default hook's stderr output to one line.
-    std::panic::set_hook(Box::new(|info| eprintln!("(handler panicked: {info})")));
 
     let app = Router::new()
         .route("/orders/{id}", get(order))

@@ -32,4 +32,29 @@ fn the_hook_chains_to_the_previous_one_and_follows_the_client() {
     panic_on_a_thread("with capture_panics(false)");
     assert_eq!(previous_calls.load(Ordering::SeqCst), 3);
     assert!(transport.take_events().is_empty(), "no capture once the guard dropped, nor when opted out");
+    drop(_guard);
+
+    // A hook set after `init` replaces ours: the layer still captures a handler's panic, once.
+    let _guard = isoscope::init(Options::new().transport(transport.clone())).unwrap();
+    std::panic::set_hook(Box::new(|_| {}));
+    let app = axum::Router::new()
+        .route(
+            "/",
+            axum::routing::get(|| async {
+                if isoscope::isolation_scope().id() > 0 {
+                    panic!("with our hook replaced");
+                }
+            }),
+        )
+        .layer(isoscope::IsolationLayer::new())
+        .layer(tower_http::catch_panic::CatchPanicLayer::new());
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let status = runtime.block_on(async {
+        use tower::ServiceExt;
+        app.oneshot(http::Request::get("/").body(axum::body::Body::empty()).unwrap()).await.unwrap().status()
+    });
+    assert_eq!(status, 500);
+    let events = transport.take_events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].exception[0].value.as_deref(), Some("with our hook replaced"));
 }

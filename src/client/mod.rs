@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 pub use bound::Client;
 pub(crate) use capture::{add_breadcrumb, capture, capture_event, capture_now};
 pub use options::Options;
-pub(crate) use panic::capturing as panics_captured_by_hook;
+pub(crate) use panic::{forget_hook_capture, hook_captured};
 
 use crate::bind;
 use crate::error::Error;

@@ -12,6 +12,7 @@
 //! never waits for the network; in a build with `panic = "abort"`, where the process ends right
 //! after the hook, it also flushes, for at most [`ABORT_FLUSH`].
 
+use std::cell::Cell;
 use std::panic::PanicHookInfo;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
@@ -43,10 +44,22 @@ pub(crate) fn set_capturing(on: bool) {
     ACTIVE.store(on, Ordering::Release);
 }
 
-/// Whether panics are captured by the hook (then the layer must not capture them again).
-#[inline]
-pub(crate) fn capturing() -> bool {
-    ACTIVE.load(Ordering::Acquire)
+thread_local! {
+    /// Set by the hook on the panicking thread once it captured the panic, taken by the layer
+    /// as the panic unwinds through it: the layer captures only a panic the hook did not (the
+    /// hook is off, or a hook set after `init` replaced ours).
+    static HOOK_CAPTURED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Forgets a capture by the hook on this thread (the start of a layer's guarded poll: a panic
+/// the hook saw earlier was caught somewhere else).
+pub(crate) fn forget_hook_capture() {
+    let _ = HOOK_CAPTURED.try_with(|c| c.set(false));
+}
+
+/// Whether the hook captured the panic now unwinding on this thread (and forgets it).
+pub(crate) fn hook_captured() -> bool {
+    HOOK_CAPTURED.try_with(|c| c.replace(false)).unwrap_or(false)
 }
 
 /// The hook's work. It must not panic: a panic inside a panic hook aborts the process. Nothing
@@ -65,6 +78,7 @@ fn on_panic(info: &PanicHookInfo<'_>) {
     }
     event.level = Some(Level::Fatal);
     super::capture_now(handle.clone(), bind::current(), event);
+    let _ = HOOK_CAPTURED.try_with(|c| c.set(true));
     // A no-op unless `handle` is a request's own scope.
     handle.end(Outcome::Panicked);
     if cfg!(panic = "abort") {

@@ -27,6 +27,7 @@ fn payload_addr(payload: &(dyn Any + Send)) -> usize {
 /// unwinding slot.
 pub(crate) fn guarded(handle: &ScopeHandle, f: impl FnOnce()) {
     let _ = LAST_CAPTURED.try_with(|c| c.set(0));
+    crate::client::forget_hook_capture();
     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
         panicked(handle, payload);
     }
@@ -38,8 +39,8 @@ pub(crate) fn guarded(handle: &ScopeHandle, f: impl FnOnce()) {
 fn panicked(handle: &ScopeHandle, payload: Box<dyn Any + Send>) -> ! {
     let addr = payload_addr(&*payload);
     let seen = LAST_CAPTURED.try_with(|c| c.replace(addr) == addr).unwrap_or(false);
-    // With the panic hook on, the hook captured it already (at the panic site).
-    if !seen && !crate::client::panics_captured_by_hook() {
+    // The panic hook captured it already (at the panic site), unless it is off or was replaced.
+    if !crate::client::hook_captured() && !seen {
         // Only enqueues: never flushes on a tokio worker thread.
         crate::client::capture(handle.clone(), None, crate::Event::from_panic(&*payload));
     }
