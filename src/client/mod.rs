@@ -185,7 +185,10 @@ impl Core {
                 dsn_source = var;
             }
         }
-        crate::debug::line(format_args!("{}", describe_transport(&options, dsn_source)));
+        if crate::debug::enabled() {
+            // Only then: it parses the DSN once more and builds the line.
+            crate::debug::line(format_args!("{}", describe_transport(&options, dsn_source)));
+        }
         let transport: Arc<dyn Transport> = match (&options.transport, &options.dsn) {
             (Some(t), _) => t.clone(),
             (None, Some(dsn)) => crate::transport::for_dsn(dsn, options.queue_size).map_err(|e| match e {

@@ -239,9 +239,11 @@ impl Shared {
                     // Read (a bounded part of) the answer so the connection can be reused; its
                     // start is what the debug output shows of a rejection.
                     let mut read = 0;
+                    // Kept only for the debug output (nothing copied when it is off).
+                    let keep = if debug::enabled() { SAID } else { 0 };
                     let mut said = Vec::new();
                     while let Ok(Some(chunk)) = response.chunk().await {
-                        said.extend_from_slice(&chunk[..chunk.len().min(SAID.saturating_sub(said.len()))]);
+                        said.extend_from_slice(&chunk[..chunk.len().min(keep.saturating_sub(said.len()))]);
                         read += chunk.len();
                         if read > MAX_RESPONSE_BODY {
                             break;
