@@ -144,6 +144,7 @@ mod event;
 pub mod integrations;
 pub mod layer;
 mod scope;
+mod stack;
 mod stats;
 pub mod test;
 pub mod transport;
@@ -156,7 +157,13 @@ pub use bind::{spawn, spawn_blocking, thread, Bound, EnterGuard, Outcome, Propag
 pub use client::{flush, init, Client, ClientGuard, Options};
 pub use dsn::{Dsn, DsnError};
 pub use error::Error;
-pub use event::{Breadcrumb, Envelope, EnvelopeItem, Event, EventId, Exception, Level, Mechanism, Request, Sdk, User};
+pub use event::{
+    Breadcrumb, Envelope, EnvelopeItem, Event, EventId, Exception, Frame, Level, Mechanism, Request, Sdk, Stacktrace,
+    Thread, User,
+};
+#[cfg(feature = "anyhow")]
+#[cfg_attr(docsrs, doc(cfg(feature = "anyhow")))]
+pub use integrations::anyhow::capture_anyhow;
 #[cfg(feature = "axum")]
 pub use integrations::axum::RequestScope;
 pub use layer::{Isolation, IsolationLayer, ResponseBody};
@@ -298,13 +305,13 @@ where
 /// assert_eq!(isoscope::last_event_id(), Some(id));
 /// ```
 pub fn capture_message(message: impl Into<String>, level: Level) -> Option<EventId> {
-    capture_event(Event::message(message, level))
+    client::capture_at_site(Event::message(message, level))
 }
 
 /// Captures an error event with the active scopes: one exception per error in its `source()`
 /// chain, the outermost last.
 pub fn capture_error(error: &(dyn std::error::Error + 'static)) -> Option<EventId> {
-    capture_event(Event::from_error(error))
+    client::capture_at_site(Event::from_error(error))
 }
 
 /// Captures an event with the active scopes (values set on the event win).

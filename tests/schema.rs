@@ -4,7 +4,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use axum::body::Body;
 use axum::routing::get;
@@ -14,27 +13,7 @@ use isoscope::{Breadcrumb, Event, IsolationLayer, Level, User};
 use serde_json::Value;
 use tower::ServiceExt;
 
-fn validator() -> &'static jsonschema::Validator {
-    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
-    V.get_or_init(|| {
-        let mut schema: Value = serde_json::from_str(include_str!("schema/event.schema.json")).unwrap();
-        // The top level is `anyOf: [{event object}]`: validating against the object itself
-        // makes the errors name the offending fields instead of "not valid under anyOf".
-        let event = schema["anyOf"][0].clone();
-        let mut object = event.as_object().cloned().unwrap();
-        object.insert("definitions".into(), schema["definitions"].take());
-        object.insert("$schema".into(), schema["$schema"].take());
-        jsonschema::validator_for(&Value::Object(object)).unwrap()
-    })
-}
-
-/// Panics with every schema error of `event`.
-fn assert_valid(what: &str, event: &Event) {
-    let json = serde_json::to_value(event).unwrap();
-    let errors: Vec<String> =
-        validator().iter_errors(&json).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-    assert!(errors.is_empty(), "{what}: {} schema errors:\n{}\n{json:#}", errors.len(), errors.join("\n"));
-}
+use support::schema::assert_valid;
 
 #[derive(Debug)]
 struct Outer(std::num::ParseIntError);

@@ -51,24 +51,54 @@ fn run_before_breadcrumb(breadcrumb: Breadcrumb) -> Option<Breadcrumb> {
     kept
 }
 
+/// Which stack an event without one gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Stack {
+    /// None (an event made elsewhere: a 5xx response, a tracing event, `capture_event`).
+    Never,
+    /// The capture site's, with `Options::attach_stacktrace` (`capture_message`/`_error`).
+    IfAttach,
+    /// The current one, always: the panic hook, on the panicking thread.
+    Always,
+    /// The error's own: a std `Backtrace`'s `Debug` text (`capture_anyhow`); if it has no
+    /// frames, as `IfAttach`.
+    #[cfg_attr(not(feature = "anyhow"), allow(dead_code))]
+    StdText(String),
+}
+
 /// The capture pipeline: merge scopes, sample, run processors and `before_send` (outside every
 /// lock), hand the envelope to the transport.
 pub(crate) fn capture(isolation: ScopeHandle, current: Option<Arc<Scope>>, event: Event) -> Option<EventId> {
+    capture_with(isolation, current, event, Stack::Never)
+}
+
+fn capture_with(isolation: ScopeHandle, current: Option<Arc<Scope>>, event: Event, stack: Stack) -> Option<EventId> {
     if reentrant::any_held() {
-        // Called from inside a `configure` closure: capture once the scope is released.
+        // Called from inside a `configure` closure: capture once the scope is released (a stack
+        // attached then is the deferred call's, whose innermost frames are trimmed anyway).
         let id = event.event_id;
         reentrant::defer(move || {
-            capture(isolation, current, event);
+            capture_now(isolation, current, event, stack);
         });
         return Some(id);
     }
-    capture_now(isolation, current, event)
+    capture_now(isolation, current, event, stack)
+}
+
+/// `capture_message` / `capture_error`: the capture site's stack with `attach_stacktrace`.
+pub(crate) fn capture_at_site(event: Event) -> Option<EventId> {
+    capture_with(bind::active(), bind::current(), event, Stack::IfAttach)
 }
 
 /// [`capture`] without waiting for this thread's scope lock to be released: for the panic
 /// hook, where queued work would be dropped by the unwinding (a scope this thread holds reads
 /// as empty, see `ScopeHandle::snapshot`; no lock is waited for while another is held).
-pub(crate) fn capture_now(isolation: ScopeHandle, current: Option<Arc<Scope>>, mut event: Event) -> Option<EventId> {
+pub(crate) fn capture_now(
+    isolation: ScopeHandle,
+    current: Option<Arc<Scope>>,
+    mut event: Event,
+    stack: Stack,
+) -> Option<EventId> {
     let iso = isolation.snapshot();
     // A client bound to the current or isolation scope wins over the process-wide one.
     let bound = current.as_deref().and_then(Scope::client).or_else(|| iso.client()).cloned();
@@ -82,6 +112,7 @@ pub(crate) fn capture_now(isolation: ScopeHandle, current: Option<Arc<Scope>>, m
         incr(&COUNTERS.events_dropped_sampled);
         return None;
     }
+    attach_stack(&mut event, stack, options);
     let global = bind::global().snapshot();
     let mut scopes: Vec<&Scope> = Vec::with_capacity(3);
     scopes.extend(current.as_deref());
@@ -120,6 +151,33 @@ pub(crate) fn capture_now(isolation: ScopeHandle, current: Option<Arc<Scope>>, m
     isolation.set_last_event_id(id);
     client.transport.send(Envelope::from_event(event));
     Some(id)
+}
+
+/// Gives an event without a stack the one `stack` asks for.
+fn attach_stack(event: &mut Event, stack: Stack, options: &super::Options) {
+    let own = match &stack {
+        Stack::StdText(text) => crate::stack::from_std_text(text, &options.in_app),
+        _ => None,
+    };
+    let walk = match stack {
+        Stack::Never => false,
+        Stack::Always => true,
+        Stack::IfAttach | Stack::StdText(_) => options.attach_stacktrace,
+    };
+    if own.is_none() && !walk {
+        return;
+    }
+    let slot = event.stacktrace_slot();
+    if slot.is_none() {
+        *slot = own.or_else(|| Some(crate::stack::capture(&options.in_app)));
+    }
+}
+
+/// Captures an error with its own std backtrace's text (`capture_anyhow`).
+#[cfg(feature = "anyhow")]
+pub(crate) fn capture_with_backtrace(event: Event, backtrace: Option<String>) -> Option<EventId> {
+    let stack = backtrace.map_or(Stack::IfAttach, Stack::StdText);
+    capture_with(bind::active(), bind::current(), event, stack)
 }
 
 /// Captures `event` with the active scopes (values set on the event win).

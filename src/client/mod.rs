@@ -22,7 +22,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 pub use bound::Client;
-pub(crate) use capture::{add_breadcrumb, capture, capture_event, capture_now};
+#[cfg(feature = "anyhow")]
+pub(crate) use capture::capture_with_backtrace;
+pub(crate) use capture::{add_breadcrumb, capture, capture_at_site, capture_event, capture_now, Stack};
 pub use options::Options;
 pub(crate) use panic::{forget_hook_capture, hook_captured};
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::bind::Propagation;
 use crate::event::{Breadcrumb, Event};
+use crate::stack::InApp;
 use crate::transport::Transport;
 
 type BeforeSend = Arc<dyn Fn(Event) -> Option<Event> + Send + Sync>;
@@ -46,6 +47,8 @@ pub struct Options {
     pub(crate) queue_size: usize,
     pub(crate) debug: bool,
     pub(crate) capture_panics: bool,
+    pub(crate) attach_stacktrace: bool,
+    pub(crate) in_app: Arc<InApp>,
 }
 
 impl Default for Options {
@@ -66,6 +69,8 @@ impl Default for Options {
             queue_size: 100,
             debug: false,
             capture_panics: true,
+            attach_stacktrace: false,
+            in_app: Arc::default(),
         }
     }
 }
@@ -88,6 +93,9 @@ impl fmt::Debug for Options {
             .field("queue_size", &self.queue_size)
             .field("debug", &self.debug)
             .field("capture_panics", &self.capture_panics)
+            .field("attach_stacktrace", &self.attach_stacktrace)
+            .field("in_app_include", &self.in_app.include)
+            .field("in_app_exclude", &self.in_app.exclude)
             .finish()
     }
 }
@@ -204,6 +212,56 @@ impl Options {
     #[must_use]
     pub fn capture_panics(mut self, on: bool) -> Self {
         self.capture_panics = on;
+        self
+    }
+
+    /// Attach the capture site's stack to `capture_error` and `capture_message` events too
+    /// (default `false`; panic events always carry the panic site's stack). An error event gets
+    /// it on its outermost exception, a message event on a current thread in `threads`.
+    ///
+    /// The capture walks the stack (a few microseconds per 50 frames) on the calling thread;
+    /// names, files and lines are resolved later, on the transport's thread. Frames need debug
+    /// info: in a release build, `[profile.release] debug = "line-tables-only"` in your
+    /// `Cargo.toml` gives files and lines at little cost in binary size.
+    ///
+    /// ```
+    /// let transport = isoscope::MemoryTransport::new();
+    /// let options = isoscope::Options::new().attach_stacktrace(true).transport(transport.clone());
+    /// let _guard = isoscope::init(options).unwrap();
+    /// isoscope::capture_message("slow path taken", isoscope::Level::Info);
+    /// let event = &transport.events()[0];
+    /// let frames = &event.threads[0].stacktrace.as_ref().unwrap().frames;
+    /// assert!(!frames.is_empty());
+    /// ```
+    #[must_use]
+    pub fn attach_stacktrace(mut self, on: bool) -> Self {
+        self.attach_stacktrace = on;
+        self
+    }
+
+    /// Frames whose function starts with `prefix` (a crate, `my_vendored_lib`, or a path,
+    /// `tokio::task`) are the application's (`in_app: true`) even where the built-in list says
+    /// otherwise. Wins over [`in_app_exclude`](Self::in_app_exclude).
+    ///
+    /// By default every frame is in-app except std, core, alloc, tokio, hyper, h2, http, axum,
+    /// tower, tower-http, futures, tracing, reqwest, anyhow, backtrace, isoscope and the
+    /// process and thread start-up code.
+    #[must_use]
+    pub fn in_app_include(mut self, prefix: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.in_app).include.push(prefix.into());
+        self
+    }
+
+    /// Frames whose function starts with `prefix` are not the application's (`in_app: false`):
+    /// for a dependency the built-in list does not know.
+    ///
+    /// ```
+    /// let options = isoscope::Options::new().in_app_exclude("sqlx").in_app_include("sqlx::my_fork");
+    /// # drop(options);
+    /// ```
+    #[must_use]
+    pub fn in_app_exclude(mut self, prefix: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.in_app).exclude.push(prefix.into());
         self
     }
 

@@ -77,7 +77,7 @@ fn on_panic(info: &PanicHookInfo<'_>) {
         );
     }
     event.level = Some(Level::Fatal);
-    super::capture_now(handle.clone(), bind::current(), event);
+    super::capture_now(handle.clone(), bind::current(), event, super::Stack::Always);
     let _ = HOOK_CAPTURED.try_with(|c| c.set(true));
     // A no-op unless `handle` is a request's own scope.
     handle.end(Outcome::Panicked);

@@ -55,6 +55,13 @@ impl Envelope {
         self.items.iter().map(|EnvelopeItem::Event(e)| e).next()
     }
 
+    /// Resolves the captured stacks of its events now (see [`Event::resolve_stacktraces`]).
+    pub fn resolve_stacktraces(&mut self) {
+        for EnvelopeItem::Event(event) in &mut self.items {
+            event.resolve_stacktraces();
+        }
+    }
+
     /// Consumes the envelope, returning its event if it holds one.
     pub fn into_event(self) -> Option<Event> {
         self.items.into_iter().map(|EnvelopeItem::Event(e)| e).next()

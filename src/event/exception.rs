@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Stacktrace;
+
 /// One exception in an event (an error, or one error of a `source()` chain).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Exception {
@@ -14,6 +16,10 @@ pub struct Exception {
     /// How it was caught, e.g. `{"type": "panic", "handled": false}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mechanism: Option<Mechanism>,
+    /// Where it happened: a panic's stack, an error's own backtrace (`capture_anyhow`), or
+    /// the capture site's with `Options::attach_stacktrace`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stacktrace: Option<Stacktrace>,
 }
 
 /// How an exception was captured.

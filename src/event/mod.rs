@@ -17,6 +17,7 @@ mod id;
 pub(crate) mod limits;
 mod request;
 pub(crate) mod scrub;
+mod stacktrace;
 mod user;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,8 @@ pub use envelope::{Envelope, EnvelopeItem};
 pub use exception::{Exception, Mechanism};
 pub use id::EventId;
 pub use request::Request;
+pub(crate) use stacktrace::ResolveFrames;
+pub use stacktrace::{Frame, Stacktrace, Thread};
 pub use user::User;
 
 /// An event: a message or an error, with the scope data merged in at capture.
@@ -100,6 +103,14 @@ pub struct Event {
         deserialize_with = "de_values"
     )]
     pub breadcrumbs: Vec<Breadcrumb>,
+    /// Threads: with `Options::attach_stacktrace`, a message event's capture site.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "ser_values",
+        deserialize_with = "de_values"
+    )]
+    pub threads: Vec<Thread>,
     /// The HTTP request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<Request>,
@@ -185,6 +196,7 @@ impl Default for Event {
             contexts: BTreeMap::new(),
             user: None,
             breadcrumbs: Vec::new(),
+            threads: Vec::new(),
             request: None,
             transaction: None,
             fingerprint: None,
@@ -213,7 +225,11 @@ impl Event {
         let mut exception = Vec::new();
         let mut next = Some(error);
         while let Some(err) = next {
-            exception.push(Exception { ty: type_name_from_debug(err), value: Some(err.to_string()), mechanism: None });
+            exception.push(Exception {
+                ty: type_name_from_debug(err),
+                value: Some(err.to_string()),
+                ..Exception::default()
+            });
             next = err.source();
             if exception.len() >= 64 {
                 break; // a cyclic or absurdly deep chain must not loop forever
@@ -239,9 +255,35 @@ impl Event {
                 ty: "panic".into(),
                 value: Some(msg),
                 mechanism: Some(Mechanism { ty: "panic".into(), handled: false }),
+                stacktrace: None,
             }],
             ..Self::default()
         }
+    }
+}
+
+impl Event {
+    /// Resolves every captured stack in the event now (see [`Stacktrace::resolve`]): what a
+    /// `before_send` hook or a custom transport calls to read frames before serialization.
+    pub fn resolve_stacktraces(&mut self) {
+        let exceptions = self.exception.iter_mut().filter_map(|e| e.stacktrace.as_mut());
+        for trace in exceptions.chain(self.threads.iter_mut().filter_map(|t| t.stacktrace.as_mut())) {
+            trace.resolve();
+        }
+    }
+
+    /// Where a stack for this event goes: the outermost exception's, else a current thread's.
+    pub(crate) fn stacktrace_slot(&mut self) -> &mut Option<Stacktrace> {
+        if !self.exception.is_empty() {
+            let last = self.exception.len() - 1;
+            return &mut self.exception[last].stacktrace;
+        }
+        if !self.threads.iter().any(|t| t.current) {
+            let name = std::thread::current().name().map(str::to_owned);
+            self.threads.push(Thread { name, current: true, stacktrace: None });
+        }
+        let current = self.threads.iter().position(|t| t.current).unwrap_or(0);
+        &mut self.threads[current].stacktrace
     }
 }
 

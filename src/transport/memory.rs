@@ -58,7 +58,10 @@ impl MemoryTransport {
 }
 
 impl Transport for MemoryTransport {
-    fn send(&self, envelope: Envelope) {
+    /// Keeps the envelope, its captured stacks resolved (on the caller's thread: this is a
+    /// transport for tests, where frames are read right after the capture).
+    fn send(&self, mut envelope: Envelope) {
+        envelope.resolve_stacktraces();
         crate::stats::incr(&crate::stats::COUNTERS.events_sent);
         self.envelopes.lock().unwrap_or_else(PoisonError::into_inner).push(envelope);
     }

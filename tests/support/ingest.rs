@@ -42,8 +42,11 @@ pub struct Received {
 }
 
 impl Received {
+    /// The event item's payload, checked against Sentry's schema.
     pub fn event(&self) -> &Value {
-        &self.items.iter().find(|(h, _)| h["type"] == "event").expect("an event item").1
+        let event = &self.items.iter().find(|(h, _)| h["type"] == "event").expect("an event item").1;
+        super::schema::assert_valid_json("ingested event", event);
+        event
     }
 }
 

@@ -19,9 +19,11 @@ pub fn transport() -> &'static MemoryTransport {
     })
 }
 
-/// Events carrying tag `key` = `value`.
+/// Events carrying tag `key` = `value` (each checked against Sentry's schema).
 pub fn events_tagged(key: &str, value: &str) -> Vec<Event> {
-    transport().events().into_iter().filter(|e| e.tags.get(key).map(String::as_str) == Some(value)).collect()
+    schema::valid(
+        transport().events().into_iter().filter(|e| e.tags.get(key).map(String::as_str) == Some(value)).collect(),
+    )
 }
 
 /// Breadcrumb messages of an event, oldest first.
@@ -42,3 +44,4 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().pool_max_idle_per_host(4).build().unwrap()
 }
 pub mod ingest;
+pub mod schema;
