@@ -1,7 +1,8 @@
 //! [`InApp`]: which frames are the application's own (`in_app: true`), which Sentry shows
 //! first and groups by.
 
-use super::naming::crate_of;
+use super::naming::frame_crate;
+use crate::event::Frame;
 
 /// Crates that are never the application: the standard library, the async stack around a
 /// handler (tokio, hyper, axum, tower, futures), isoscope itself, and the start-up code.
@@ -56,20 +57,21 @@ pub(crate) struct InApp {
 }
 
 impl InApp {
-    /// Whether a frame with this function is the application's: an include prefix wins, then
-    /// an exclude prefix, then the built-in list; a frame without a function is not.
-    pub(crate) fn classify(&self, function: Option<&str>) -> bool {
-        let Some(function) = function else { return false };
-        let starts =
-            |prefixes: &[String]| prefixes.iter().any(|p| function.starts_with(p.as_str()) || crate_of(function) == p);
-        if starts(&self.include) {
+    /// Whether a frame is the application's: an include prefix (of its function, or its
+    /// crate) wins, then an exclude prefix, then the built-in list; a frame without a function
+    /// is not.
+    pub(crate) fn classify(&self, frame: &Frame) -> bool {
+        let Some(function) = frame.function.as_deref() else { return false };
+        let krate = frame_crate(frame);
+        let krate = krate.as_deref().unwrap_or(function);
+        let matches = |prefixes: &[String]| prefixes.iter().any(|p| function.starts_with(p.as_str()) || krate == p);
+        if matches(&self.include) {
             return true;
         }
-        if starts(&self.exclude) {
+        if matches(&self.exclude) {
             return false;
         }
-        let krate = crate_of(function);
-        !(NOT_APP.contains(&krate) || krate.starts_with("__") || krate.starts_with('_'))
+        !(NOT_APP.contains(&krate) || krate.starts_with('_') || function.starts_with('_'))
     }
 }
 
@@ -77,20 +79,24 @@ impl InApp {
 mod tests {
     use super::*;
 
+    fn classify(rules: &InApp, function: Option<&str>) -> bool {
+        rules.classify(&Frame { function: function.map(str::to_owned), ..Frame::default() })
+    }
+
     #[test]
     fn built_in_list_then_options() {
         let rules = InApp::default();
-        assert!(rules.classify(Some("myapp::orders::load")));
-        assert!(rules.classify(Some("<myapp::Svc as tower_service::Service<R>>::call")));
-        assert!(!rules.classify(Some("tokio::runtime::park")));
-        assert!(!rules.classify(Some("<core::pin::Pin<P> as core::future::future::Future>::poll")));
-        assert!(!rules.classify(Some("isoscope::layer::future::poll")));
-        assert!(!rules.classify(Some("__libc_start_main")));
-        assert!(!rules.classify(None));
+        assert!(classify(&rules, Some("myapp::orders::load")));
+        assert!(classify(&rules, Some("<myapp::Svc as tower_service::Service<R>>::call")));
+        assert!(!classify(&rules, Some("tokio::runtime::park")));
+        assert!(!classify(&rules, Some("<core::pin::Pin<P> as core::future::future::Future>::poll")));
+        assert!(!classify(&rules, Some("isoscope::layer::future::poll")));
+        assert!(!classify(&rules, Some("__libc_start_main")));
+        assert!(!classify(&rules, None));
 
         let rules = InApp { include: vec!["tokio::task".into()], exclude: vec!["myapp::vendored".into()] };
-        assert!(rules.classify(Some("tokio::task::spawn")));
-        assert!(!rules.classify(Some("myapp::vendored::parse")));
-        assert!(rules.classify(Some("myapp::orders::load")));
+        assert!(classify(&rules, Some("tokio::task::spawn")));
+        assert!(!classify(&rules, Some("myapp::vendored::parse")));
+        assert!(classify(&rules, Some("myapp::orders::load")));
     }
 }

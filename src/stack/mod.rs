@@ -75,13 +75,13 @@ impl ResolveFrames for Unresolved {
 /// Trims the capture machinery off the innermost end, bounds the count, marks `in_app`, and
 /// puts the frames oldest first.
 fn finish(mut frames: Vec<Frame>, rules: &InApp) -> Vec<Frame> {
-    let machinery = naming::machinery_len(frames.iter().map(|f| f.function.as_deref()));
+    let machinery = naming::machinery_len(&frames);
     if machinery < frames.len() {
         frames.drain(..machinery);
     }
     frames.truncate(MAX_RESOLVED);
     for frame in &mut frames {
-        frame.in_app = Some(rules.classify(frame.function.as_deref()));
+        frame.in_app = Some(rules.classify(frame));
     }
     frames.reverse();
     frames

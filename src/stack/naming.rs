@@ -1,7 +1,12 @@
 //! Names in frames: a demangled symbol's module and crate, file name from path, and which
 //! frames are the capture machinery (trimmed from a stack's innermost end).
 
+use std::borrow::Cow;
+
 use crate::event::Frame;
+
+/// isoscope's own sources, as paths in its debug info name them.
+const OWN_SOURCES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/");
 
 /// A frame from what a symbolizer (or a std backtrace's text) knows of it.
 pub(super) fn frame(function: Option<String>, path: Option<String>, lineno: Option<u32>, colno: Option<u32>) -> Frame {
@@ -138,29 +143,61 @@ const BORDER: &[&str] = &[
     "_Unwind_",
 ];
 
-fn is_library(function: Option<&str>) -> bool {
-    function.is_none_or(|f| f.starts_with("_Unwind_") || LIBRARY.contains(&crate_of(f)))
+/// The crate a frame belongs to: from its function's path, or, where the debug info names
+/// functions without their path (`debug = "line-tables-only"` gives `charge_card`, not
+/// `shop::charge_card`), from its source file: std's (`/rustc/<hash>/library/core/..`),
+/// a registry crate's (`.cargo/registry/src/<index>/tokio-1.48.0/..`), isoscope's own.
+pub(super) fn frame_crate(frame: &Frame) -> Option<Cow<'_, str>> {
+    // A path outside generic arguments (`call_once<std::x::Y>` has none) or an impl.
+    let has_path = |f: &&str| f.starts_with('<') || segments(f).len() > 1;
+    if let Some(function) = frame.function.as_deref().filter(has_path) {
+        return Some(Cow::Borrowed(crate_of(function)));
+    }
+    let from_path = frame.abs_path.as_deref().and_then(crate_of_path);
+    from_path.or_else(|| frame.function.as_deref().map(|f| Cow::Borrowed(crate_of(f))))
 }
 
-fn is_border(function: Option<&str>) -> bool {
-    function.is_some_and(|f| {
-        BORDER.iter().any(|b| f.starts_with(b))
-            // the boxed panic hook being called: `<Box<dyn Fn(&PanicHookInfo)> as Fn<..>>::call`
-            || (f.starts_with("<alloc::boxed::Box<") && f.contains("PanicHookInfo"))
-    })
+fn crate_of_path(path: &str) -> Option<Cow<'_, str>> {
+    if path.starts_with(OWN_SOURCES) {
+        return Some(Cow::Borrowed("isoscope"));
+    }
+    if let Some(rest) = path.strip_prefix("/rustc/") {
+        let lib = rest.split_once("/library/")?.1;
+        return Some(Cow::Borrowed(lib.split('/').next()?));
+    }
+    // `registry/src/<index>/<crate>-<version>/..` or `git/checkouts/<repo>-<hash>/<rev>/..`
+    let dir = match path.split_once("/registry/src/") {
+        Some((_, rest)) => rest.split('/').nth(1)?,
+        None => path.split_once("/git/checkouts/")?.1.split('/').next()?,
+    };
+    let name = dir.rsplit_once('-').map_or(dir, |(name, _)| name);
+    Some(Cow::Owned(name.replace('-', "_")))
+}
+
+fn is_library(frame: &Frame) -> bool {
+    let function = frame.function.as_deref();
+    function.is_none_or(|f| f.starts_with("_Unwind_"))
+        || frame_crate(frame).is_some_and(|c| LIBRARY.contains(&c.as_ref()))
+}
+
+fn is_border(frame: &Frame) -> bool {
+    let Some(f) = frame.function.as_deref() else { return false };
+    BORDER.iter().any(|b| f.starts_with(b))
+        // the boxed panic hook being called: `<Box<dyn Fn(&PanicHookInfo)> as Fn<..>>::call`
+        || (f.starts_with("<alloc::boxed::Box<") && f.contains("PanicHookInfo"))
+        || frame_crate(frame).is_some_and(|c| c == "isoscope" || c == "backtrace")
 }
 
 /// How many frames at the innermost end (frames innermost first) are the capture machinery:
 /// within the first run of std/core/alloc/isoscope/backtrace frames, everything up to the last
 /// border frame (so `Result::expect` or a slice's bounds check right below the caller stay).
-pub(super) fn machinery_len(functions: impl IntoIterator<Item = Option<impl AsRef<str>>>) -> usize {
+pub(super) fn machinery_len(frames: &[Frame]) -> usize {
     let mut cut = 0;
-    for (i, function) in functions.into_iter().enumerate() {
-        let function = function.as_ref().map(AsRef::as_ref);
-        if !is_library(function) {
+    for (i, frame) in frames.iter().enumerate() {
+        if !is_library(frame) {
             break;
         }
-        if is_border(function) {
+        if is_border(frame) {
             cut = i + 1;
         }
     }
@@ -192,6 +229,30 @@ mod tests {
             assert_eq!(module_of(function).as_deref(), module, "{function}");
             assert_eq!(crate_of(function), krate, "{function}");
         }
+    }
+
+    #[test]
+    fn crates_from_paths_when_functions_have_no_path() {
+        let at = |path: &str| Frame { function: Some("poll".into()), abs_path: Some(path.into()), ..Frame::default() };
+        let cases = [
+            ("/rustc/59807616e1fa/library/core/src/option.rs", Some("core")),
+            ("/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.54.1/src/park.rs", Some("tokio")),
+            ("/home/u/.cargo/registry/src/index.crates.io-x/tower-http-0.7.0/src/a.rs", Some("tower_http")),
+            ("/home/u/.cargo/git/checkouts/hyper-abc/1234567/src/a.rs", Some("hyper")),
+            (concat!(env!("CARGO_MANIFEST_DIR"), "/src/client/panic.rs"), Some("isoscope")),
+            ("/srv/shop/src/main.rs", Some("poll")),
+        ];
+        let generic = Frame {
+            function: Some("call_once<std::thread::Builder, ()>".into()),
+            abs_path: Some("/rustc/x/library/core/src/ops/function.rs".into()),
+            ..Frame::default()
+        };
+        assert_eq!(frame_crate(&generic).as_deref(), Some("core"), "paths inside generics are not the function's");
+        for (path, krate) in cases {
+            assert_eq!(frame_crate(&at(path)).as_deref(), krate, "{path}");
+        }
+        let full = Frame { function: Some("shop::charge".into()), abs_path: Some("/rustc/x/library/std/a.rs".into()), ..Frame::default() };
+        assert_eq!(frame_crate(&full).as_deref(), Some("shop"), "a function's path wins");
     }
 
     #[test]
