@@ -42,10 +42,25 @@ fn capture(c: &mut Criterion) {
     });
 }
 
-/// Events per second `HttpTransport` delivers to a loopback server; prints the median.
+/// A typical error event: a message, 20 breadcrumbs, tags, an HTTP request (about 3 KB of JSON).
+fn typical_event(i: usize) -> Event {
+    let mut event = Event::message(format!("event {i}: upstream timed out"), Level::Error);
+    event.breadcrumbs =
+        (0..20).map(|j| Breadcrumb::new(format!("GET /api/items/{j} -> 200")).category("http")).collect();
+    for (k, v) in [("tenant", "acme"), ("region", "eu-west-1"), ("route", "/orders/{id}")] {
+        event.tags.insert(k.into(), v.into());
+    }
+    event.transaction = Some("/orders/{id}".into());
+    event.server_name = Some("web-7".into());
+    event.contexts.insert("os".into(), serde_json::json!({"type": "os", "name": "Linux", "version": "6.1.0"}));
+    event
+}
+
+/// Events per second `HttpTransport` delivers to a loopback server, gzip on and off in
+/// interleaved rounds; prints the medians and their ratio.
 fn throughput() {
     const EVENTS: usize = 5_000;
-    const ROUNDS: usize = 5;
+    const ROUNDS: usize = 7;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let addr = rt.block_on(async {
         let app = Router::new().route(
@@ -58,26 +73,40 @@ fn throughput() {
         addr
     });
     let dsn = format!("http://0123456789abcdef0123456789abcdef@{addr}/1");
-    let mut rates = Vec::new();
-    for _ in 0..ROUNDS {
-        let transport = HttpTransport::builder(&dsn).unwrap().queue_size(EVENTS).build().unwrap();
-        let before = isoscope::stats().events_sent;
-        let start = Instant::now();
-        for i in 0..EVENTS {
-            let mut event = Event::message(format!("event {i}"), Level::Error);
-            event.breadcrumbs = (0..10).map(|j| Breadcrumb::new(format!("crumb {j}"))).collect();
-            transport.send(Envelope::from_event(event));
+    let plain_bytes = Envelope::from_event(typical_event(0)).to_bytes(None);
+    let size = plain_bytes.len();
+    let gzipped = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&plain_bytes).unwrap();
+        e.finish().unwrap().len()
+    };
+    let mut rates = [Vec::new(), Vec::new()]; // [gzip, plain]
+    for round in 0..ROUNDS {
+        // Alternate which goes first: the first of a pair meets a colder server.
+        for (slot, compression) in if round % 2 == 0 { [(0, true), (1, false)] } else { [(1, false), (0, true)] } {
+            let transport =
+                HttpTransport::builder(&dsn).unwrap().queue_size(EVENTS).compression(compression).build().unwrap();
+            let before = isoscope::stats().events_sent;
+            let start = Instant::now();
+            for i in 0..EVENTS {
+                transport.send(Envelope::from_event(typical_event(i)));
+            }
+            assert!(transport.flush(Duration::from_secs(120)), "delivery did not finish");
+            let elapsed = start.elapsed();
+            assert_eq!(isoscope::stats().events_sent - before, EVENTS as u64, "every event delivered");
+            rates[slot].push(EVENTS as f64 / elapsed.as_secs_f64());
         }
-        assert!(transport.flush(Duration::from_secs(120)), "delivery did not finish");
-        let elapsed = start.elapsed();
-        assert_eq!(isoscope::stats().events_sent - before, EVENTS as u64, "every event delivered");
-        rates.push(EVENTS as f64 / elapsed.as_secs_f64());
     }
-    rates.sort_by(f64::total_cmp);
-    let rounded: Vec<_> = rates.iter().map(|r| r.round() as u64).collect();
+    let median = |r: &mut Vec<f64>| {
+        r.sort_by(f64::total_cmp);
+        r[ROUNDS / 2]
+    };
+    let (gzip, plain) = (median(&mut rates[0]), median(&mut rates[1]));
     println!(
-        "http_transport_loopback: median {:.0} events/s over {ROUNDS} rounds of {EVENTS} {rounded:?}",
-        rates[ROUNDS / 2]
+        "http_transport_loopback ({size}-byte envelopes, {gzipped} gzipped): gzip median {gzip:.0} events/s, plain {plain:.0} \
+         events/s, gzip/plain {:.2}, {ROUNDS} interleaved rounds of {EVENTS}",
+        gzip / plain
     );
 }
 

@@ -144,6 +144,7 @@ mod event;
 pub mod integrations;
 pub mod layer;
 mod scope;
+mod sdk;
 mod stack;
 mod stats;
 pub mod test;
@@ -158,8 +159,8 @@ pub use client::{flush, init, Client, ClientGuard, Options};
 pub use dsn::{Dsn, DsnError};
 pub use error::Error;
 pub use event::{
-    Breadcrumb, Envelope, EnvelopeItem, Event, EventId, Exception, Frame, Level, Mechanism, Request, Sdk, Stacktrace,
-    Thread, User,
+    Breadcrumb, Envelope, EnvelopeItem, Event, EventId, Exception, Frame, Level, Mechanism, Package, Request, Sdk,
+    Stacktrace, Thread, User,
 };
 #[cfg(feature = "anyhow")]
 #[cfg_attr(docsrs, doc(cfg(feature = "anyhow")))]

@@ -175,17 +175,30 @@ async fn panics_caught_inside_the_layer_are_captured_once_and_5xx_with_capture_s
             .layer(CatchPanicLayer::new()),
         )
         .route(
-            "/fail",
+            "/fail/{id}",
             get(|| async {
                 isoscope::set_tag("panic_case", "5xx");
                 isoscope::add_breadcrumb(Breadcrumb::new("db down"));
                 StatusCode::SERVICE_UNAVAILABLE
             }),
         )
+        .route(
+            "/reported",
+            get(|| async {
+                isoscope::set_tag("panic_case", "reported");
+                isoscope::capture_error(&"x".parse::<u8>().unwrap_err());
+                StatusCode::INTERNAL_SERVER_ERROR
+            }),
+        )
         .layer(IsolationLayer::new().capture_server_errors());
+    let res = app.clone().oneshot(Request::get("/reported").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let reported = events_tagged("panic_case", "reported");
+    assert_eq!(reported.len(), 1, "one failure, one issue: the handler's error, no 5xx message: {reported:#?}");
+    assert_eq!(reported[0].exception[0].ty, "ParseIntError");
     let res = app.clone().oneshot(Request::get("/inner-catch").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let res = app.oneshot(Request::get("/fail").body(Body::empty()).unwrap()).await.unwrap();
+    let res = app.oneshot(Request::get("/fail/42").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
 
     // One event: the panic itself, with its message (captured by the panic hook at the panic
@@ -196,7 +209,7 @@ async fn panics_caught_inside_the_layer_are_captured_once_and_5xx_with_capture_s
     assert_eq!(inner[0].exception[0].mechanism.as_ref().map(|m| m.ty.as_str()), Some("panic"));
     let failed = events_tagged("panic_case", "5xx");
     assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0].message.as_deref(), Some("HTTP 503 Service Unavailable"));
+    assert_eq!(failed[0].message.as_deref(), Some("GET /fail/{id} → 503"), "method and route template");
     assert_eq!(failed[0].tags["http.status_code"], "503");
     assert_eq!(crumbs(&failed[0]), ["db down"]);
 }

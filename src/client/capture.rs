@@ -10,18 +10,6 @@ use crate::event::{limits, scrub, Breadcrumb, Envelope, Event, EventId};
 use crate::scope::{apply_scopes, Scope};
 use crate::stats::{incr, COUNTERS};
 
-/// The `os` and `runtime` contexts, unless the event or a scope set them.
-fn default_contexts(event: &mut Event) {
-    event
-        .contexts
-        .entry("os".into())
-        .or_insert_with(|| serde_json::json!({ "type": "os", "name": std::env::consts::OS }));
-    event
-        .contexts
-        .entry("runtime".into())
-        .or_insert_with(|| serde_json::json!({ "type": "runtime", "name": "rust", "arch": std::env::consts::ARCH }));
-}
-
 /// Records a breadcrumb in the active isolation scope, after `before_breadcrumb`.
 #[inline]
 pub(crate) fn add_breadcrumb(breadcrumb: Breadcrumb) {
@@ -128,7 +116,10 @@ pub(crate) fn capture_now(
     if event.server_name.is_none() {
         event.server_name = options.server_name.as_deref().map(str::to_owned);
     }
-    default_contexts(&mut event);
+    super::defaults::add_contexts(&mut event);
+    if event.sdk.integrations.is_empty() {
+        event.sdk.integrations = crate::sdk::integrations(options.capture_panics);
+    }
     // Processors: global first, then isolation, then current (each may drop the event).
     let processors =
         global.processors().iter().chain(iso.processors()).chain(current.iter().flat_map(|c| c.processors()));

@@ -13,6 +13,7 @@
 
 mod bound;
 mod capture;
+mod defaults;
 mod options;
 mod panic;
 
@@ -172,13 +173,24 @@ pub fn init(options: Options) -> Result<ClientGuard, Error> {
 }
 
 impl Core {
-    /// Checks the options, finds the DSN and makes the transport.
+    /// Checks the options, finds the DSN, fills in the defaults (environment, release, host
+    /// name) and makes the transport.
     pub(crate) fn new(mut options: Options) -> Result<Self, Error> {
         if !(0.0..=1.0).contains(&options.sample_rate) {
             return Err(Error::InvalidOption(format!(
                 "sample_rate must be between 0.0 and 1.0, got {}",
                 options.sample_rate
             )));
+        }
+        defaults::warm();
+        if options.environment.is_none() {
+            options.environment = Some(defaults::environment().into());
+        }
+        if options.release.is_none() {
+            options.release = defaults::release().map(Into::into);
+        }
+        if options.server_name.is_none() {
+            options.server_name = defaults::server_name().map(Into::into);
         }
         let mut dsn_source = "Options::dsn";
         if options.dsn.is_none() {

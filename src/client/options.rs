@@ -115,21 +115,23 @@ impl Options {
         self
     }
 
-    /// The release (`name@version`) attached to every event.
+    /// The release (`name@version`) attached to every event. Default: `SENTRY_RELEASE`, else
+    /// none.
     #[must_use]
     pub fn release(mut self, release: impl Into<Cow<'static, str>>) -> Self {
         self.release = Some(release.into());
         self
     }
 
-    /// The environment (`production`, `staging`, ...) attached to every event.
+    /// The environment (`production`, `staging`, ...) attached to every event. Default:
+    /// `SENTRY_ENVIRONMENT`, else `production`.
     #[must_use]
     pub fn environment(mut self, environment: impl Into<Cow<'static, str>>) -> Self {
         self.environment = Some(environment.into());
         self
     }
 
-    /// The server name attached to every event.
+    /// The server name attached to every event. Default: the host name.
     #[must_use]
     pub fn server_name(mut self, server_name: impl Into<Cow<'static, str>>) -> Self {
         self.server_name = Some(server_name.into());

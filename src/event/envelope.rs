@@ -70,6 +70,13 @@ impl Envelope {
     /// Encodes the envelope: header line (`event_id`, `sent_at`, and `dsn` when given), then
     /// per item a header line with `type` and `length` and the JSON payload.
     pub fn to_bytes(&self, dsn: Option<&str>) -> Vec<u8> {
+        let mut out = self.header_line(dsn, crate::util::now_f64());
+        out.extend(self.items_bytes());
+        out
+    }
+
+    /// The header line, with `sent_at` as given (a transport stamps each attempt), no newline.
+    pub(crate) fn header_line(&self, dsn: Option<&str>, sent_at: f64) -> Vec<u8> {
         #[derive(Serialize)]
         struct Header<'a> {
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,14 +85,20 @@ impl Envelope {
             dsn: Option<&'a str>,
             sent_at: String,
         }
+        let header = Header { event_id: self.event_id, dsn, sent_at: crate::util::rfc3339(sent_at) };
+        serde_json::to_vec(&header).unwrap_or_default()
+    }
+
+    /// Everything after the header line: per item `\n` + item header + `\n` + payload, then
+    /// the final `\n`. Resolves captured stacks (this runs on the transport's thread).
+    pub(crate) fn items_bytes(&self) -> Vec<u8> {
         #[derive(Serialize)]
         struct ItemHeader {
             #[serde(rename = "type")]
             ty: &'static str,
             length: usize,
         }
-        let header = Header { event_id: self.event_id, dsn, sent_at: crate::util::rfc3339(crate::util::now_f64()) };
-        let mut out = serde_json::to_vec(&header).unwrap_or_default();
+        let mut out = Vec::new();
         for item in &self.items {
             let EnvelopeItem::Event(event) = item;
             // Serializing our own types into memory cannot fail (string keys, finite data).

@@ -33,6 +33,7 @@ pub use envelope::{Envelope, EnvelopeItem};
 pub use exception::{Exception, Mechanism};
 pub use id::EventId;
 pub use request::Request;
+
 pub(crate) use stacktrace::ResolveFrames;
 pub use stacktrace::{Frame, Stacktrace, Thread};
 pub use user::User;
@@ -140,6 +141,22 @@ pub struct Sdk {
     pub name: String,
     /// The crate version.
     pub version: String,
+    /// The integrations in use (`tower`, `axum`, `tracing`, `anyhow`, `panic`), filled in at
+    /// capture when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub integrations: Vec<String>,
+    /// The packages the SDK is made of: `cargo:isoscope` and its version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<Package>,
+}
+
+/// A package of the [`Sdk`], as `{"name": "cargo:isoscope", "version": "0.2.0"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Package {
+    /// `registry:name`.
+    pub name: String,
+    /// Its version.
+    pub version: String,
 }
 
 impl Default for Sdk {
@@ -147,6 +164,11 @@ impl Default for Sdk {
         Self {
             name: concat!("sentry.rust.", env!("CARGO_PKG_NAME")).to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            integrations: Vec::new(),
+            packages: vec![Package {
+                name: concat!("cargo:", env!("CARGO_PKG_NAME")).to_owned(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            }],
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::event::{Event, EventId};
 /// assert_eq!(event.exception[1].value.as_deref(), Some("loading order 7"));
 /// ```
 pub fn capture_anyhow(error: &anyhow::Error) -> Option<EventId> {
+    crate::sdk::note(crate::sdk::Integration::Anyhow);
     let event = Event::from_error(error.as_ref());
     let backtrace = error.backtrace();
     let text = (backtrace.status() == std::backtrace::BacktraceStatus::Captured).then(|| format!("{backtrace:?}"));

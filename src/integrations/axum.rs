@@ -51,6 +51,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestScope {
     type Rejection = MissingIsolationLayer;
 
     async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        crate::sdk::note(crate::sdk::Integration::Axum);
         bind::task_bound().map(RequestScope).ok_or(MissingIsolationLayer)
     }
 }

@@ -150,6 +150,10 @@ impl<S> Layer<S> for BreadcrumbLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_layer(&mut self, _subscriber: &mut S) {
+        crate::sdk::note(crate::sdk::Integration::Tracing);
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut fields = Fields::default();

@@ -62,8 +62,12 @@ impl<F: Future> ResponseFuture<F> {
 #[cold]
 #[inline(never)]
 fn capture_server_error(handle: &ScopeHandle, status: http::StatusCode) {
-    let message = format!("HTTP {} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
-    let mut event = crate::Event::message(message.trim_end(), crate::Level::Error);
+    // `GET /orders/{id} → 500`: the route template, so that one failing route is one issue.
+    let message = match handle.snapshot().request() {
+        Some(request) => format!("{} {} → {}", request.method(), request.transaction(), status.as_u16()),
+        None => format!("HTTP {}", status.as_u16()),
+    };
+    let mut event = crate::Event::message(message, crate::Level::Error);
     event.tags.insert("http.status_code".into(), status.as_u16().to_string());
     crate::client::capture(handle.clone(), None, event);
 }

@@ -28,7 +28,11 @@ impl IsolationLayer {
 }
 
 impl<const CAPTURE_SERVER_ERRORS: bool> IsolationLayer<CAPTURE_SERVER_ERRORS> {
-    /// Also capture an event (level error) for every response with a 5xx status.
+    /// Also capture an event (level error) for every response with a 5xx status, with the
+    /// method and route template as its message (`GET /orders/{id} → 500`, so that one failing
+    /// route is one issue) and the status in tag `http.status_code`. A request that already
+    /// captured an event (an error the handler reported, a panic) is not captured again for
+    /// its 5xx response: one failure, one issue.
     pub const fn capture_server_errors(self) -> IsolationLayer<true> {
         IsolationLayer
     }
@@ -38,6 +42,7 @@ impl<S, const CAPTURE_SERVER_ERRORS: bool> Layer<S> for IsolationLayer<CAPTURE_S
     type Service = Isolation<S, CAPTURE_SERVER_ERRORS>;
 
     fn layer(&self, inner: S) -> Self::Service {
+        crate::sdk::note(crate::sdk::Integration::Tower);
         Isolation { inner }
     }
 }

@@ -55,6 +55,7 @@ fn request_scope<B>(req: &Request<B>) -> ScopeHandle {
         RequestInfo::from_parts(req.method().clone(), req.uri(), req.headers(), crate::client::send_default_pii());
     #[cfg(feature = "axum")]
     if let Some(route) = req.extensions().get::<axum::extract::MatchedPath>() {
+        crate::sdk::note(crate::sdk::Integration::Axum);
         info.set_route(super::route::interned_route(route.as_str()));
     }
     if bind::request_starts_empty() {

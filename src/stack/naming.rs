@@ -251,7 +251,11 @@ mod tests {
         for (path, krate) in cases {
             assert_eq!(frame_crate(&at(path)).as_deref(), krate, "{path}");
         }
-        let full = Frame { function: Some("shop::charge".into()), abs_path: Some("/rustc/x/library/std/a.rs".into()), ..Frame::default() };
+        let full = Frame {
+            function: Some("shop::charge".into()),
+            abs_path: Some("/rustc/x/library/std/a.rs".into()),
+            ..Frame::default()
+        };
         assert_eq!(frame_crate(&full).as_deref(), Some("shop"), "a function's path wins");
     }
 

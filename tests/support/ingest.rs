@@ -37,6 +37,10 @@ pub enum Answer {
 #[derive(Debug, Clone)]
 pub struct Received {
     pub auth: String,
+    /// Whether the body came gzip-compressed (`Content-Encoding: gzip`).
+    pub gzip: bool,
+    /// The body's size on the wire.
+    pub wire_len: usize,
     pub header: Value,
     pub items: Vec<(Value, Value)>,
 }
@@ -203,6 +207,18 @@ async fn handle(
     if project != "42" || !auth.contains(&format!("sentry_key={KEY}")) || !auth.contains("sentry_version=7") {
         return (StatusCode::FORBIDDEN, "Project not found or key incorrect").into_response();
     }
+    let gzip = headers.get("content-encoding").is_some_and(|v| v == "gzip");
+    let wire_len = body.len();
+    let body = if gzip {
+        use std::io::Read;
+        let mut plain = Vec::new();
+        if let Err(e) = flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut plain) {
+            return (StatusCode::BAD_REQUEST, format!("bad gzip: {e}")).into_response();
+        }
+        Bytes::from(plain)
+    } else {
+        body
+    };
     let (header, items) = match parse_envelope(&body) {
         Ok(parsed) => parsed,
         Err(message) => {
@@ -214,7 +230,7 @@ async fn handle(
         return (StatusCode::BAD_REQUEST, axum::Json(msg)).into_response();
     }
     let id = header["event_id"].clone();
-    state.received.lock().unwrap().push(Received { auth, header, items });
+    state.received.lock().unwrap().push(Received { auth, gzip, wire_len, header, items });
     let mut res = axum::Json(serde_json::json!({ "id": id })).into_response();
     if let Some(h) = rate_limits {
         res.headers_mut().insert("x-sentry-rate-limits", h.parse().unwrap());
