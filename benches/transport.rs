@@ -5,7 +5,8 @@
 //! ```
 //!
 //! - `capture_message` on a request path with 100 breadcrumbs in scope, with a transport
-//!   that only enqueues (baseline: building the same event without capturing it).
+//!   that only enqueues (baseline: building the same event without capturing it); the same
+//!   with `attach_stacktrace` (the stack walk), and with the stack also resolved.
 //! - Events per second delivered by `HttpTransport` to a loopback ingest server (an axum app
 //!   that reads the envelope and answers 200), median of several rounds.
 
@@ -39,6 +40,26 @@ fn capture(c: &mut Criterion) {
     c.bench_function("event_message_baseline", |b| b.iter(|| black_box(Event::message("failed", Level::Error))));
     c.bench_function("capture_message_100_breadcrumbs", |b| {
         b.iter(|| black_box(isoscope::capture_message("failed", Level::Error)))
+    });
+
+    // The same with the capture site's stack: the walk on the calling thread (addresses only)...
+    let (tx2, rx2) = std::sync::mpsc::sync_channel(1024);
+    std::thread::spawn(move || for _ in rx2 {});
+    let attaching = isoscope::Client::new(Options::new().attach_stacktrace(true).transport(EnqueueOnly(tx2))).unwrap();
+    attaching.bind_to(&request);
+    c.bench_function("capture_message_100_breadcrumbs_with_stack", |b| {
+        b.iter(|| black_box(isoscope::capture_message("failed", Level::Error)))
+    });
+    // ...and what symbolication adds, on whichever thread resolves it (here the caller's:
+    // `MemoryTransport` resolves on `send`).
+    let memory = isoscope::MemoryTransport::new();
+    let resolving = isoscope::Client::new(Options::new().attach_stacktrace(true).transport(memory.clone())).unwrap();
+    resolving.bind_to(&request);
+    c.bench_function("capture_message_100_breadcrumbs_with_stack_resolved", |b| {
+        b.iter(|| {
+            black_box(isoscope::capture_message("failed", Level::Error));
+            memory.clear();
+        })
     });
 }
 

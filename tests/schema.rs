@@ -59,10 +59,12 @@ async fn every_kind_of_event_is_valid_against_sentrys_schema() {
         .layer(tower_http::catch_panic::CatchPanicLayer::new());
     let mut headers = http::HeaderMap::new();
     headers.insert("x-binary", http::HeaderValue::from_bytes(&[0xff, 0xfe, b'a']).unwrap());
-    for i in 0..200 {
+    headers.insert("x-big", http::HeaderValue::from_bytes(&vec![b'a'; 100_000]).unwrap());
+    for i in 0..10_000 {
         headers.append(http::HeaderName::from_bytes(format!("x-h{i}").as_bytes()).unwrap(), "v".parse().unwrap());
     }
-    let mut request = Request::get("/orders/7?token=abc&page=2").body(Body::empty()).unwrap();
+    let uri = format!("/orders/7?token=abc&page=2&q={}", "a".repeat(60_000));
+    let mut request = Request::get(uri).body(Body::empty()).unwrap();
     *request.headers_mut() = headers;
     let events = isoscope::test::with_captured_events(async {
         app.oneshot(request).await.unwrap();
@@ -72,5 +74,9 @@ async fn every_kind_of_event_is_valid_against_sentrys_schema() {
     assert_eq!(events.len(), 4, "{events:?}");
     for event in &events {
         assert_valid("event", event);
+        let json = serde_json::to_vec(event).unwrap();
+        assert!(json.len() < 1024 * 1024, "bounded: {} bytes", json.len());
     }
+    let panic = events.iter().find(|e| e.exception.iter().any(|x| x.ty == "panic")).expect("the panic event");
+    assert!(panic.exception[0].stacktrace.as_ref().is_some_and(|t| !t.frames.is_empty()), "with its stack");
 }

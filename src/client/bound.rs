@@ -14,10 +14,12 @@ use crate::bind::{self, ScopeHandle};
 /// Events captured with a scope this client is bound to — that scope, its forks, the children
 /// spawned from it with the isoscope helpers, and the requests an [`IsolationLayer`] serves
 /// while it is bound (their scopes are forked from it) — go to this client's transport, with
-/// its `sample_rate`, `before_send`, `release`, `environment` and `server_name`. The settings
-/// that are process-wide by nature (`max_breadcrumbs`, `propagation`, `before_breadcrumb`,
-/// `send_default_pii` for recording requests, `capture_panics`, `debug`) stay those of the
-/// client [`init`](crate::init) started.
+/// its `sample_rate`, `before_send`, `release`, `environment`, `server_name`,
+/// `attach_stacktrace`, `in_app_include`/`_exclude` and `capture_panics` (making a client that
+/// captures panics installs the panic hook, so a panic in its scopes is captured with its stack
+/// even with no [`init`](crate::init)). The settings that are process-wide by nature
+/// (`max_breadcrumbs`, `propagation`, `before_breadcrumb`, `send_default_pii` for recording
+/// requests, `debug`) stay those of the client `init` started.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -45,7 +47,11 @@ impl Client {
     /// options or the environment, else the local sink; `Options::transport` wins), without
     /// installing it anywhere.
     pub fn new(options: Options) -> Result<Self, Error> {
-        Core::new(options).map(|core| Self(Arc::new(core)))
+        let core = Core::new(options)?;
+        if core.options.capture_panics {
+            super::panic::bound_client_captures();
+        }
+        Ok(Self(Arc::new(core)))
     }
 
     /// A new isolation scope with this client bound: a fork of the process base (the default

@@ -46,8 +46,10 @@ pub(crate) enum Stack {
     Never,
     /// The capture site's, with `Options::attach_stacktrace` (`capture_message`/`_error`).
     IfAttach,
-    /// The current one, always: the panic hook, on the panicking thread.
-    Always,
+    /// The panic hook, on the panicking thread: the current stack, always; and only for a
+    /// client that captures panics (`Options::capture_panics`), else the event is not
+    /// captured at all (and not counted: that client does not want panics).
+    Panic,
     /// The error's own: a std `Backtrace`'s `Debug` text (`capture_anyhow`); if it has no
     /// frames, as `IfAttach`.
     #[cfg_attr(not(feature = "anyhow"), allow(dead_code))]
@@ -88,12 +90,15 @@ pub(crate) fn capture_now(
     stack: Stack,
 ) -> Option<EventId> {
     let iso = isolation.snapshot();
-    // A client bound to the current or isolation scope wins over the process-wide one.
-    let bound = current.as_deref().and_then(Scope::client).or_else(|| iso.client()).cloned();
-    let Some(client) = bound.and_then(|c| c.downcast::<Core>().ok()).or_else(client) else {
-        incr(&COUNTERS.events_dropped_no_client);
+    let Some(client) = client_for(current.as_deref(), &iso) else {
+        if stack != Stack::Panic {
+            incr(&COUNTERS.events_dropped_no_client); // a panic with no client is not an event
+        }
         return None;
     };
+    if stack == Stack::Panic && !client.options.capture_panics {
+        return None;
+    }
     incr(&COUNTERS.events_captured);
     let options = &client.options;
     if options.sample_rate < 1.0 && crate::util::random_f64() >= options.sample_rate {
@@ -144,6 +149,18 @@ pub(crate) fn capture_now(
     Some(id)
 }
 
+/// The client events captured with these scopes go to: one bound to the current or isolation
+/// scope wins over the process-wide one.
+fn client_for(current: Option<&Scope>, iso: &Scope) -> Option<Arc<Core>> {
+    let bound = current.and_then(Scope::client).or_else(|| iso.client()).cloned();
+    bound.and_then(|c| c.downcast::<Core>().ok()).or_else(client)
+}
+
+/// Whether a panic with these scopes goes to a client that captures panics.
+pub(crate) fn wants_panic(isolation: &ScopeHandle, current: Option<&Scope>) -> bool {
+    client_for(current, &isolation.snapshot()).is_some_and(|c| c.options.capture_panics)
+}
+
 /// Gives an event without a stack the one `stack` asks for.
 fn attach_stack(event: &mut Event, stack: Stack, options: &super::Options) {
     let own = match &stack {
@@ -152,7 +169,7 @@ fn attach_stack(event: &mut Event, stack: Stack, options: &super::Options) {
     };
     let walk = match stack {
         Stack::Never => false,
-        Stack::Always => true,
+        Stack::Panic => true,
         Stack::IfAttach | Stack::StdText(_) => options.attach_stacktrace,
     };
     if own.is_none() && !walk {

@@ -27,21 +27,37 @@ pub(crate) const ABORT_FLUSH: Duration = Duration::from_secs(2);
 static INSTALLED: Once = Once::new();
 /// Whether the client in force captures panics.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// Whether a [`Client`](super::Client) that captures panics was made: a panic in a scope it is
+/// bound to is captured for it (by the client the scope resolves to, if that one wants panics).
+static BOUND: AtomicBool = AtomicBool::new(false);
 
-/// Installs the hook (once per process) and sets whether it captures.
+fn install() {
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if ACTIVE.load(Ordering::Acquire) || BOUND.load(Ordering::Acquire) {
+                on_panic(info);
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// Installs the hook (once per process) and sets whether it captures for the process-wide
+/// client.
 pub(crate) fn set_capturing(on: bool) {
     if on {
-        INSTALLED.call_once(|| {
-            let previous = std::panic::take_hook();
-            std::panic::set_hook(Box::new(move |info| {
-                if ACTIVE.load(Ordering::Acquire) {
-                    on_panic(info);
-                }
-                previous(info);
-            }));
-        });
+        install();
     }
     ACTIVE.store(on, Ordering::Release);
+}
+
+/// A [`Client`](super::Client) that captures panics was made: installs the hook, which from
+/// now on looks at every panic (and captures it where the scope resolves to a client that
+/// wants panics).
+pub(crate) fn bound_client_captures() {
+    install();
+    BOUND.store(true, Ordering::Release);
 }
 
 thread_local! {
@@ -69,6 +85,10 @@ fn on_panic(info: &PanicHookInfo<'_>) {
         return; // a panic inside our own delivery code must not feed itself
     }
     let handle = bind::active();
+    let current = bind::current();
+    if !super::capture::wants_panic(&handle, current.as_deref()) {
+        return; // no client in force here captures panics (the layer's fallback may, if its does)
+    }
     let mut event = Event::from_panic(info.payload());
     if let Some(location) = info.location() {
         event.extra.insert(
@@ -77,7 +97,7 @@ fn on_panic(info: &PanicHookInfo<'_>) {
         );
     }
     event.level = Some(Level::Fatal);
-    super::capture_now(handle.clone(), bind::current(), event, super::Stack::Always);
+    super::capture_now(handle.clone(), current, event, super::Stack::Panic);
     let _ = HOOK_CAPTURED.try_with(|c| c.set(true));
     // A no-op unless `handle` is a request's own scope.
     handle.end(Outcome::Panicked);
