@@ -52,10 +52,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         app.clone().oneshot(Request::get("/checkout").body(Body::empty())?).await?;
         drop(guard);
 
-        println!("Propagation::{policy:?}");
+        // Human-readable on stderr, the events as JSON lines on stdout (as the other examples).
+        eprintln!("Propagation::{policy:?}");
         let events = transport.events();
         for event in &events {
-            println!("  {}", describe(event));
+            eprintln!("  {}", describe(event));
+            println!("{}", serde_json::to_string(event)?);
         }
         let request =
             events.iter().find(|e| e.message.as_deref() == Some("request: checkout done")).ok_or("no event")?;

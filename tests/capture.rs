@@ -1,6 +1,8 @@
 //! The capture pipeline through the public API: options, hooks, sampling, limits, transports.
 //! Each test installs its own client, so they take turns (`CLIENT_LOCK`).
 
+mod support;
+
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -37,7 +39,7 @@ fn before_send_and_before_breadcrumb_edit_or_drop_and_may_call_back() {
         isoscope::add_breadcrumb(Breadcrumb::new("drop me"));
         assert!(isoscope::capture_message("drop me", Level::Info).is_none());
         let id = isoscope::capture_message("keep me", Level::Info).unwrap();
-        let events = transport.events();
+        let events = support::schema::valid(transport.events());
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].event_id, id);
         assert_eq!(events[0].tags["seen_by_before_send"], "yes");
@@ -66,7 +68,7 @@ fn breadcrumbs_of_all_scopes_merge_in_recording_order_across_threads() {
             },
         );
         isoscope::global_scope().configure(|s| s.clear_breadcrumbs());
-        let events = transport.events();
+        let events = support::schema::valid(transport.events());
         let order: Vec<_> = events[0].breadcrumbs.iter().filter_map(|c| c.message.as_deref()).collect();
         assert_eq!(order, ["isolation 1", "global", "isolation 2", "isolation 3", "current", "isolation 4"]);
     });
@@ -79,7 +81,7 @@ fn sample_rate_zero_drops_everything_and_counts_it() {
         for _ in 0..10 {
             assert!(isoscope::capture_message("sampled out", Level::Info).is_none());
         }
-        assert!(transport.events().is_empty());
+        assert!(support::schema::valid(transport.events()).is_empty());
         assert!(isoscope::stats().events_dropped_sampled >= before + 10);
     });
 }
@@ -96,7 +98,7 @@ fn max_breadcrumbs_bounds_scopes_and_events() {
                 isoscope::capture_message("bounded", Level::Info);
             },
         );
-        let event = &transport.events()[0];
+        let event = &support::schema::valid(transport.events())[0];
         let msgs: Vec<_> = event.breadcrumbs.iter().map(|b| b.message.clone().unwrap()).collect();
         assert_eq!(msgs, ["16", "17", "18", "19", "current"]);
     });
@@ -124,7 +126,7 @@ fn capture_error_walks_the_source_chain_and_options_fill_the_event() {
         isoscope::set_context("job", serde_json::json!({"name": "import"}));
         isoscope::set_extra("attempt", 3);
         isoscope::capture_error(&err).unwrap();
-        let event = &transport.events()[0];
+        let event = &support::schema::valid(transport.events())[0];
         let values: Vec<_> = event.exception.iter().map(|e| e.value.clone().unwrap()).collect();
         assert_eq!(values, ["config.toml missing", "could not load config"]);
         assert_eq!(event.exception[1].ty, "Wrapped");

@@ -61,7 +61,8 @@ async fn isolation_under_load_every_event_holds_exactly_its_own_breadcrumbs() {
         .await;
     assert!(statuses.iter().all(|s| s.is_success()));
 
-    let events: Vec<_> = transport().events().into_iter().filter(|e| e.tags.contains_key("load_req")).collect();
+    let events: Vec<_> =
+        support::schema::valid(transport().events().into_iter().filter(|e| e.tags.contains_key("load_req")).collect());
     assert_eq!(events.len(), REQUESTS as usize * 3, "one event per handler, child and blocking job");
     for event in &events {
         let i = &event.tags["load_req"];

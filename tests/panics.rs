@@ -23,11 +23,13 @@ fn get_req(path: &str) -> Request<Body> {
 
 /// Events whose panic message is `message`.
 fn panics(message: &str) -> Vec<Event> {
-    transport()
-        .events()
-        .into_iter()
-        .filter(|e| e.exception.last().and_then(|x| x.value.as_deref()) == Some(message))
-        .collect()
+    support::schema::valid(
+        transport()
+            .events()
+            .into_iter()
+            .filter(|e| e.exception.last().and_then(|x| x.value.as_deref()) == Some(message))
+            .collect(),
+    )
 }
 
 /// A panic the optimiser cannot see through (so the code after it is not "unreachable").

@@ -32,13 +32,16 @@ async fn run(test: &'static str) {
         )
         .layer(IsolationLayer::new());
     for round in 0..ROUNDS {
-        let events = isoscope::test::with_captured_events(async {
-            let requests = (0..REQUESTS).map(|_| app.clone().oneshot(Request::get("/").body(Body::empty()).unwrap()));
-            for response in futures_util::future::join_all(requests).await {
-                assert_eq!(response.unwrap().status(), 200);
-            }
-        })
-        .await;
+        let events = support::schema::valid(
+            isoscope::test::with_captured_events(async {
+                let requests =
+                    (0..REQUESTS).map(|_| app.clone().oneshot(Request::get("/").body(Body::empty()).unwrap()));
+                for response in futures_util::future::join_all(requests).await {
+                    assert_eq!(response.unwrap().status(), 200);
+                }
+            })
+            .await,
+        );
         assert_eq!(events.len(), 2 * REQUESTS, "{test} round {round}: {events:?}");
         for event in &events {
             assert_eq!(event.tags.get("test").map(String::as_str), Some(test), "{test} round {round}: {event:?}");

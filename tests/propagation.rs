@@ -1,6 +1,8 @@
 //! `Propagation::{Fork, Share, None}` for `spawn`, `spawn_blocking`, `thread::spawn` and
 //! `bind_scope`. The policy is process-wide (set by `init`), so one test walks all three.
 
+mod support;
+
 use isoscope::{Breadcrumb, Level, MemoryTransport, Options, Propagation, ScopeFutureExt, ScopeHandle};
 
 /// What a child saw and did, for each helper.
@@ -39,7 +41,7 @@ async fn each_policy_behaves_as_documented() {
         assert_eq!(parent_tag.as_deref(), Some("before-spawn"), "{who}: the fork holds the parent's data");
         assert!(scope.snapshot().breadcrumbs().any(|b| b.message.as_deref() == Some("parent-1")));
     }
-    let parent = transport.take_events().pop().unwrap();
+    let parent = support::schema::valid(transport.take_events()).pop().unwrap();
     let crumbs: Vec<_> = parent.breadcrumbs.iter().filter_map(|b| b.message.as_deref().map(str::to_owned)).collect();
     assert_eq!(crumbs, ["parent-1"], "no child breadcrumb flows back under Fork");
     assert!(parent.tags.keys().all(|k| !k.starts_with("child_")));
@@ -52,7 +54,7 @@ async fn each_policy_behaves_as_documented() {
     for (who, scope, _) in run_children(&request).await {
         assert_eq!(scope, request, "{who}: shared");
     }
-    let parent = transport.take_events().pop().unwrap();
+    let parent = support::schema::valid(transport.take_events()).pop().unwrap();
     let crumbs: Vec<_> = parent.breadcrumbs.iter().filter_map(|b| b.message.as_deref().map(str::to_owned)).collect();
     assert_eq!(crumbs, ["parent-1", "child-spawn", "child-blocking", "child-thread", "child-bound"]);
     for who in ["spawn", "blocking", "thread", "bound"] {
@@ -71,7 +73,7 @@ async fn each_policy_behaves_as_documented() {
         assert_eq!(snap.tag("process_default"), Some("yes"), "{who}: the process default's data");
         assert!(snap.breadcrumbs().all(|b| b.message.as_deref() != Some("parent-1")));
     }
-    let parent = transport.take_events().pop().unwrap();
+    let parent = support::schema::valid(transport.take_events()).pop().unwrap();
     assert_eq!(parent.breadcrumbs.len(), 1);
     drop(guard);
 }

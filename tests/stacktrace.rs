@@ -98,14 +98,14 @@ fn a_thread_panic_has_its_stack_oldest_frame_first() {
 #[inline(never)]
 fn report_slow_path(transport: &MemoryTransport) -> isoscope::Event {
     isoscope::capture_message("slow path", Level::Info);
-    transport.take_events().pop().unwrap()
+    support::schema::valid(transport.take_events()).pop().unwrap()
 }
 
 #[inline(never)]
 fn report_error(transport: &MemoryTransport) -> isoscope::Event {
     let err = "x".parse::<u8>().unwrap_err();
     isoscope::capture_error(&err);
-    transport.take_events().pop().unwrap()
+    support::schema::valid(transport.take_events()).pop().unwrap()
 }
 
 #[test]

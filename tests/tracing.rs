@@ -57,11 +57,13 @@ async fn log_lines_become_breadcrumbs_of_their_own_request_and_errors_become_eve
         .collect::<Vec<_>>()
         .await;
 
-    let events: Vec<_> = transport()
-        .events()
-        .into_iter()
-        .filter(|e| e.message.as_deref().is_some_and(|m| m.ends_with("-failed")))
-        .collect();
+    let events: Vec<_> = support::schema::valid(
+        transport()
+            .events()
+            .into_iter()
+            .filter(|e| e.message.as_deref().is_some_and(|m| m.ends_with("-failed")))
+            .collect(),
+    );
     assert_eq!(events.len(), N as usize);
     for event in &events {
         let i = event.message.as_deref().unwrap().trim_start_matches("req").trim_end_matches("-failed").to_owned();
