@@ -80,3 +80,29 @@ async fn every_kind_of_event_is_valid_against_sentrys_schema() {
     let panic = events.iter().find(|e| e.exception.iter().any(|x| x.ty == "panic")).expect("the panic event");
     assert!(panic.exception[0].stacktrace.as_ref().is_some_and(|t| !t.frames.is_empty()), "with its stack");
 }
+
+#[test]
+fn a_message_template_is_valid_and_bounded() {
+    let transport = isoscope::MemoryTransport::new();
+    let client = isoscope::Client::new(isoscope::Options::new().transport(transport.clone())).unwrap();
+    client.new_scope().run(|| {
+        let event = Event::message_with_params(
+            "order {} failed: {}",
+            ["7".into(), serde_json::json!({"code": 3})],
+            Level::Error,
+        );
+        isoscope::capture_event(event);
+        let huge = Event::message_with_params("x {}".repeat(5_000), (0..1_000).map(Value::from), Level::Info);
+        isoscope::capture_event(huge);
+    });
+    let events = transport.take_events();
+    let json: Vec<Value> = events.iter().map(|e| serde_json::to_value(e).unwrap()).collect();
+    for (i, event) in events.iter().enumerate() {
+        assert_valid(&format!("template event {i}"), event);
+    }
+    assert_eq!(json[0]["logentry"]["formatted"], r#"order 7 failed: {"code":3}"#);
+    assert_eq!(json[0]["logentry"]["message"], "order {} failed: {}");
+    assert_eq!(json[0]["logentry"]["params"][1]["code"], 3);
+    assert!(json[1]["logentry"]["message"].as_str().unwrap().chars().count() <= 8_192);
+    assert_eq!(json[1]["logentry"]["params"].as_array().unwrap().len(), 100, "parameters are bounded");
+}

@@ -13,6 +13,8 @@ use crate::util::truncate_chars;
 pub(crate) const TAG_KEY: usize = 32;
 /// Longest tag value, in characters.
 pub(crate) const TAG_VALUE: usize = 200;
+/// Most parameters of a message template.
+const MAX_PARAMS: usize = 100;
 /// Longest message (event, breadcrumb, exception value), in characters.
 pub(crate) const MESSAGE: usize = 8192;
 /// Largest serialized event, in bytes.
@@ -34,6 +36,10 @@ pub(crate) fn apply(event: &mut Event) {
     }
     if let Some(m) = &mut event.message {
         truncate_chars(m, MESSAGE);
+    }
+    if let Some(t) = &mut event.message_template {
+        truncate_chars(&mut t.message, MESSAGE);
+        t.params.truncate(MAX_PARAMS);
     }
     for e in &mut event.exception {
         if let Some(v) = &mut e.value {
@@ -124,6 +130,7 @@ fn upper_bound(event: &Event) -> usize {
         + map(&event.contexts)
         + event.tags.iter().map(|(k, x)| s(k) + s(x)).sum::<usize>()
         + opt(&event.message)
+        + event.message_template.as_ref().map_or(0, |t| s(&t.message) + t.params.iter().map(v).sum::<usize>())
         + opt(&event.logger)
         + opt(&event.transaction)
         + opt(&event.release)

@@ -19,12 +19,12 @@ mod request;
 pub(crate) mod scrub;
 mod stacktrace;
 mod user;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
 
-use serde::ser::SerializeMap;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 pub(crate) use breadcrumb::{advance_order, observe_order};
@@ -36,11 +36,12 @@ pub use request::Request;
 
 pub(crate) use stacktrace::ResolveFrames;
 pub use stacktrace::{Frame, Stacktrace, Thread};
+
 pub use user::User;
 
 /// An event: a message or an error, with the scope data merged in at capture.
 ///
-/// Serializes to the Sentry event JSON. Fields left `None`/empty are filled from the scopes when
+/// Serializes to the Sentry event JSON (`wire.rs`). Fields left `None`/empty are filled from the scopes when
 /// the event is captured (a value set here wins over every scope).
 ///
 /// ```
@@ -51,87 +52,81 @@ pub use user::User;
 /// assert_eq!(json["level"], "warning");
 /// assert_eq!(json["logentry"]["formatted"], "disk almost full");
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Event {
     /// Unique id.
     pub event_id: EventId,
     /// Seconds since the Unix epoch.
     pub timestamp: f64,
     /// Severity; `None` means "error" unless a scope sets a level.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub level: Option<Level>,
     /// `"native"`, what Sentry expects of a compiled language (sentry-rust sends the same; Relay
     /// rewrites platforms it does not know, such as `"rust"`, to `"other"`).
     pub platform: String,
     /// The logger or component that produced the event.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub logger: Option<String>,
     /// A plain message. On the wire, Sentry's `logentry` interface: `{"formatted": message}`
-    /// (a top-level `message` string is not part of Sentry's event schema).
-    #[serde(
-        rename = "logentry",
-        default,
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "ser_logentry",
-        deserialize_with = "de_logentry"
-    )]
+    /// (a top-level `message` string is not part of Sentry's event schema), with the template
+    /// and its parameters when [`message_template`](Self::message_template) is set.
+    #[serde(rename = "logentry", default, deserialize_with = "de_logentry")]
     pub message: Option<String>,
+    /// The template `message` was made from and its parameters (`logentry.message` and
+    /// `logentry.params`), so that Sentry groups `order 7 failed` and `order 9 failed` as one
+    /// issue: see [`Event::message_with_params`]. Not read back by `Deserialize`.
+    #[serde(skip)]
+    pub message_template: Option<Template>,
     /// Exceptions, innermost cause first and the outermost error last (Sentry's order).
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        serialize_with = "ser_values",
-        deserialize_with = "de_values"
-    )]
+    #[serde(default, deserialize_with = "de_values")]
     pub exception: Vec<Exception>,
     /// Tags.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub tags: BTreeMap<String, String>,
     /// Extra data.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub extra: BTreeMap<String, Value>,
     /// Contexts.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub contexts: BTreeMap<String, Value>,
     /// The user.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub user: Option<User>,
     /// Breadcrumbs, oldest first.
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        serialize_with = "ser_values",
-        deserialize_with = "de_values"
-    )]
+    #[serde(default, deserialize_with = "de_values")]
     pub breadcrumbs: Vec<Breadcrumb>,
     /// Threads: with `Options::attach_stacktrace`, a message event's capture site.
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        serialize_with = "ser_values",
-        deserialize_with = "de_values"
-    )]
+    #[serde(default, deserialize_with = "de_values")]
     pub threads: Vec<Thread>,
     /// The HTTP request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub request: Option<Request>,
     /// Transaction (route) name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub transaction: Option<String>,
     /// Grouping fingerprint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub fingerprint: Option<Vec<String>>,
     /// Release.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub release: Option<String>,
     /// Environment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub environment: Option<String>,
     /// Host name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub server_name: Option<String>,
     /// The SDK that produced the event.
     pub sdk: Sdk,
+}
+
+/// A message template and its parameters: `logentry.message` and `logentry.params`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Template {
+    /// The template, with `{}` where each parameter goes (`order {} failed`).
+    pub message: String,
+    /// The parameters, in order.
+    pub params: Vec<Value>,
 }
 
 /// The SDK description sent with every event.
@@ -173,12 +168,6 @@ impl Default for Sdk {
     }
 }
 
-fn ser_logentry<S: Serializer>(message: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
-    let mut map = s.serialize_map(Some(1))?;
-    map.serialize_entry("formatted", message)?;
-    map.end()
-}
-
 /// Reads a `logentry` back: its `formatted` text, else its `message` template.
 fn de_logentry<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     #[derive(Deserialize)]
@@ -187,12 +176,6 @@ fn de_logentry<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Err
         message: Option<String>,
     }
     Ok(Option::<LogEntry>::deserialize(d)?.and_then(|l| l.formatted.or(l.message)))
-}
-
-fn ser_values<T: Serialize, S: Serializer>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
-    let mut map = s.serialize_map(Some(1))?;
-    map.serialize_entry("values", v)?;
-    map.end()
 }
 
 fn de_values<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Vec<T>, D::Error> {
@@ -212,6 +195,7 @@ impl Default for Event {
             platform: "native".to_owned(),
             logger: None,
             message: None,
+            message_template: None,
             exception: Vec::new(),
             tags: BTreeMap::new(),
             extra: BTreeMap::new(),
@@ -234,6 +218,41 @@ impl Event {
     /// An event carrying a plain message.
     pub fn message(message: impl Into<String>, level: Level) -> Self {
         Self { message: Some(message.into()), level: Some(level), ..Self::default() }
+    }
+
+    /// A message event from a template with `{}` placeholders and its parameters: `message` is
+    /// the formatted text, and the template and parameters go with it, so that Sentry groups the
+    /// events of one template as one issue. Missing parameters leave `{}`; extra ones are kept
+    /// in `params` only.
+    ///
+    /// ```
+    /// use isoscope::{Event, Level};
+    /// let event = Event::message_with_params("order {} failed after {} tries", [7.into(), 3.into()], Level::Error);
+    /// assert_eq!(event.message.as_deref(), Some("order 7 failed after 3 tries"));
+    /// let json = serde_json::to_value(&event).unwrap();
+    /// assert_eq!(json["logentry"]["message"], "order {} failed after {} tries");
+    /// assert_eq!(json["logentry"]["params"], serde_json::json!([7, 3]));
+    /// ```
+    pub fn message_with_params(
+        template: impl Into<String>,
+        params: impl IntoIterator<Item = Value>,
+        level: Level,
+    ) -> Self {
+        let template = Template { message: template.into(), params: params.into_iter().collect() };
+        let mut formatted = String::with_capacity(template.message.len() + 16);
+        let mut params = template.params.iter();
+        let mut rest = template.message.as_str();
+        while let Some(at) = rest.find("{}") {
+            formatted.push_str(&rest[..at]);
+            match params.next() {
+                Some(Value::String(s)) => formatted.push_str(s),
+                Some(other) => formatted.push_str(&other.to_string()),
+                None => formatted.push_str("{}"),
+            }
+            rest = &rest[at + 2..];
+        }
+        formatted.push_str(rest);
+        Self { message: Some(formatted), message_template: Some(template), level: Some(level), ..Self::default() }
     }
 
     /// An event for an error, with one exception per error of its `source()` chain.
