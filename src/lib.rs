@@ -148,6 +148,7 @@ mod sdk;
 mod stack;
 mod stats;
 pub mod test;
+mod trace;
 pub mod transport;
 mod util;
 
@@ -155,7 +156,7 @@ use std::borrow::Cow;
 use std::future::Future;
 
 pub use bind::{spawn, spawn_blocking, thread, Bound, EnterGuard, Outcome, Propagation, ScopeFutureExt, ScopeHandle};
-pub use client::{flush, init, Client, ClientGuard, Options};
+pub use client::{flush, init, trace_headers, Client, ClientGuard, Options, TraceHeaders};
 pub use dsn::{Dsn, DsnError};
 pub use error::Error;
 pub use event::{
@@ -172,6 +173,7 @@ pub use layer::{Isolation, IsolationLayer, ResponseBody};
 pub use scope::RequestInfo;
 pub use scope::{Scope, Tags};
 pub use stats::{stats, Stats};
+pub use trace::{InvalidId, PropagationContext, SpanId, TraceId};
 #[cfg(feature = "reqwest")]
 pub use transport::{HttpTransport, HttpTransportBuilder};
 pub use transport::{LocalTransport, MemoryTransport, Transport};

@@ -147,6 +147,9 @@ counters! {
     writes_unbound,
     /// Scopes of unbound tasks dropped because more than 1,024 such tasks had written.
     unbound_scopes_evicted,
+    /// Incoming `sentry-trace`, `traceparent` or `baggage` headers that were malformed (wrong
+    /// lengths, not hex, all-zero ids, oversized): ignored, the request starts a new trace.
+    trace_headers_invalid,
 }
 
 pub(crate) fn incr(counter: &Counter) {

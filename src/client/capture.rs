@@ -122,6 +122,14 @@ pub(crate) fn capture_now(
         event.server_name = options.server_name.as_deref().map(str::to_owned);
     }
     super::defaults::add_contexts(&mut event);
+    if !event.contexts.contains_key("trace") {
+        // The request's trace (its forks, children and blocking jobs share it), else the process's.
+        let trace = match iso.request() {
+            Some(request) => request.trace().to_context(),
+            None => crate::trace::process().to_context(),
+        };
+        event.contexts.insert("trace".to_owned(), trace);
+    }
     if event.sdk.integrations.is_empty() {
         event.sdk.integrations = crate::sdk::integrations(options.capture_panics);
     }

@@ -16,6 +16,7 @@ mod capture;
 mod defaults;
 mod options;
 mod panic;
+mod propagate;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +29,7 @@ pub(crate) use capture::capture_with_backtrace;
 pub(crate) use capture::{add_breadcrumb, capture, capture_at_site, capture_event, capture_now, Stack};
 pub use options::Options;
 pub(crate) use panic::{forget_hook_capture, hook_captured};
+pub use propagate::{trace_headers, TraceHeaders};
 
 use crate::bind;
 use crate::error::Error;

@@ -9,6 +9,7 @@ use http::{HeaderMap, Method, Uri};
 
 use super::snapshot::RequestSnapshot;
 use crate::event::{scrub, Request};
+use crate::trace::PropagationContext;
 
 /// At most this many headers, each value at most this long, go into an event.
 const MAX_HEADERS: usize = 100;
@@ -43,6 +44,8 @@ pub struct RequestInfo {
     id: OnceLock<RequestId>,
     /// The matched route template (axum's `MatchedPath`), set by the layer.
     route: Option<Arc<str>>,
+    /// Continued from the recorded trace headers, or new; decided on first use.
+    trace: OnceLock<PropagationContext>,
 }
 
 impl fmt::Debug for RequestInfo {
@@ -74,12 +77,21 @@ impl RequestInfo {
             send_default_pii,
             id: OnceLock::new(),
             route: None,
+            trace: OnceLock::new(),
         }
     }
 
     /// Uses `other`'s request id (nested layers serve one request).
     pub(crate) fn use_id_of(&mut self, other: &Self) {
         let _ = self.id.set(other.id().clone());
+        let _ = self.trace.set(other.trace().clone());
+    }
+
+    /// The request's place in a distributed trace: continued from its `sentry-trace` header,
+    /// else its `traceparent`, else new (see [`PropagationContext`]). Parsed the first time it is
+    /// needed (an event, `trace_headers()`), so a request that needs none pays nothing.
+    pub fn trace(&self) -> &PropagationContext {
+        self.trace.get_or_init(|| PropagationContext::from_headers(|name| self.recorded.get(name)))
     }
 
     fn id(&self) -> &RequestId {
