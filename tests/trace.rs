@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use http::Request;
+use isoscope::integrations::reqwest::TraceRequest;
 use isoscope::{Event, IsolationLayer, Level};
 use serde_json::Value;
 use support::{events_tagged, http_client, serve, transport};
@@ -168,7 +169,15 @@ async fn service_b_continues_service_a_trace_over_http() {
                 for (name, value) in isoscope::trace_headers().iter() {
                     req = req.header(name, value);
                 }
-                req.send().await.unwrap().text().await.unwrap()
+                let text = req.send().await.unwrap().text().await.unwrap();
+                // The integration: the same headers, and an `http` breadcrumb.
+                let url = format!("http://user:pw@{b_addr}/b?token=s3cret&page=1");
+                let res = http_client().get(url).send_traced().await.unwrap();
+                assert_eq!(res.status(), 200);
+                let refused = http_client().get("http://127.0.0.1:9/down").send_traced().await;
+                assert!(refused.is_err());
+                isoscope::capture_message("after B", Level::Info);
+                text
             }),
         )
         .layer(IsolationLayer::new())
@@ -177,9 +186,21 @@ async fn service_b_continues_service_a_trace_over_http() {
     assert_eq!(http_client().get(format!("http://{a_addr}/a")).send().await.unwrap().text().await.unwrap(), "b");
     let in_a = events_tagged("test", "service-a");
     let in_b = events_tagged("test", "service-b");
+    assert_eq!((in_a.len(), in_b.len()), (2, 2));
     let (ta, tb) = (trace_of(&in_a[0]), trace_of(&in_b[0]));
     assert_eq!(tb["trace_id"], ta["trace_id"], "B continues A's trace");
     assert_eq!(tb["parent_span_id"], ta["span_id"], "A's span is B's parent");
+    assert_eq!(trace_of(&in_b[1])["trace_id"], ta["trace_id"], "send_traced passes it on too");
+    assert_eq!(trace_of(&in_b[1])["parent_span_id"], ta["span_id"]);
+    let after = in_a.iter().find(|e| e.message.as_deref() == Some("after B")).unwrap();
+    let http: Vec<_> = after.breadcrumbs.iter().filter(|b| b.ty == "http").collect();
+    assert_eq!(http.len(), 2, "{:#?}", after.breadcrumbs);
+    assert_eq!(http[0].data["method"], "GET");
+    assert_eq!(http[0].data["url"], format!("http://{b_addr}/b?token=[Filtered]&page=1"), "no credentials, no secret");
+    assert_eq!(http[0].data["status_code"], 200);
+    assert!(http[0].data["duration_ms"].as_f64().is_some_and(|d| d >= 0.0));
+    assert_eq!(http[1].level, Level::Error, "a failed call");
+    assert!(http[1].data.contains_key("reason"));
     assert_ne!(tb["span_id"], ta["span_id"]);
     // B received A's own baggage (a trace that started in A).
     let baggage = in_b[0].request.as_ref().unwrap().headers.get("baggage").expect("baggage sent");

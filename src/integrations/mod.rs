@@ -1,6 +1,6 @@
 //! Integrations with other crates, at the edge: each one turns another crate's concepts into
 //! isoscope's (an axum extractor for the request's scope; tracing events as breadcrumbs and
-//! events; anyhow errors with their own backtraces) using only the crate's own API below it. Each sits behind the feature of its name.
+//! events; anyhow errors with their own backtraces; reqwest calls that pass the trace on) using only the crate's own API below it. Each sits behind the feature of its name.
 
 #[cfg(feature = "axum")]
 pub mod axum;
@@ -12,3 +12,7 @@ pub mod tracing;
 #[cfg(feature = "anyhow")]
 #[cfg_attr(docsrs, doc(cfg(feature = "anyhow")))]
 pub mod anyhow;
+
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
