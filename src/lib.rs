@@ -156,12 +156,14 @@ use std::borrow::Cow;
 use std::future::Future;
 
 pub use bind::{spawn, spawn_blocking, thread, Bound, EnterGuard, Outcome, Propagation, ScopeFutureExt, ScopeHandle};
-pub use client::{flush, init, trace_headers, Client, ClientGuard, Options, TraceHeaders};
+pub use client::{
+    flush, init, start_span, trace_headers, Client, ClientGuard, Options, SamplingContext, SpanGuard, TraceHeaders,
+};
 pub use dsn::{Dsn, DsnError};
 pub use error::Error;
 pub use event::{
     Breadcrumb, Envelope, EnvelopeItem, Event, EventId, Exception, Frame, Level, Mechanism, Package, Request, Sdk,
-    Stacktrace, Thread, User,
+    Span, Stacktrace, Template, Thread, Transaction, User,
 };
 #[cfg(feature = "anyhow")]
 #[cfg_attr(docsrs, doc(cfg(feature = "anyhow")))]

@@ -150,6 +150,10 @@ counters! {
     /// Incoming `sentry-trace`, `traceparent` or `baggage` headers that were malformed (wrong
     /// lengths, not hex, all-zero ids, oversized): ignored, the request starts a new trace.
     trace_headers_invalid,
+    /// Transactions of sampled requests handed to the transport.
+    transactions_captured,
+    /// Child spans dropped: past 1,000 in one transaction, or ended after it was sent.
+    spans_dropped,
 }
 
 pub(crate) fn incr(counter: &Counter) {

@@ -17,6 +17,7 @@ mod defaults;
 mod options;
 mod panic;
 mod propagate;
+mod transaction;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,9 +28,11 @@ pub use bound::Client;
 #[cfg(feature = "anyhow")]
 pub(crate) use capture::capture_with_backtrace;
 pub(crate) use capture::{add_breadcrumb, capture, capture_at_site, capture_event, capture_now, Stack};
-pub use options::Options;
+pub use options::{Options, SamplingContext};
 pub(crate) use panic::{forget_hook_capture, hook_captured};
 pub use propagate::{trace_headers, TraceHeaders};
+pub(crate) use transaction::{finish_transaction, sample_request};
+pub use transaction::{start_span, SpanGuard};
 
 use crate::bind;
 use crate::error::Error;
@@ -168,6 +171,7 @@ pub fn init(options: Options) -> Result<ClientGuard, Error> {
     HAS_BEFORE_BREADCRUMB.store(options.before_breadcrumb.is_some(), Ordering::Relaxed);
     bind::set_policy(options.propagation);
     panic::set_capturing(options.capture_panics);
+    transaction::set_tracing(options);
     let client = Arc::new(core);
     let old = CLIENT.write().unwrap_or_else(PoisonError::into_inner).replace(client.clone());
     drop(old);
@@ -178,6 +182,12 @@ impl Core {
     /// Checks the options, finds the DSN, fills in the defaults (environment, release, host
     /// name) and makes the transport.
     pub(crate) fn new(mut options: Options) -> Result<Self, Error> {
+        if !(0.0..=1.0).contains(&options.traces_sample_rate) {
+            return Err(Error::InvalidOption(format!(
+                "traces_sample_rate must be between 0.0 and 1.0, got {}",
+                options.traces_sample_rate
+            )));
+        }
         if !(0.0..=1.0).contains(&options.sample_rate) {
             return Err(Error::InvalidOption(format!(
                 "sample_rate must be between 0.0 and 1.0, got {}",

@@ -12,6 +12,19 @@ use crate::transport::Transport;
 
 type BeforeSend = Arc<dyn Fn(Event) -> Option<Event> + Send + Sync>;
 type BeforeBreadcrumb = Arc<dyn Fn(Breadcrumb) -> Option<Breadcrumb> + Send + Sync>;
+pub(crate) type TracesSampler = Arc<dyn Fn(&SamplingContext<'_>) -> f64 + Send + Sync>;
+
+/// What [`Options::traces_sampler`] decides a request's sampling from.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct SamplingContext<'a> {
+    /// The transaction name: the route template (`/orders/{id}`), else the path.
+    pub transaction: &'a str,
+    /// The request method.
+    pub method: &'a http::Method,
+    /// The caller's decision, from the incoming `sentry-trace` / `traceparent`.
+    pub parent_sampled: Option<bool>,
+}
 
 /// Configuration for [`init`](super::init). Build it with the setters:
 ///
@@ -49,6 +62,8 @@ pub struct Options {
     pub(crate) capture_panics: bool,
     pub(crate) attach_stacktrace: bool,
     pub(crate) in_app: Arc<InApp>,
+    pub(crate) traces_sample_rate: f64,
+    pub(crate) traces_sampler: Option<TracesSampler>,
 }
 
 impl Default for Options {
@@ -71,6 +86,8 @@ impl Default for Options {
             capture_panics: true,
             attach_stacktrace: false,
             in_app: Arc::default(),
+            traces_sample_rate: 0.0,
+            traces_sampler: None,
         }
     }
 }
@@ -96,6 +113,8 @@ impl fmt::Debug for Options {
             .field("attach_stacktrace", &self.attach_stacktrace)
             .field("in_app_include", &self.in_app.include)
             .field("in_app_exclude", &self.in_app.exclude)
+            .field("traces_sample_rate", &self.traces_sample_rate)
+            .field("traces_sampler", &self.traces_sampler.is_some())
             .finish()
     }
 }
@@ -267,6 +286,41 @@ impl Options {
     #[must_use]
     pub fn in_app_exclude(mut self, prefix: impl Into<String>) -> Self {
         Arc::make_mut(&mut self.in_app).exclude.push(prefix.into());
+        self
+    }
+
+    /// Fraction of requests that send a performance transaction, from 0.0 (the default: no
+    /// transactions, and nothing of them on the request path) to 1.0. A request whose caller
+    /// sent a sampling decision (`sentry-trace` `-1`/`-0`, `traceparent` flags) follows it.
+    /// Process-wide: the client [`init`](super::init) started decides.
+    ///
+    /// ```
+    /// let transport = isoscope::MemoryTransport::new();
+    /// let _guard = isoscope::init(isoscope::Options::new().traces_sample_rate(1.0).transport(transport.clone())).unwrap();
+    /// ```
+    #[must_use]
+    pub fn traces_sample_rate(mut self, rate: f64) -> Self {
+        self.traces_sample_rate = rate;
+        self
+    }
+
+    /// Decides each request's sample rate (0.0 to 1.0; out of range counts as 0) from its
+    /// [`SamplingContext`]; wins over `traces_sample_rate` and over the caller's decision
+    /// (which it is given). Called at the start of every request: keep it cheap.
+    ///
+    /// ```
+    /// let options = isoscope::Options::new().traces_sampler(|ctx| match ctx.transaction {
+    ///     "/health" => 0.0,
+    ///     _ => ctx.parent_sampled.map_or(0.1, |s| if s { 1.0 } else { 0.0 }),
+    /// });
+    /// # drop(options);
+    /// ```
+    #[must_use]
+    pub fn traces_sampler<F>(mut self, sampler: F) -> Self
+    where
+        F: Fn(&SamplingContext<'_>) -> f64 + Send + Sync + 'static,
+    {
+        self.traces_sampler = Some(Arc::new(sampler));
         self
     }
 

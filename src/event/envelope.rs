@@ -3,14 +3,19 @@
 
 use serde::Serialize;
 
-use super::{Event, EventId};
+use super::{Event, EventId, Transaction};
 
 /// One item of an [`Envelope`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+// Events are the common item and are moved into an envelope once per capture: boxing them to
+// even out the sizes would add an allocation to every capture.
+#[allow(clippy::large_enum_variant)]
 pub enum EnvelopeItem {
     /// An error or message event.
     Event(Event),
+    /// A performance transaction (a sampled request).
+    Transaction(Transaction),
 }
 
 /// What a [`Transport`](crate::Transport) is given to deliver.
@@ -40,6 +45,28 @@ impl Envelope {
         Self { event_id: Some(event.event_id), items: vec![EnvelopeItem::Event(event)] }
     }
 
+    /// An envelope holding one transaction.
+    pub fn from_transaction(transaction: Transaction) -> Self {
+        Self { event_id: Some(transaction.event_id), items: vec![EnvelopeItem::Transaction(transaction)] }
+    }
+
+    /// The transaction, if the envelope holds one.
+    pub fn transaction(&self) -> Option<&Transaction> {
+        self.items.iter().find_map(|i| match i {
+            EnvelopeItem::Transaction(t) => Some(t),
+            EnvelopeItem::Event(_) => None,
+        })
+    }
+
+    /// The rate-limit category of the envelope (`error` or `transaction`).
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
+    pub(crate) fn category(&self) -> &'static str {
+        match self.items.first() {
+            Some(EnvelopeItem::Transaction(_)) => "transaction",
+            _ => "error",
+        }
+    }
+
     /// The id in the envelope header.
     pub fn event_id(&self) -> Option<EventId> {
         self.event_id
@@ -52,19 +79,27 @@ impl Envelope {
 
     /// The event, if the envelope holds one.
     pub fn event(&self) -> Option<&Event> {
-        self.items.iter().map(|EnvelopeItem::Event(e)| e).next()
+        self.items.iter().find_map(|i| match i {
+            EnvelopeItem::Event(e) => Some(e),
+            EnvelopeItem::Transaction(_) => None,
+        })
     }
 
     /// Resolves the captured stacks of its events now (see [`Event::resolve_stacktraces`]).
     pub fn resolve_stacktraces(&mut self) {
-        for EnvelopeItem::Event(event) in &mut self.items {
-            event.resolve_stacktraces();
+        for item in &mut self.items {
+            if let EnvelopeItem::Event(event) = item {
+                event.resolve_stacktraces();
+            }
         }
     }
 
     /// Consumes the envelope, returning its event if it holds one.
     pub fn into_event(self) -> Option<Event> {
-        self.items.into_iter().map(|EnvelopeItem::Event(e)| e).next()
+        self.items.into_iter().find_map(|i| match i {
+            EnvelopeItem::Event(e) => Some(e),
+            EnvelopeItem::Transaction(_) => None,
+        })
     }
 
     /// Encodes the envelope: header line (`event_id`, `sent_at`, and `dsn` when given), then
@@ -100,11 +135,14 @@ impl Envelope {
         }
         let mut out = Vec::new();
         for item in &self.items {
-            let EnvelopeItem::Event(event) = item;
             // Serializing our own types into memory cannot fail (string keys, finite data).
-            let payload = serde_json::to_vec(event).unwrap_or_default();
+            let (ty, payload) = match item {
+                EnvelopeItem::Event(event) => ("event", serde_json::to_vec(event)),
+                EnvelopeItem::Transaction(t) => ("transaction", serde_json::to_vec(t)),
+            };
+            let payload = payload.unwrap_or_default();
             out.push(b'\n');
-            out.extend(serde_json::to_vec(&ItemHeader { ty: "event", length: payload.len() }).unwrap_or_default());
+            out.extend(serde_json::to_vec(&ItemHeader { ty, length: payload.len() }).unwrap_or_default());
             out.push(b'\n');
             out.extend(payload);
         }

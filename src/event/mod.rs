@@ -18,6 +18,7 @@ pub(crate) mod limits;
 mod request;
 pub(crate) mod scrub;
 mod stacktrace;
+mod transaction;
 mod user;
 mod wire;
 
@@ -36,6 +37,8 @@ pub use request::Request;
 
 pub(crate) use stacktrace::ResolveFrames;
 pub use stacktrace::{Frame, Stacktrace, Thread};
+pub(crate) use transaction::span_status;
+pub use transaction::{Span, Transaction};
 
 pub use user::User;
 

@@ -36,6 +36,8 @@ pin_project! {
                 marked(|| inner.set(None));
                 if let Some(handle) = this.handle {
                     handle.end(Outcome::Cancelled);
+                    let status = if handle.outcome() == Some(Outcome::Panicked) { "internal_error" } else { "cancelled" };
+                    crate::client::finish_transaction(handle, None, status);
                 }
             }
         }
@@ -100,6 +102,7 @@ where
         let Some(handle) = this.handle.take() else { unreachable!("checked above") };
         Poll::Ready(match result {
             Ok(response) => {
+                crate::client::finish_transaction(&handle, Some(response.status().as_u16()), "ok");
                 // A request that captured an event already (its error, its panic) is not
                 // reported a second time for the 5xx it answers with.
                 if *this.capture_server_errors
@@ -111,6 +114,7 @@ where
                 Ok(response.map(|body| ResponseBody::new(body, handle)))
             }
             Err(err) => {
+                crate::client::finish_transaction(&handle, None, "internal_error");
                 handle.end(Outcome::Completed);
                 Err(err)
             }

@@ -50,7 +50,6 @@ impl<S, const CAPTURE_SERVER_ERRORS: bool> Isolation<S, CAPTURE_SERVER_ERRORS> {
 fn request_scope<B>(req: &Request<B>) -> ScopeHandle {
     // Kept raw: turned into the event's `request`, `request_id` tag and transaction only if an
     // event is captured.
-    #[cfg_attr(not(feature = "axum"), allow(unused_mut))]
     let mut info =
         RequestInfo::from_parts(req.method().clone(), req.uri(), req.headers(), crate::client::send_default_pii());
     #[cfg(feature = "axum")]
@@ -58,6 +57,7 @@ fn request_scope<B>(req: &Request<B>) -> ScopeHandle {
         crate::sdk::note(crate::sdk::Integration::Axum);
         info.set_route(super::route::interned_route(route.as_str()));
     }
+    crate::client::sample_request(&mut info); // one relaxed load unless tracing is on
     if bind::request_starts_empty() {
         // The usual case, built in place: no scope to copy.
         return ScopeHandle::for_request(info);

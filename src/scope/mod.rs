@@ -16,6 +16,7 @@
 mod breadcrumbs;
 mod field;
 mod merge;
+mod recorder;
 mod request;
 mod snapshot;
 
@@ -29,6 +30,7 @@ use serde_json::Value;
 pub(crate) use breadcrumbs::{set_max_breadcrumbs, DEFAULT_MAX_BREADCRUMBS};
 use field::{Field, RequestField};
 pub(crate) use merge::apply_scopes;
+pub(crate) use recorder::Recorder;
 pub use request::RequestInfo;
 
 use crate::event::{Breadcrumb, Event, Level, User};

@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use http::{HeaderMap, Method, Uri};
 
+use super::recorder::Recorder;
 use super::snapshot::RequestSnapshot;
 use crate::event::{scrub, Request};
 use crate::trace::PropagationContext;
@@ -46,6 +47,8 @@ pub struct RequestInfo {
     route: Option<Arc<str>>,
     /// Continued from the recorded trace headers, or new; decided on first use.
     trace: OnceLock<PropagationContext>,
+    /// The spans of a sampled request (`Options::traces_sample_rate`).
+    recorder: Option<Arc<Recorder>>,
 }
 
 impl fmt::Debug for RequestInfo {
@@ -78,13 +81,15 @@ impl RequestInfo {
             id: OnceLock::new(),
             route: None,
             trace: OnceLock::new(),
+            recorder: None,
         }
     }
 
     /// Uses `other`'s request id (nested layers serve one request).
     pub(crate) fn use_id_of(&mut self, other: &Self) {
         let _ = self.id.set(other.id().clone());
-        let _ = self.trace.set(other.trace().clone());
+        self.trace = OnceLock::from(other.trace().clone());
+        self.recorder.clone_from(&other.recorder); // one transaction per request
     }
 
     /// The request's place in a distributed trace: continued from its `sentry-trace` header,
@@ -105,6 +110,21 @@ impl RequestInfo {
                 .filter(|v| !v.is_empty())
                 .map_or_else(|| RequestId::Generated(crate::util::random_u64()), |v| RequestId::Header(v.into()))
         })
+    }
+
+    /// Sets the sampling decision (the layer, when tracing is on): a sampled request records a
+    /// transaction, and the decision goes with the trace to the calls it makes.
+    pub(crate) fn set_sampled(&mut self, sampled: bool) {
+        self.trace();
+        if let Some(trace) = self.trace.get_mut() {
+            trace.set_sampled(sampled);
+        }
+        self.recorder = sampled.then(|| Arc::new(Recorder::new()));
+    }
+
+    /// The transaction recorder of a sampled request.
+    pub(crate) fn recorder(&self) -> Option<&Arc<Recorder>> {
+        self.recorder.as_ref()
     }
 
     /// Records the route template the router matched (`/users/{id}`), the transaction name.

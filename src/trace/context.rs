@@ -95,7 +95,12 @@ impl PropagationContext {
         self.parent_span_id
     }
 
-    /// The caller's sampling decision, if it sent one.
+    /// Records this service's sampling decision (passed on to the calls it makes).
+    pub(crate) fn set_sampled(&mut self, sampled: bool) {
+        self.sampled = Some(sampled);
+    }
+
+    /// The sampling decision: the caller's, or this service's once it made one.
     pub fn sampled(&self) -> Option<bool> {
         self.sampled
     }

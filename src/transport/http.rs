@@ -17,8 +17,6 @@ use crate::dsn::Dsn;
 use crate::event::Envelope;
 use crate::stats::{incr, Counter, COUNTERS};
 
-/// Every event is an `error`-category item for rate limiting.
-const CATEGORY: &str = "error";
 /// Most bytes of a rejection's answer shown in the debug output.
 const SAID: usize = 512;
 /// Most bytes of a response body read (to reuse the connection); the rest is ignored.
@@ -226,8 +224,9 @@ impl Shared {
         (Bytes::from(body), false)
     }
 
-    fn limited(&self) -> bool {
-        self.limits.lock().unwrap_or_else(PoisonError::into_inner).is_limited(CATEGORY, Instant::now())
+    /// Whether envelopes of `category` (`error`, `transaction`) are rate limited now.
+    fn limited(&self, category: &str) -> bool {
+        self.limits.lock().unwrap_or_else(PoisonError::into_inner).is_limited(category, Instant::now())
     }
 
     fn backoff(&self, retry: u32) -> Duration {
@@ -238,9 +237,10 @@ impl Shared {
     /// Delivers one envelope (with retries) and says how it ended: the counter to count.
     async fn deliver(&self, envelope: Envelope) -> &'static Counter {
         let items = envelope.items_bytes();
+        let category = envelope.category();
         let mut retries = 0;
         loop {
-            if self.limited() {
+            if self.limited(category) {
                 return &COUNTERS.events_dropped_rate_limited;
             }
             // Each attempt says when it was sent.
@@ -346,7 +346,7 @@ async fn run(mut rx: mpsc::Receiver<Envelope>, shared: Arc<Shared>, mut closed: 
 
 impl Transport for HttpTransport {
     fn send(&self, envelope: Envelope) {
-        if self.shared.limited() {
+        if self.shared.limited(envelope.category()) {
             incr(&COUNTERS.events_dropped_rate_limited);
             return;
         }

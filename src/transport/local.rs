@@ -64,8 +64,13 @@ impl LocalTransport {
 
     fn with_writer<W: Write + Send + 'static>(target: String, mut out: W) -> io::Result<Self> {
         let worker = Worker::spawn("isoscope-local", QUEUE, move |envelope: Envelope| {
-            let event = envelope.event()?;
-            let mut line = serde_json::to_vec(event).unwrap_or_default();
+            // One JSON line per event or transaction (`"type": "transaction"`).
+            let mut line = match (envelope.event(), envelope.transaction()) {
+                (Some(event), _) => serde_json::to_vec(event),
+                (None, Some(transaction)) => serde_json::to_vec(transaction),
+                (None, None) => return None,
+            }
+            .unwrap_or_default();
             line.push(b'\n');
             Some(match out.write_all(&line).and_then(|()| out.flush()) {
                 Ok(()) => &COUNTERS.events_sent,

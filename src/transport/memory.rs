@@ -45,6 +45,16 @@ impl MemoryTransport {
             .collect()
     }
 
+    /// Every transaction received so far, oldest first.
+    pub fn transactions(&self) -> Vec<crate::event::Transaction> {
+        self.envelopes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(|e| e.transaction().cloned())
+            .collect()
+    }
+
     /// Removes and returns every event received so far.
     pub fn take_events(&self) -> Vec<Event> {
         let taken = std::mem::take(&mut *self.envelopes.lock().unwrap_or_else(PoisonError::into_inner));

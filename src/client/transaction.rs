@@ -1,0 +1,186 @@
+//! Performance transactions: the sampling decision at a request's start, the `transaction`
+//! event at its end, and [`start_span`] / [`SpanGuard`] for child spans.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::options::SamplingContext;
+use super::{client, Core};
+use crate::bind::{self, ScopeHandle};
+use crate::event::{span_status, Envelope, EventId, Sdk, Span, Transaction};
+use crate::scope::{Recorder, RequestInfo, Scope};
+use crate::stats::{incr, COUNTERS};
+use crate::trace::{SpanId, TraceId};
+
+/// Whether the client in force may sample requests (`traces_sample_rate` > 0 or a sampler):
+/// one relaxed load per request when it does not.
+static TRACING: AtomicBool = AtomicBool::new(false);
+
+pub(super) fn set_tracing(options: &super::Options) {
+    TRACING.store(options.traces_sample_rate > 0.0 || options.traces_sampler.is_some(), Ordering::Relaxed);
+}
+
+/// Decides whether the request is sampled (only called when tracing is on), and records the
+/// decision on its info.
+#[inline]
+pub(crate) fn sample_request(info: &mut RequestInfo) {
+    if !TRACING.load(Ordering::Relaxed) {
+        return;
+    }
+    sample_request_slow(info);
+}
+
+#[cold]
+#[inline(never)]
+fn sample_request_slow(info: &mut RequestInfo) {
+    let Some(core) = client() else { return };
+    let options = &core.options;
+    let parent_sampled = info.trace().sampled();
+    let rate = match &options.traces_sampler {
+        Some(sampler) => {
+            let ctx = SamplingContext { transaction: info.transaction(), method: info.method(), parent_sampled };
+            let rate = sampler(&ctx);
+            if (0.0..=1.0).contains(&rate) {
+                rate
+            } else {
+                0.0
+            }
+        }
+        None => match parent_sampled {
+            Some(true) => 1.0,
+            Some(false) => 0.0,
+            None => options.traces_sample_rate,
+        },
+    };
+    let sampled = rate >= 1.0 || (rate > 0.0 && crate::util::random_f64() < rate);
+    info.set_sampled(sampled);
+}
+
+/// Sends the transaction of a sampled request that ended: `status_code` from its response, or
+/// `status` (`internal_error`, `cancelled`) when there was none. A no-op for other requests.
+#[inline]
+pub(crate) fn finish_transaction(handle: &ScopeHandle, status_code: Option<u16>, status: &'static str) {
+    if TRACING.load(Ordering::Relaxed) {
+        finish_transaction_slow(handle, status_code, status);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn finish_transaction_slow(handle: &ScopeHandle, status_code: Option<u16>, status: &'static str) {
+    let scope = handle.snapshot();
+    let Some(request) = scope.request() else { return };
+    let Some((start, end, spans)) = request.recorder().and_then(|r| r.finish()) else { return };
+    let Some(core) = client_of(&scope) else { return };
+    let trace = request.trace();
+    let mut tags: std::collections::BTreeMap<String, String> =
+        scope.tags().iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    tags.entry("request_id".to_owned()).or_insert_with(|| request.request_id());
+    let transaction = Transaction {
+        event_id: EventId::new(),
+        name: request.transaction().to_owned(),
+        op: "http.server".to_owned(),
+        trace_id: trace.trace_id(),
+        span_id: trace.span_id(),
+        parent_span_id: trace.parent_span_id(),
+        status: status_code.map_or(status, span_status).to_owned(),
+        start_timestamp: start,
+        timestamp: end,
+        request: Some(request.to_event_request()),
+        status_code,
+        spans,
+        tags,
+        release: core.options.release.as_deref().map(str::to_owned),
+        environment: core.options.environment.as_deref().map(str::to_owned),
+        server_name: core.options.server_name.as_deref().map(str::to_owned),
+        sdk: Sdk::default(),
+    };
+    incr(&COUNTERS.transactions_captured);
+    core.transport.send(Envelope::from_transaction(transaction));
+}
+
+fn client_of(scope: &Scope) -> Option<Arc<Core>> {
+    scope.client().cloned().and_then(|c| c.downcast::<Core>().ok()).or_else(client)
+}
+
+/// A child span of the active request's transaction, ended (and recorded) when dropped.
+/// Outside a sampled request it records nothing and costs a scope lookup.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// async fn load_order(id: u64) -> u64 {
+///     let _span = isoscope::start_span("db.query", "SELECT * FROM orders WHERE id = ?");
+///     id // the query
+/// }
+/// load_order(7).await;
+/// # }
+/// ```
+#[must_use = "the span ends when the guard is dropped"]
+#[derive(Debug)]
+pub struct SpanGuard {
+    /// `None` outside a sampled request.
+    open: Option<Open>,
+}
+
+#[derive(Debug)]
+struct Open {
+    recorder: Arc<Recorder>,
+    trace_id: TraceId,
+    span: Span,
+}
+
+/// Starts a child span of the active request's transaction: `op` the kind of operation
+/// (`db.query`, `http.client`, `cache.get`), `description` what it did.
+pub fn start_span(op: impl Into<String>, description: impl Into<String>) -> SpanGuard {
+    let scope = bind::active().snapshot();
+    let Some(request) = scope.request() else { return SpanGuard { open: None } };
+    let Some(recorder) = request.recorder() else { return SpanGuard { open: None } };
+    let trace = request.trace();
+    SpanGuard::open(recorder.clone(), trace.trace_id(), trace.span_id(), op.into(), description.into())
+}
+
+impl SpanGuard {
+    fn open(recorder: Arc<Recorder>, trace_id: TraceId, parent: SpanId, op: String, description: String) -> Self {
+        let span = Span {
+            span_id: SpanId::new(),
+            parent_span_id: parent,
+            trace_id,
+            op,
+            description: (!description.is_empty()).then_some(description),
+            start_timestamp: recorder.now(),
+            timestamp: 0.0,
+            status: None,
+        };
+        Self { open: Some(Open { recorder, trace_id, span }) }
+    }
+
+    /// A span inside this one.
+    pub fn start_child(&self, op: impl Into<String>, description: impl Into<String>) -> Self {
+        match &self.open {
+            Some(o) => Self::open(o.recorder.clone(), o.trace_id, o.span.span_id, op.into(), description.into()),
+            None => Self { open: None },
+        }
+    }
+
+    /// Sets the span's status (`ok`, `internal_error`, `not_found`, ...).
+    pub fn set_status(&mut self, status: impl Into<String>) {
+        if let Some(o) = &mut self.open {
+            o.span.status = Some(status.into());
+        }
+    }
+
+    /// The span's id, if it is recorded (inside a sampled request).
+    pub fn span_id(&self) -> Option<SpanId> {
+        self.open.as_ref().map(|o| o.span.span_id)
+    }
+}
+
+impl Drop for SpanGuard {
+    fn drop(&mut self) {
+        if let Some(mut o) = self.open.take() {
+            o.span.timestamp = o.recorder.now();
+            o.recorder.record(o.span);
+        }
+    }
+}

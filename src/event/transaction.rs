@@ -1,0 +1,153 @@
+//! [`Transaction`] and [`Span`]: a sampled request's performance data, as Sentry's
+//! `transaction` event (sent in a `transaction` envelope item).
+
+use std::collections::BTreeMap;
+
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+use super::{EventId, Request, Sdk};
+use crate::trace::{SpanId, TraceId};
+
+/// One timed operation inside a transaction (`isoscope::start_span`, or a `tracing` span).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Span {
+    /// The span's id.
+    pub span_id: SpanId,
+    /// The span it ran in: the request's, or an enclosing child span's.
+    pub parent_span_id: SpanId,
+    /// The trace.
+    pub trace_id: TraceId,
+    /// What kind of operation (`db.query`, `http.client`, ...).
+    pub op: String,
+    /// What it did (`SELECT * FROM orders WHERE id = ?`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Start, seconds since the Unix epoch.
+    pub start_timestamp: f64,
+    /// End, seconds since the Unix epoch.
+    pub timestamp: f64,
+    /// `ok`, or an error status (`internal_error`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// A sampled request's transaction: its route, start and end, status, request data and child
+/// spans, sent as Sentry's `transaction` event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transaction {
+    /// Unique id.
+    pub event_id: EventId,
+    /// The route template (`/orders/{id}`), else the path.
+    pub name: String,
+    /// `http.server` for a request.
+    pub op: String,
+    /// The trace.
+    pub trace_id: TraceId,
+    /// The request's own span (the root of this transaction).
+    pub span_id: SpanId,
+    /// The caller's span, when the trace was continued.
+    pub parent_span_id: Option<SpanId>,
+    /// Sentry's span status from the response (`ok`, `not_found`, `internal_error`, ...).
+    pub status: String,
+    /// Start, seconds since the Unix epoch.
+    pub start_timestamp: f64,
+    /// End, seconds since the Unix epoch.
+    pub timestamp: f64,
+    /// The HTTP request.
+    pub request: Option<Request>,
+    /// The response status code.
+    pub status_code: Option<u16>,
+    /// Child spans, in the order they ended (at most 1,000; more are dropped and counted).
+    pub spans: Vec<Span>,
+    /// Tags (the request's, at its end).
+    pub tags: BTreeMap<String, String>,
+    /// Release.
+    pub release: Option<String>,
+    /// Environment.
+    pub environment: Option<String>,
+    /// Host name.
+    pub server_name: Option<String>,
+    /// The SDK.
+    pub sdk: Sdk,
+}
+
+/// Sentry's span status for an HTTP status code.
+pub(crate) fn span_status(code: u16) -> &'static str {
+    let exact = match code {
+        400 => "invalid_argument",
+        401 => "unauthenticated",
+        403 => "permission_denied",
+        404 => "not_found",
+        409 => "already_exists",
+        429 => "resource_exhausted",
+        499 => "cancelled",
+        501 => "unimplemented",
+        503 => "unavailable",
+        504 => "deadline_exceeded",
+        _ => "",
+    };
+    if !exact.is_empty() {
+        exact
+    } else if code < 400 {
+        "ok"
+    } else if code < 500 {
+        "failed_precondition"
+    } else {
+        "internal_error"
+    }
+}
+
+impl Serialize for Transaction {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Trace<'a> {
+            #[serde(rename = "type")]
+            ty: &'static str,
+            trace_id: TraceId,
+            span_id: SpanId,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            parent_span_id: Option<SpanId>,
+            op: &'a str,
+            status: &'a str,
+        }
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("type", "transaction")?;
+        map.serialize_entry("event_id", &self.event_id)?;
+        map.serialize_entry("platform", "native")?;
+        map.serialize_entry("transaction", &self.name)?;
+        map.serialize_entry("transaction_info", &serde_json::json!({ "source": "route" }))?;
+        map.serialize_entry("start_timestamp", &self.start_timestamp)?;
+        map.serialize_entry("timestamp", &self.timestamp)?;
+        let trace = Trace {
+            ty: "trace",
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            parent_span_id: self.parent_span_id,
+            op: &self.op,
+            status: &self.status,
+        };
+        let mut contexts = BTreeMap::new();
+        contexts.insert("trace", serde_json::to_value(&trace).unwrap_or_default());
+        if let Some(code) = self.status_code {
+            contexts.insert("response", serde_json::json!({ "type": "response", "status_code": code }));
+        }
+        map.serialize_entry("contexts", &contexts)?;
+        map.serialize_entry("spans", &self.spans)?;
+        if let Some(request) = &self.request {
+            map.serialize_entry("request", request)?;
+        }
+        if !self.tags.is_empty() {
+            map.serialize_entry("tags", &self.tags)?;
+        }
+        for (key, value) in
+            [("release", &self.release), ("environment", &self.environment), ("server_name", &self.server_name)]
+        {
+            if let Some(value) = value {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.serialize_entry("sdk", &self.sdk)?;
+        map.end()
+    }
+}

@@ -1,0 +1,196 @@
+//! Performance transactions: a sampled request sends one `transaction` (route name,
+//! `http.server`, start and end, status from the response, the request's trace and data,
+//! child spans from `start_span`), honouring an incoming sampling decision and the sampler;
+//! spans are bounded; the `transaction` rate-limit category is respected.
+
+mod support;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::routing::get;
+use axum::Router;
+use http::{Request, StatusCode};
+use isoscope::{IsolationLayer, Level, MemoryTransport, Options, Transaction};
+use support::ingest::{Answer, Ingest};
+use tower::ServiceExt;
+
+/// This binary's client: every request sampled, except `/never` and where the caller decided.
+fn transport() -> &'static MemoryTransport {
+    static T: OnceLock<MemoryTransport> = OnceLock::new();
+    T.get_or_init(|| {
+        let transport = MemoryTransport::new();
+        let options = Options::new().transport(transport.clone()).traces_sampler(|ctx| {
+            if ctx.transaction == "/never" {
+                return 0.0;
+            }
+            ctx.parent_sampled.map_or(1.0, |s| f64::from(u8::from(s)))
+        });
+        // The client lives for the whole test binary: its guard is kept, never dropped.
+        static GUARD: OnceLock<isoscope::ClientGuard> = OnceLock::new();
+        let _ = GUARD.set(isoscope::init(options).unwrap());
+        transport
+    })
+}
+
+fn app() -> Router {
+    Router::new()
+        .route(
+            "/orders/{id}",
+            get(|| async {
+                isoscope::set_tag("tenant", "acme");
+                let outer = isoscope::start_span("db.query", "SELECT * FROM orders WHERE id = ?");
+                {
+                    let mut inner = outer.start_child("cache.get", "order:7");
+                    inner.set_status("not_found");
+                }
+                drop(outer);
+                isoscope::capture_message("order loaded", Level::Info);
+                "ok"
+            }),
+        )
+        .route("/missing", get(|| async { StatusCode::NOT_FOUND }))
+        .route("/boom", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
+        .route("/never", get(|| async { "unsampled" }))
+        .route(
+            "/many",
+            get(|| async {
+                for i in 0..1_100 {
+                    let _s = isoscope::start_span("work", format!("step {i}"));
+                }
+                "done"
+            }),
+        )
+        .layer(IsolationLayer::new())
+}
+
+async fn call(path: &str, headers: &[(&str, &str)]) -> StatusCode {
+    let mut req = Request::get(path);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    app().oneshot(req.body(Body::empty()).unwrap()).await.unwrap().status()
+}
+
+/// The transactions whose request carried `x-request-id: id`.
+fn transactions_of(id: &str) -> Vec<Transaction> {
+    transport()
+        .transactions()
+        .into_iter()
+        .filter(|t| t.tags.get("request_id").map(String::as_str) == Some(id))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sampled_request_sends_one_transaction_with_its_spans() {
+    transport();
+    assert_eq!(call("/orders/7", &[("x-request-id", "tx-1")]).await, 200);
+    let txs = transactions_of("tx-1");
+    assert_eq!(txs.len(), 1, "one transaction per request");
+    let t = &txs[0];
+    assert_eq!((t.name.as_str(), t.op.as_str(), t.status.as_str()), ("/orders/{id}", "http.server", "ok"));
+    assert_eq!(t.status_code, Some(200));
+    assert!(t.start_timestamp <= t.timestamp && t.timestamp - t.start_timestamp < 60.0);
+    assert_eq!(t.tags["tenant"], "acme");
+    assert_eq!(t.request.as_ref().unwrap().method.as_deref(), Some("GET"));
+    // The error event of the same request is in the same trace and span.
+    let event = transport()
+        .events()
+        .into_iter()
+        .find(|e| e.tags.get("request_id").map(String::as_str) == Some("tx-1"))
+        .unwrap();
+    assert_eq!(event.contexts["trace"]["trace_id"], t.trace_id.to_string());
+    assert_eq!(event.contexts["trace"]["span_id"], t.span_id.to_string());
+    assert_eq!(event.contexts["trace"]["sampled"], true);
+    // Spans: the query is a child of the request, the cache lookup of the query.
+    assert_eq!(t.spans.len(), 2);
+    let query = t.spans.iter().find(|s| s.op == "db.query").unwrap();
+    let cache = t.spans.iter().find(|s| s.op == "cache.get").unwrap();
+    assert_eq!(query.parent_span_id, t.span_id);
+    assert_eq!(cache.parent_span_id, query.span_id);
+    assert_eq!(cache.status.as_deref(), Some("not_found"));
+    assert!(t.start_timestamp <= query.start_timestamp && query.timestamp <= t.timestamp);
+    assert!(query.start_timestamp <= cache.start_timestamp && cache.timestamp <= query.timestamp);
+    assert!(t.spans.iter().all(|s| s.trace_id == t.trace_id));
+
+    // The wire form: a `transaction` item with the fields of Sentry's transaction events.
+    let json = serde_json::to_value(t).unwrap();
+    assert_eq!(json["type"], "transaction");
+    assert_eq!(json["transaction"], "/orders/{id}");
+    assert_eq!(json["contexts"]["trace"]["op"], "http.server");
+    assert_eq!(json["contexts"]["trace"]["status"], "ok");
+    assert_eq!(json["contexts"]["trace"]["type"], "trace");
+    assert!(json["start_timestamp"].is_f64() && json["timestamp"].is_f64());
+    assert_eq!(json["spans"].as_array().unwrap().len(), 2);
+    assert_eq!(json["spans"][0]["trace_id"], t.trace_id.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_comes_from_the_response() {
+    transport();
+    call("/missing", &[("x-request-id", "tx-404")]).await;
+    call("/boom", &[("x-request-id", "tx-500")]).await;
+    assert_eq!(transactions_of("tx-404")[0].status, "not_found");
+    assert_eq!(transactions_of("tx-500")[0].status, "internal_error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callers_decision_and_the_sampler_are_honoured() {
+    transport();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    call("/orders/1", &[("x-request-id", "tx-no"), ("sentry-trace", &format!("{trace}-00f067aa0ba902b7-0"))]).await;
+    assert!(transactions_of("tx-no").is_empty(), "the caller said not sampled");
+    call("/orders/1", &[("x-request-id", "tx-yes"), ("traceparent", &format!("00-{trace}-00f067aa0ba902b7-01"))]).await;
+    let yes = transactions_of("tx-yes");
+    assert_eq!(yes[0].trace_id.to_string(), trace);
+    assert_eq!(yes[0].parent_span_id.unwrap().to_string(), "00f067aa0ba902b7");
+    call("/never", &[("x-request-id", "tx-never")]).await;
+    assert!(transactions_of("tx-never").is_empty(), "the sampler said 0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_per_transaction_are_bounded_and_counted() {
+    transport();
+    let before = isoscope::stats();
+    call("/many", &[("x-request-id", "tx-many")]).await;
+    assert_eq!(transactions_of("tx-many")[0].spans.len(), 1_000);
+    assert!(isoscope::stats().since(&before).spans_dropped >= 100);
+}
+
+#[test]
+fn outside_a_sampled_request_spans_record_nothing() {
+    transport();
+    let span = isoscope::start_span("idle", "outside");
+    assert_eq!(span.span_id(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_are_sent_as_their_own_item_and_rate_limited_by_category() {
+    transport();
+    let server = Ingest::start(Answer::Accept).await;
+    // The first answer limits transactions for 60 s; errors go on.
+    server.script([Answer::AcceptWithRateLimits("60:transaction:organization")]);
+    let client = isoscope::Client::new(
+        Options::new().transport(isoscope::HttpTransport::builder(&server.dsn()).unwrap().build().unwrap()),
+    )
+    .unwrap();
+    for id in ["rl-1", "rl-2"] {
+        let scope = client.new_scope();
+        scope.bind(call("/orders/3", &[("x-request-id", id)])).await;
+        assert!(client.flush(Duration::from_secs(10)));
+    }
+    let received = server.received();
+    let kinds: Vec<Vec<String>> = received
+        .iter()
+        .map(|r| r.items.iter().map(|(h, _)| h["type"].as_str().unwrap().to_owned()).collect())
+        .collect();
+    let transactions = kinds.iter().filter(|k| k.contains(&"transaction".to_owned())).count();
+    let events = kinds.iter().filter(|k| k.contains(&"event".to_owned())).count();
+    assert_eq!((events, transactions), (2, 1), "the second transaction was rate limited, not the events: {kinds:?}");
+    let (header, payload) =
+        received.iter().flat_map(|r| r.items.iter()).find(|(h, _)| h["type"] == "transaction").unwrap();
+    assert_eq!(header["length"].as_u64().unwrap() as usize, serde_json::to_vec(payload).unwrap().len());
+    assert_eq!(payload["transaction"], "/orders/{id}");
+    assert!(payload["spans"].as_array().is_some_and(|s| s.len() == 2));
+}
