@@ -194,3 +194,34 @@ async fn transactions_are_sent_as_their_own_item_and_rate_limited_by_category() 
     assert_eq!(payload["transaction"], "/orders/{id}");
     assert!(payload["spans"].as_array().is_some_and(|s| s.len() == 2));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn tracing_spans_inside_a_sampled_request_become_child_spans() {
+    use tracing_subscriber::prelude::*;
+    transport();
+    let _subscriber = tracing::subscriber::set_default(
+        tracing_subscriber::registry().with(isoscope::integrations::tracing::BreadcrumbLayer::new()),
+    );
+    let app = Router::new()
+        .route(
+            "/traced",
+            get(|| async {
+                let outer = tracing::info_span!("load_user", user_id = 7);
+                let _o = outer.enter();
+                let inner = tracing::info_span!("db_query", message = "SELECT * FROM users");
+                inner.in_scope(|| tracing::info!("row found"));
+                "ok"
+            }),
+        )
+        .layer(IsolationLayer::new());
+    app.oneshot(Request::get("/traced").header("x-request-id", "tx-tracing").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let t = &transactions_of("tx-tracing")[0];
+    let outer = t.spans.iter().find(|s| s.op == "load_user").expect("the outer tracing span");
+    let inner = t.spans.iter().find(|s| s.op == "db_query").expect("the inner tracing span");
+    assert_eq!(outer.parent_span_id, t.span_id);
+    assert_eq!(inner.parent_span_id, outer.span_id, "nested as the tracing spans are");
+    assert_eq!(inner.description.as_deref(), Some("SELECT * FROM users"));
+    assert_eq!(outer.description.as_deref(), Some("transactions::load_user"));
+}

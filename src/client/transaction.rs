@@ -133,6 +133,9 @@ struct Open {
 /// Starts a child span of the active request's transaction: `op` the kind of operation
 /// (`db.query`, `http.client`, `cache.get`), `description` what it did.
 pub fn start_span(op: impl Into<String>, description: impl Into<String>) -> SpanGuard {
+    if !TRACING.load(Ordering::Relaxed) {
+        return SpanGuard { open: None };
+    }
     let scope = bind::active().snapshot();
     let Some(request) = scope.request() else { return SpanGuard { open: None } };
     let Some(recorder) = request.recorder() else { return SpanGuard { open: None } };

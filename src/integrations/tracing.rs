@@ -15,6 +15,7 @@
 //! | the `message` field | message |
 //! | other fields | data (breadcrumb), extra (event) |
 //! | enclosing spans, outermost first | data `spans` (names), `<span>.<field>` (fields) |
+//! | a span inside a sampled request (`traces_sample_rate`) | a child span of its transaction: op = span name, description = its `message` field or `target::name`, nested as the tracing spans are |
 //!
 //! # Example
 //!
@@ -54,7 +55,10 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-use crate::{Breadcrumb, Event, Level};
+use crate::{Breadcrumb, Event, Level, SpanGuard};
+
+/// The transaction child span of a tracing span (inside a sampled request).
+struct ChildSpan(SpanGuard);
 
 /// A `tracing_subscriber` layer turning tracing events into breadcrumbs of the active
 /// isolation scope, and capturing events at or above a level. See the [module docs](self).
@@ -158,10 +162,29 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut fields = Fields::default();
         attrs.record(&mut fields);
+        // Inside a sampled request, the tracing span is also a child span of its transaction:
+        // under the enclosing tracing span's, else under the request's.
+        let description =
+            fields.message.clone().unwrap_or_else(|| format!("{}::{}", span.metadata().target(), span.name()));
+        let parent = span
+            .parent()
+            .and_then(|p| p.extensions().get::<ChildSpan>().map(|c| c.0.start_child(span.name(), &description)));
+        let child = parent.unwrap_or_else(|| crate::start_span(span.name(), description));
         if let Some(m) = fields.message {
             fields.values.insert("message".into(), Value::String(m));
         }
-        span.extensions_mut().insert(SpanFields(fields.values));
+        let mut ext = span.extensions_mut();
+        ext.insert(SpanFields(fields.values));
+        if child.span_id().is_some() {
+            ext.insert(ChildSpan(child));
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        // The child span ends (and is recorded) when the tracing span closes.
+        if let Some(span) = ctx.span(&id) {
+            drop(span.extensions_mut().remove::<ChildSpan>());
+        }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
