@@ -508,6 +508,44 @@ fn main() {
         println!("{name}: added {wall:.0} ns/request wall clock, {cpu:.0} CPU ns/request");
         return;
     }
+    // `--traced [--tasks T]`: every request sampled in both SDKs (isoscope
+    // `traces_sample_rate(1.0)`, sentry `traces_sample_rate = 1.0` with
+    // `SentryHttpLayer::enable_transaction()`), each alternated with `bare` for 31 rounds; prints
+    // the median added ns per request of each and their ratio.
+    if std::env::args().any(|a| a == "--traced") {
+        drop(_iso);
+        let _iso = isoscope::init(isoscope::Options::new().traces_sample_rate(1.0).transport(DropAll)).unwrap();
+        let mut traced = sentry::ClientOptions::default().traces_sample_rate(1.0);
+        traced.dsn = Some("https://public@sentry.invalid/1".parse().unwrap());
+        traced.transport =
+            Some(Arc::new(|_: &sentry::ClientOptions| Arc::new(SentryDropAll) as Arc<dyn sentry::Transport>));
+        let _sentry = sentry::init(traced);
+        let tasks =
+            std::env::args().skip_while(|a| a != "--tasks").nth(1).and_then(|v| v.parse().ok()).unwrap_or(CONCURRENCY);
+        let bare = Variant::Bare.router();
+        let iso = Variant::Isoscope.router();
+        let sen = Router::new().route("/items/{id}", get(sentry_handler::<false>)).layer(
+            tower::ServiceBuilder::new()
+                .layer(sentry_tower::NewSentryLayer::<Request<Body>>::new_from_top())
+                .layer(sentry_tower::SentryHttpLayer::new().enable_transaction()),
+        );
+        let (i, s) = rt.block_on(async {
+            let (mut i, mut s) = (Vec::new(), Vec::new());
+            for _ in 0..31 {
+                let b = measure(&bare, 8_000, tasks).await;
+                i.push(measure(&iso, 8_000, tasks).await.0 - b.0);
+                let b = measure(&bare, 8_000, tasks).await;
+                s.push(measure(&sen, 8_000, tasks).await.0 - b.0);
+            }
+            (median(i), median(s))
+        });
+        println!(
+            "traced (every request sampled, {tasks} tasks): isoscope added {i:.0} ns/request, sentry-tower \
+             enable_transaction added {s:.0} ns/request, isoscope/sentry {:.2} (target <= 0.5)",
+            i / s
+        );
+        return;
+    }
     // `--profile <variant> [--requests N] [--tasks T]`: run one variant for a while, for
     // `perf record` or `valgrind --tool=callgrind`.
     if let Some(name) = std::env::args().skip_while(|a| a != "--profile").nth(1) {
