@@ -7,7 +7,9 @@ use std::sync::Arc;
 use super::options::SamplingContext;
 use super::{client, Core};
 use crate::bind::{self, ScopeHandle};
-use crate::event::{span_status, Envelope, EventId, Sdk, Span, Transaction};
+use std::collections::BTreeMap;
+
+use crate::event::{span_status, Deferred, DeferredParts, Envelope, EventId, Sdk, Span, Transaction};
 use crate::scope::{Recorder, RequestInfo, Scope};
 use crate::stats::{incr, COUNTERS};
 use crate::trace::{SpanId, TraceId};
@@ -73,9 +75,6 @@ fn finish_transaction_slow(handle: &ScopeHandle, status_code: Option<u16>, statu
     let Some((start, end, spans)) = request.recorder().and_then(|r| r.finish()) else { return };
     let Some(core) = client_of(&scope) else { return };
     let trace = request.trace();
-    let mut tags: std::collections::BTreeMap<String, String> =
-        scope.tags().iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    tags.entry("request_id".to_owned()).or_insert_with(|| request.request_id());
     let transaction = Transaction {
         event_id: EventId::new(),
         name: request.transaction().to_owned(),
@@ -86,17 +85,36 @@ fn finish_transaction_slow(handle: &ScopeHandle, status_code: Option<u16>, statu
         status: status_code.map_or(status, span_status).to_owned(),
         start_timestamp: start,
         timestamp: end,
-        request: Some(request.to_event_request()),
+        request: None,
         status_code,
         spans,
-        tags,
+        tags: BTreeMap::new(),
         release: core.options.release.as_deref().map(str::to_owned),
         environment: core.options.environment.as_deref().map(str::to_owned),
         server_name: core.options.server_name.as_deref().map(str::to_owned),
         sdk: Sdk::default(),
+        // The request data and tags are built on the transport's thread, from this snapshot.
+        deferred: Deferred::new(FromScope(scope.clone())),
     };
     incr(&COUNTERS.transactions_captured);
     core.transport.send(Envelope::from_transaction(transaction));
+}
+
+/// A transaction's request data and tags, from the snapshot of its request's scope.
+struct FromScope(Scope);
+
+impl DeferredParts for FromScope {
+    fn request(&self) -> Option<crate::event::Request> {
+        self.0.request().map(RequestInfo::to_event_request)
+    }
+
+    fn tags(&self) -> BTreeMap<String, String> {
+        let mut tags: BTreeMap<String, String> = self.0.tags().iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if let Some(request) = self.0.request() {
+            tags.entry("request_id".to_owned()).or_insert_with(|| request.request_id());
+        }
+        tags
+    }
 }
 
 fn client_of(scope: &Scope) -> Option<Arc<Core>> {

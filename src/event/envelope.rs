@@ -94,6 +94,17 @@ impl Envelope {
         }
     }
 
+    /// Resolves everything deferred to serialization: captured stacks, transactions' request
+    /// data and tags (what a transport that keeps envelopes in memory does on `send`).
+    pub(crate) fn resolve_all(&mut self) {
+        for item in &mut self.items {
+            match item {
+                EnvelopeItem::Event(event) => event.resolve_stacktraces(),
+                EnvelopeItem::Transaction(t) => t.resolve(),
+            }
+        }
+    }
+
     /// Consumes the envelope, returning its event if it holds one.
     pub fn into_event(self) -> Option<Event> {
         self.items.into_iter().find_map(|i| match i {

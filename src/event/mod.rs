@@ -39,6 +39,7 @@ pub(crate) use stacktrace::ResolveFrames;
 pub use stacktrace::{Frame, Stacktrace, Thread};
 pub(crate) use transaction::span_status;
 pub use transaction::{Span, Transaction};
+pub(crate) use transaction::{Deferred, DeferredParts};
 
 pub use user::User;
 

@@ -2,6 +2,8 @@
 //! `transaction` event (sent in a `transaction` envelope item).
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
 
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -32,8 +34,43 @@ pub struct Span {
     pub status: Option<String>,
 }
 
+/// What a transaction takes from its request's scope when it is serialized (on the
+/// transport's thread), not when the request ends: implemented by the client.
+pub(crate) trait DeferredParts: Send + Sync + 'static {
+    /// The HTTP request, scrubbed and bounded.
+    fn request(&self) -> Option<Request>;
+    /// The request's tags (and its `request_id`).
+    fn tags(&self) -> BTreeMap<String, String>;
+}
+
+/// The deferred parts of a [`Transaction`] (ignored by `==`).
+#[derive(Clone, Default)]
+pub(crate) struct Deferred(Option<Arc<dyn DeferredParts>>);
+
+impl Deferred {
+    pub(crate) fn new(parts: impl DeferredParts) -> Self {
+        Self(Some(Arc::new(parts)))
+    }
+}
+
+impl fmt::Debug for Deferred {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "Deferred(pending)" } else { "Deferred(none)" })
+    }
+}
+
+impl PartialEq for Deferred {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 /// A sampled request's transaction: its route, start and end, status, request data and child
 /// spans, sent as Sentry's `transaction` event.
+///
+/// Its `request` and `tags` are taken from the request's scope when the transaction is
+/// serialized, on the transport's thread; until then they are empty unless
+/// [`resolve`](Self::resolve) was called (`MemoryTransport` does it on `send`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transaction {
     /// Unique id.
@@ -70,6 +107,21 @@ pub struct Transaction {
     pub server_name: Option<String>,
     /// The SDK.
     pub sdk: Sdk,
+    pub(crate) deferred: Deferred,
+}
+
+impl Transaction {
+    /// Fills `request` and `tags` from the request's scope now (see the type's docs).
+    pub fn resolve(&mut self) {
+        if let Some(parts) = self.deferred.0.take() {
+            if self.request.is_none() {
+                self.request = parts.request();
+            }
+            for (k, v) in parts.tags() {
+                self.tags.entry(k).or_insert(v);
+            }
+        }
+    }
 }
 
 /// Sentry's span status for an HTTP status code.
@@ -134,11 +186,19 @@ impl Serialize for Transaction {
         }
         map.serialize_entry("contexts", &contexts)?;
         map.serialize_entry("spans", &self.spans)?;
-        if let Some(request) = &self.request {
-            map.serialize_entry("request", request)?;
+        match (&self.request, &self.deferred.0) {
+            (Some(request), _) => map.serialize_entry("request", request)?,
+            (None, Some(parts)) => {
+                if let Some(request) = parts.request() {
+                    map.serialize_entry("request", &request)?;
+                }
+            }
+            (None, None) => {}
         }
-        if !self.tags.is_empty() {
-            map.serialize_entry("tags", &self.tags)?;
+        let mut tags = self.deferred.0.as_ref().map(|p| p.tags()).unwrap_or_default();
+        tags.extend(self.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if !tags.is_empty() {
+            map.serialize_entry("tags", &tags)?;
         }
         for (key, value) in
             [("release", &self.release), ("environment", &self.environment), ("server_name", &self.server_name)]

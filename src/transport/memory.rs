@@ -68,10 +68,10 @@ impl MemoryTransport {
 }
 
 impl Transport for MemoryTransport {
-    /// Keeps the envelope, its captured stacks resolved (on the caller's thread: this is a
-    /// transport for tests, where frames are read right after the capture).
+    /// Keeps the envelope, resolved (captured stacks, transactions' request data: on the
+    /// caller's thread, as this is a transport for tests, read right after the capture).
     fn send(&self, mut envelope: Envelope) {
-        envelope.resolve_stacktraces();
+        envelope.resolve_all();
         crate::stats::incr(&crate::stats::COUNTERS.events_sent);
         self.envelopes.lock().unwrap_or_else(PoisonError::into_inner).push(envelope);
     }

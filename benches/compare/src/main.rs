@@ -373,6 +373,24 @@ fn sentry_router<H: axum::handler::Handler<T, ()>, T: 'static>(route: &str, hand
     )
 }
 
+/// sentry with every request sampled (and a transport that drops everything).
+fn sentry_traced_init() -> sentry::ClientInitGuard {
+    let mut traced = sentry::ClientOptions::default().traces_sample_rate(1.0);
+    traced.dsn = Some("https://public@sentry.invalid/1".parse().unwrap());
+    traced.transport =
+        Some(Arc::new(|_: &sentry::ClientOptions| Arc::new(SentryDropAll) as Arc<dyn sentry::Transport>));
+    sentry::init(traced)
+}
+
+/// sentry-tower with `enable_transaction()`: a transaction per request.
+fn sentry_traced_router() -> Router {
+    Router::new().route("/items/{id}", get(sentry_handler::<false>)).layer(
+        tower::ServiceBuilder::new()
+            .layer(sentry_tower::NewSentryLayer::<Request<Body>>::new_from_top())
+            .layer(sentry_tower::SentryHttpLayer::new().enable_transaction()),
+    )
+}
+
 fn request() -> Request<Body> {
     Request::get("/items/42?page=2")
         .header("host", "shop.example")
@@ -515,20 +533,12 @@ fn main() {
     if std::env::args().any(|a| a == "--traced") {
         drop(_iso);
         let _iso = isoscope::init(isoscope::Options::new().traces_sample_rate(1.0).transport(DropAll)).unwrap();
-        let mut traced = sentry::ClientOptions::default().traces_sample_rate(1.0);
-        traced.dsn = Some("https://public@sentry.invalid/1".parse().unwrap());
-        traced.transport =
-            Some(Arc::new(|_: &sentry::ClientOptions| Arc::new(SentryDropAll) as Arc<dyn sentry::Transport>));
-        let _sentry = sentry::init(traced);
+        let _sentry = sentry_traced_init();
         let tasks =
             std::env::args().skip_while(|a| a != "--tasks").nth(1).and_then(|v| v.parse().ok()).unwrap_or(CONCURRENCY);
         let bare = Variant::Bare.router();
         let iso = Variant::Isoscope.router();
-        let sen = Router::new().route("/items/{id}", get(sentry_handler::<false>)).layer(
-            tower::ServiceBuilder::new()
-                .layer(sentry_tower::NewSentryLayer::<Request<Body>>::new_from_top())
-                .layer(sentry_tower::SentryHttpLayer::new().enable_transaction()),
-        );
+        let sen = sentry_traced_router();
         let (i, s) = rt.block_on(async {
             let (mut i, mut s) = (Vec::new(), Vec::new());
             for _ in 0..31 {
@@ -549,7 +559,20 @@ fn main() {
     // `--profile <variant> [--requests N] [--tasks T]`: run one variant for a while, for
     // `perf record` or `valgrind --tool=callgrind`.
     if let Some(name) = std::env::args().skip_while(|a| a != "--profile").nth(1) {
-        let (_, app) = apps.iter().find(|(v, _)| v.name() == name).expect("unknown variant");
+        // `--with-traces`: both SDKs sample every request (`sentry` then runs with
+        // `enable_transaction()`), to profile or count the traced paths.
+        let traced = std::env::args().any(|a| a == "--with-traces");
+        let _traced = traced.then(|| {
+            (
+                isoscope::init(isoscope::Options::new().traces_sample_rate(1.0).transport(DropAll)).unwrap(),
+                sentry_traced_init(),
+            )
+        });
+        let sentry_traced = sentry_traced_router();
+        let app = match apps.iter().find(|(v, _)| v.name() == name).expect("unknown variant") {
+            (Variant::Sentry, _) if traced => &sentry_traced,
+            (_, app) => app,
+        };
         let n =
             std::env::args().skip_while(|a| a != "--requests").nth(1).and_then(|v| v.parse().ok()).unwrap_or(400_000);
         let tasks =
