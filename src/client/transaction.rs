@@ -109,7 +109,8 @@ impl DeferredParts for FromScope {
     }
 
     fn tags(&self) -> BTreeMap<String, String> {
-        let mut tags: BTreeMap<String, String> = self.0.tags().iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut tags: BTreeMap<String, String> =
+            self.0.tags().iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         if let Some(request) = self.0.request() {
             tags.entry("request_id".to_owned()).or_insert_with(|| request.request_id());
         }

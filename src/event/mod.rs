@@ -38,8 +38,8 @@ pub use request::Request;
 pub(crate) use stacktrace::ResolveFrames;
 pub use stacktrace::{Frame, Stacktrace, Thread};
 pub(crate) use transaction::span_status;
-pub use transaction::{Span, Transaction};
 pub(crate) use transaction::{Deferred, DeferredParts};
+pub use transaction::{Span, Transaction};
 
 pub use user::User;
 
