@@ -1,6 +1,7 @@
 //! Two services on loopback, each behind `IsolationLayer`: `checkout` calls `inventory` with
-//! the trace headers (`send_traced`). Prints the events of both, linked by one trace id, and
-//! the trace's transaction tree, then checks the links.
+//! `send_traced` (trace headers, an `http.client` span, an `http` breadcrumb). Prints the
+//! events of both, linked by one trace id, and the trace's transaction tree (inventory's request
+//! under checkout's `http.client` span), then checks the links.
 //!
 //! ```sh
 //! cargo run --example tracing_across_services
@@ -16,12 +17,11 @@ use isoscope::{IsolationLayer, Level, MemoryTransport, Options, Transaction};
 
 async fn checkout(State(inventory): State<SocketAddr>, Path(order): Path<u32>) -> String {
     isoscope::set_tag("service", "checkout");
-    let stock = {
-        let _span = isoscope::start_span("http.client", format!("GET http://{inventory}/stock/{order}"));
-        let client = reqwest::Client::builder().no_proxy().build().expect("client");
-        let res = client.get(format!("http://{inventory}/stock/{order}")).send_traced().await;
-        res.map(|r| r.status().as_u16()).unwrap_or(0)
-    };
+    // `send_traced`: the trace headers, an `http.client` span (inventory's parent) and an
+    // `http` breadcrumb.
+    let client = reqwest::Client::builder().no_proxy().build().expect("client");
+    let res = client.get(format!("http://{inventory}/stock/{order}")).send_traced().await;
+    let stock = res.map(|r| r.status().as_u16()).unwrap_or(0);
     if stock != 200 {
         isoscope::capture_message(format!("order {order}: inventory answered {stock}"), Level::Error);
     }
@@ -115,11 +115,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let checkout_tx = transactions.iter().find(|t| t.name == "/checkout/{order}").ok_or("no checkout transaction")?;
     let same_trace = events.iter().all(|e| e.contexts["trace"]["trace_id"] == root.trace_id.to_string())
         && transactions.iter().all(|t| t.trace_id == root.trace_id);
+    let call = checkout_tx.spans.iter().find(|s| s.op == "http.client").ok_or("no http.client span")?;
     if !same_trace
-        || inventory_tx.parent_span_id != Some(checkout_tx.span_id)
-        || inventory_event.contexts["trace"]["parent_span_id"] != checkout_event.contexts["trace"]["span_id"]
+        || inventory_tx.parent_span_id != Some(call.span_id)
+        || call.parent_span_id != checkout_tx.span_id
+        || inventory_event.contexts["trace"]["parent_span_id"] != call.span_id.to_string()
+        || checkout_event.contexts["trace"]["span_id"] != checkout_tx.span_id.to_string()
         || inventory_tx.status != "already_exists"
-        || !checkout_tx.spans.iter().any(|s| s.op == "http.client")
+        || call.status.as_deref() != Some("already_exists")
         || !inventory_tx.spans.iter().any(|s| s.op == "db.query")
     {
         return Err("the two services' events and transactions are not linked as expected".into());

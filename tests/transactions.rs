@@ -225,3 +225,29 @@ async fn tracing_spans_inside_a_sampled_request_become_child_spans() {
     assert_eq!(inner.description.as_deref(), Some("SELECT * FROM users"));
     assert_eq!(outer.description.as_deref(), Some("transactions::load_user"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outgoing_call_is_an_http_client_span_and_the_callees_parent() {
+    use isoscope::integrations::reqwest::TraceRequest;
+    transport();
+    let b = Router::new().route("/b", get(|| async { StatusCode::NOT_FOUND })).layer(IsolationLayer::new());
+    let b_addr = support::serve(b).await;
+    let a = Router::new()
+        .route(
+            "/a",
+            get(move || async move {
+                let url = format!("http://{b_addr}/b");
+                support::http_client().get(url).header("x-request-id", "tx-callee").send_traced().await.unwrap();
+                "a"
+            }),
+        )
+        .layer(IsolationLayer::new());
+    a.oneshot(Request::get("/a").header("x-request-id", "tx-caller").body(Body::empty()).unwrap()).await.unwrap();
+    let caller = &transactions_of("tx-caller")[0];
+    let callee = &transactions_of("tx-callee")[0];
+    let call = caller.spans.iter().find(|s| s.op == "http.client").expect("an http.client span");
+    assert_eq!(call.description.as_deref(), Some(format!("GET http://{b_addr}/b").as_str()));
+    assert_eq!(call.status.as_deref(), Some("not_found"));
+    assert_eq!(callee.trace_id, caller.trace_id);
+    assert_eq!(callee.parent_span_id, Some(call.span_id), "the call's span is the callee's parent");
+}

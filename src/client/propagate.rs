@@ -62,14 +62,14 @@ impl TraceHeaders {
 /// [`TraceHeaders`]); outside a request, those of the process's trace.
 pub fn trace_headers() -> TraceHeaders {
     let scope = bind::active().snapshot();
-    let process;
-    let context: &PropagationContext = match scope.request() {
-        Some(request) => request.trace(),
-        None => {
-            process = crate::trace::process();
-            process
-        }
-    };
+    match scope.request() {
+        Some(request) => headers_for(request.trace()),
+        None => headers_for(crate::trace::process()),
+    }
+}
+
+/// The headers that continue `context` (its span the parent).
+pub(crate) fn headers_for(context: &PropagationContext) -> TraceHeaders {
     let baggage = match context.baggage() {
         Some(frozen) => frozen.to_owned(),
         None => own_baggage(context),

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use crate::event::{span_status, Deferred, DeferredParts, Envelope, EventId, Sdk, Span, Transaction};
 use crate::scope::{Recorder, RequestInfo, Scope};
 use crate::stats::{incr, COUNTERS};
-use crate::trace::{SpanId, TraceId};
+use crate::trace::{PropagationContext, SpanId};
 
 /// Whether the client in force may sample requests (`traces_sample_rate` > 0 or a sampler):
 /// one relaxed load per request when it does not.
@@ -145,7 +145,8 @@ pub struct SpanGuard {
 #[derive(Debug)]
 struct Open {
     recorder: Arc<Recorder>,
-    trace_id: TraceId,
+    /// The request's trace, for the headers of calls made inside this span.
+    context: PropagationContext,
     span: Span,
 }
 
@@ -159,29 +160,44 @@ pub fn start_span(op: impl Into<String>, description: impl Into<String>) -> Span
     let Some(request) = scope.request() else { return SpanGuard { open: None } };
     let Some(recorder) = request.recorder() else { return SpanGuard { open: None } };
     let trace = request.trace();
-    SpanGuard::open(recorder.clone(), trace.trace_id(), trace.span_id(), op.into(), description.into())
+    SpanGuard::open(recorder.clone(), trace.clone(), trace.span_id(), op.into(), description.into())
 }
 
 impl SpanGuard {
-    fn open(recorder: Arc<Recorder>, trace_id: TraceId, parent: SpanId, op: String, description: String) -> Self {
+    fn open(
+        recorder: Arc<Recorder>,
+        context: PropagationContext,
+        parent: SpanId,
+        op: String,
+        description: String,
+    ) -> Self {
         let span = Span {
             span_id: SpanId::new(),
             parent_span_id: parent,
-            trace_id,
+            trace_id: context.trace_id(),
             op,
             description: (!description.is_empty()).then_some(description),
             start_timestamp: recorder.now(),
             timestamp: 0.0,
             status: None,
         };
-        Self { open: Some(Open { recorder, trace_id, span }) }
+        Self { open: Some(Open { recorder, context, span }) }
     }
 
     /// A span inside this one.
     pub fn start_child(&self, op: impl Into<String>, description: impl Into<String>) -> Self {
         match &self.open {
-            Some(o) => Self::open(o.recorder.clone(), o.trace_id, o.span.span_id, op.into(), description.into()),
+            Some(o) => Self::open(o.recorder.clone(), o.context.clone(), o.span.span_id, op.into(), description.into()),
             None => Self { open: None },
+        }
+    }
+
+    /// The headers for a call made inside this span: this span is the callee's parent.
+    /// Outside a sampled request, [`trace_headers`](crate::trace_headers).
+    pub fn trace_headers(&self) -> super::TraceHeaders {
+        match &self.open {
+            Some(o) => super::propagate::headers_for(&o.context.with_span(o.span.span_id)),
+            None => crate::trace_headers(),
         }
     }
 

@@ -28,9 +28,10 @@ pub trait TraceRequest: Sized {
     #[must_use]
     fn with_trace(self) -> Self;
 
-    /// [`with_trace`](Self::with_trace), sends, and records an `http` breadcrumb in the active
-    /// scope: method, URL (without credentials, secret-looking query values filtered),
-    /// status code and duration, level `error` for a 5xx answer or a failed request.
+    /// Sends with the trace headers and records an `http` breadcrumb in the active scope:
+    /// method, URL (without credentials, secret-looking query values filtered), status code and
+    /// duration, level `error` for a 5xx answer or a failed request. Inside a sampled request
+    /// the call is also an `http.client` child span, and the callee's parent is that span.
     fn send_traced(self) -> impl Future<Output = reqwest::Result<reqwest::Response>> + Send;
 }
 
@@ -41,13 +42,24 @@ impl TraceRequest for reqwest::RequestBuilder {
     }
 
     fn send_traced(self) -> impl Future<Output = reqwest::Result<reqwest::Response>> + Send {
-        let (client, request) = self.with_trace().build_split();
-        async move {
-            let request = request?;
+        let (client, request) = self.build_split();
+        let prepared = request.map(|mut request| {
             let method = request.method().to_string();
             let url = display_url(request.url());
+            // Inside a sampled request, an `http.client` span, the callee's parent.
+            let span = crate::start_span("http.client", format!("{method} {url}"));
+            span.trace_headers().apply_to(request.headers_mut());
+            (request, method, url, span)
+        });
+        async move {
+            let (request, method, url, mut span) = prepared?;
             let started = Instant::now();
             let answer = client.execute(request).await;
+            span.set_status(match &answer {
+                Ok(res) => crate::event::span_status(res.status().as_u16()),
+                Err(_) => "internal_error",
+            });
+            drop(span);
             let millis = started.elapsed().as_secs_f64() * 1000.0;
             let mut crumb = Breadcrumb::new(format!("{method} {url}"))
                 .ty("http")

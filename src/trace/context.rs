@@ -134,6 +134,12 @@ impl PropagationContext {
         }
     }
 
+    /// The same trace seen from one of its child spans: calls made inside that span name it
+    /// as their parent.
+    pub(crate) fn with_span(&self, span_id: SpanId) -> Self {
+        Self { span_id, ..self.clone() }
+    }
+
     /// W3C `traceparent` for a call made from here (flags `01` only when sampled).
     pub fn traceparent(&self) -> String {
         format!("00-{}-{}-{:02x}", self.trace_id, self.span_id, u8::from(self.sampled == Some(true)))
