@@ -171,10 +171,7 @@ async fn transactions_are_sent_as_their_own_item_and_rate_limited_by_category() 
     let server = Ingest::start(Answer::Accept).await;
     // The first answer limits transactions for 60 s; errors go on.
     server.script([Answer::AcceptWithRateLimits("60:transaction:organization")]);
-    let client = isoscope::Client::new(
-        Options::new().transport(isoscope::HttpTransport::builder(&server.dsn()).unwrap().build().unwrap()),
-    )
-    .unwrap();
+    let client = isoscope::Client::new(Options::new().dsn(server.dsn())).unwrap();
     for id in ["rl-1", "rl-2"] {
         let scope = client.new_scope();
         scope.bind(call("/orders/3", &[("x-request-id", id)])).await;
@@ -193,6 +190,12 @@ async fn transactions_are_sent_as_their_own_item_and_rate_limited_by_category() 
     assert_eq!(header["length"].as_u64().unwrap() as usize, serde_json::to_vec(payload).unwrap().len());
     assert_eq!(payload["transaction"], "/orders/{id}");
     assert!(payload["spans"].as_array().is_some_and(|s| s.len() == 2));
+    // The envelope carries the dynamic sampling context Relay samples by.
+    let envelope = received.iter().find(|r| r.items.iter().any(|(h, _)| h["type"] == "transaction")).unwrap();
+    let dsc = &envelope.header["trace"];
+    assert_eq!(dsc["trace_id"], payload["contexts"]["trace"]["trace_id"]);
+    assert_eq!(dsc["public_key"], support::ingest::KEY);
+    assert_eq!(dsc["sampled"], "true");
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -250,4 +253,13 @@ async fn an_outgoing_call_is_an_http_client_span_and_the_callees_parent() {
     assert_eq!(call.status.as_deref(), Some("not_found"));
     assert_eq!(callee.trace_id, caller.trace_id);
     assert_eq!(callee.parent_span_id, Some(call.span_id), "the call's span is the callee's parent");
+    // The callee passes the caller's dynamic sampling context on (from its baggage).
+    let envelope = transport()
+        .envelopes()
+        .into_iter()
+        .find(|e| e.transaction().is_some_and(|t| t.tags.get("request_id").map(String::as_str) == Some("tx-callee")))
+        .unwrap();
+    let dsc = envelope.trace_header().expect("a trace header");
+    assert_eq!(dsc["trace_id"], caller.trace_id.to_string());
+    assert_eq!(dsc["sampled"], "true");
 }

@@ -77,23 +77,80 @@ pub(crate) fn headers_for(context: &PropagationContext) -> TraceHeaders {
     TraceHeaders { sentry_trace: context.sentry_trace(), traceparent: context.traceparent(), baggage }
 }
 
-/// The dynamic sampling context of a trace that started here.
-fn own_baggage(context: &PropagationContext) -> String {
-    let mut entries = vec![format!("sentry-trace_id={}", context.trace_id())];
-    if let Some(client) = super::client() {
-        let options = &client.options;
+/// The dynamic sampling context of a trace that started here, as `(key, value)` pairs
+/// (`trace_id`, `environment`, `release`, `public_key`, `sampled`).
+fn own_entries(context: &PropagationContext, options: Option<&super::Options>) -> Vec<(&'static str, String)> {
+    let mut entries = vec![("trace_id", context.trace_id().to_string())];
+    if let Some(options) = options {
         if let Some(environment) = options.environment.as_deref() {
-            entries.push(format!("sentry-environment={}", baggage_value(environment)));
+            entries.push(("environment", environment.to_owned()));
         }
         if let Some(release) = options.release.as_deref() {
-            entries.push(format!("sentry-release={}", baggage_value(release)));
+            entries.push(("release", release.to_owned()));
         }
         if let Some(dsn) = options.dsn.as_deref().and_then(|d| d.parse::<crate::Dsn>().ok()) {
-            entries.push(format!("sentry-public_key={}", baggage_value(dsn.public_key())));
+            entries.push(("public_key", dsn.public_key().to_owned()));
         }
     }
     if let Some(sampled) = context.sampled() {
-        entries.push(format!("sentry-sampled={sampled}"));
+        entries.push(("sampled", sampled.to_string()));
     }
-    entries.join(",")
+    entries
+}
+
+/// The `baggage` of a trace that started here.
+fn own_baggage(context: &PropagationContext) -> String {
+    let client = super::client();
+    let entries = own_entries(context, client.as_deref().map(|c| &c.options));
+    entries.iter().map(|(k, v)| format!("sentry-{k}={}", baggage_value(v))).collect::<Vec<_>>().join(",")
+}
+
+/// The dynamic sampling context for an envelope's `trace` header: the caller's `sentry-*`
+/// baggage entries (percent-decoded), or this service's own.
+pub(crate) fn dynamic_sampling_context(context: &PropagationContext, options: &super::Options) -> serde_json::Value {
+    let mut dsc = serde_json::Map::new();
+    match context.baggage() {
+        Some(frozen) => {
+            for entry in frozen.split(',') {
+                if let Some((key, value)) = entry.trim().strip_prefix("sentry-").and_then(|e| e.split_once('=')) {
+                    dsc.insert(key.to_owned(), percent_decode(value).into());
+                }
+            }
+        }
+        None => {
+            for (key, value) in own_entries(context, Some(options)) {
+                dsc.insert(key.to_owned(), value.into());
+            }
+        }
+    }
+    serde_json::Value::Object(dsc)
+}
+
+/// `%XX` escapes decoded (invalid ones kept as they are; invalid UTF-8 replaced).
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(super::percent_decode("shop%401.0%20beta%2c%zz%4"), "shop@1.0 beta,%zz%4");
+    }
 }

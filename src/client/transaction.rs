@@ -96,8 +96,9 @@ fn finish_transaction_slow(handle: &ScopeHandle, status_code: Option<u16>, statu
         // The request data and tags are built on the transport's thread, from this snapshot.
         deferred: Deferred::new(FromScope(scope.clone())),
     };
+    let dsc = super::propagate::dynamic_sampling_context(trace, &core.options);
     incr(&COUNTERS.transactions_captured);
-    core.transport.send(Envelope::from_transaction(transaction));
+    core.transport.send(Envelope::from_transaction(transaction).with_trace_header(dsc));
 }
 
 /// A transaction's request data and tags, from the snapshot of its request's scope.

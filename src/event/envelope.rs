@@ -36,18 +36,31 @@ pub enum EnvelopeItem {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {
     event_id: Option<EventId>,
+    /// The dynamic sampling context (`trace` header) of a transaction envelope.
+    trace: Option<serde_json::Value>,
     items: Vec<EnvelopeItem>,
 }
 
 impl Envelope {
     /// An envelope holding one event.
     pub fn from_event(event: Event) -> Self {
-        Self { event_id: Some(event.event_id), items: vec![EnvelopeItem::Event(event)] }
+        Self { event_id: Some(event.event_id), trace: None, items: vec![EnvelopeItem::Event(event)] }
     }
 
     /// An envelope holding one transaction.
     pub fn from_transaction(transaction: Transaction) -> Self {
-        Self { event_id: Some(transaction.event_id), items: vec![EnvelopeItem::Transaction(transaction)] }
+        Self { event_id: Some(transaction.event_id), trace: None, items: vec![EnvelopeItem::Transaction(transaction)] }
+    }
+
+    /// Sets the `trace` header: the dynamic sampling context Relay samples by.
+    pub(crate) fn with_trace_header(mut self, dsc: serde_json::Value) -> Self {
+        self.trace = Some(dsc);
+        self
+    }
+
+    /// The `trace` header (dynamic sampling context), if the envelope has one.
+    pub fn trace_header(&self) -> Option<&serde_json::Value> {
+        self.trace.as_ref()
     }
 
     /// The transaction, if the envelope holds one.
@@ -130,8 +143,11 @@ impl Envelope {
             #[serde(skip_serializing_if = "Option::is_none")]
             dsn: Option<&'a str>,
             sent_at: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            trace: Option<&'a serde_json::Value>,
         }
-        let header = Header { event_id: self.event_id, dsn, sent_at: crate::util::rfc3339(sent_at) };
+        let header =
+            Header { event_id: self.event_id, dsn, sent_at: crate::util::rfc3339(sent_at), trace: self.trace.as_ref() };
         serde_json::to_vec(&header).unwrap_or_default()
     }
 
