@@ -152,7 +152,16 @@ struct Open {
 }
 
 /// Starts a child span of the active request's transaction: `op` the kind of operation
-/// (`db.query`, `http.client`, `cache.get`), `description` what it did.
+/// (`db.query`, `http.client`, `cache.get`), `description` what it did. The span ends when the
+/// guard drops; outside a sampled request the guard records nothing.
+///
+/// ```
+/// let outside = isoscope::start_span("cache.get", "order:7");
+/// assert_eq!(outside.span_id(), None, "no sampled request here");
+/// ```
+///
+/// See [`MemoryTransport::transactions`](crate::MemoryTransport::transactions) for a sampled
+/// request's spans.
 pub fn start_span(op: impl Into<String>, description: impl Into<String>) -> SpanGuard {
     if !TRACING.load(Ordering::Relaxed) {
         return SpanGuard { open: None };

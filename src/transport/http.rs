@@ -96,6 +96,12 @@ impl HttpTransportBuilder {
     /// Gzip-compress envelope bodies above 1 KiB (`Content-Encoding: gzip`, which Sentry,
     /// Relay, GlitchTip and Bugsink accept). Default `true`; compression runs on the
     /// transport's thread.
+    ///
+    /// ```
+    /// let transport = isoscope::HttpTransport::builder("http://key@127.0.0.1:9/1")?.compression(false).build()?;
+    /// # drop(transport);
+    /// # Ok::<(), isoscope::Error>(())
+    /// ```
     pub fn compression(mut self, on: bool) -> Self {
         self.compression = on;
         self

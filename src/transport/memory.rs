@@ -46,6 +46,31 @@ impl MemoryTransport {
     }
 
     /// Every transaction received so far, oldest first.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use axum::{routing::get, Router};
+    /// use tower::ServiceExt;
+    ///
+    /// let transport = isoscope::MemoryTransport::new();
+    /// let options = isoscope::Options::new().traces_sample_rate(1.0).transport(transport.clone());
+    /// let _guard = isoscope::init(options).unwrap();
+    /// let app = Router::new()
+    ///     .route("/orders/{id}", get(|| async {
+    ///         let _query = isoscope::start_span("db.query", "SELECT * FROM orders WHERE id = ?");
+    ///         "ok"
+    ///     }))
+    ///     .layer(isoscope::IsolationLayer::new());
+    /// let req = http::Request::get("/orders/7").body(axum::body::Body::empty()).unwrap();
+    /// app.oneshot(req).await.unwrap();
+    ///
+    /// let tx = &transport.transactions()[0];
+    /// assert_eq!((tx.name.as_str(), tx.op.as_str(), tx.status.as_str()), ("/orders/{id}", "http.server", "ok"));
+    /// assert_eq!(tx.spans[0].op, "db.query");
+    /// assert_eq!(tx.spans[0].parent_span_id, tx.span_id);
+    /// # }
+    /// ```
     pub fn transactions(&self) -> Vec<crate::event::Transaction> {
         self.envelopes
             .lock()
