@@ -46,9 +46,8 @@ pub(crate) enum Stack {
     Never,
     /// The capture site's, with `Options::attach_stacktrace` (`capture_message`/`_error`).
     IfAttach,
-    /// The panic hook, on the panicking thread: the current stack, always; and only for a
-    /// client that captures panics (`Options::capture_panics`), else the event is not
-    /// captured at all (and not counted: that client does not want panics).
+    /// The panic hook, on the panicking thread: the current stack, always (the hook captures
+    /// only for a client that wants panics, see [`wants_panic`]).
     Panic,
     /// The error's own: a std `Backtrace`'s `Debug` text (`capture_anyhow`); if it has no
     /// frames, as `IfAttach`.
@@ -91,14 +90,9 @@ pub(crate) fn capture_now(
 ) -> Option<EventId> {
     let iso = isolation.snapshot();
     let Some(client) = client_for(current.as_deref(), &iso) else {
-        if stack != Stack::Panic {
-            incr(&COUNTERS.events_dropped_no_client); // a panic with no client is not an event
-        }
+        incr(&COUNTERS.events_dropped_no_client);
         return None;
     };
-    if stack == Stack::Panic && !client.options.capture_panics {
-        return None;
-    }
     incr(&COUNTERS.events_captured);
     let options = &client.options;
     if options.sample_rate < 1.0 && crate::util::random_f64() >= options.sample_rate {
@@ -159,7 +153,7 @@ pub(crate) fn capture_now(
 
 /// The client events captured with these scopes go to: one bound to the current or isolation
 /// scope wins over the process-wide one.
-fn client_for(current: Option<&Scope>, iso: &Scope) -> Option<Arc<Core>> {
+pub(super) fn client_for(current: Option<&Scope>, iso: &Scope) -> Option<Arc<Core>> {
     let bound = current.and_then(Scope::client).or_else(|| iso.client()).cloned();
     bound.and_then(|c| c.downcast::<Core>().ok()).or_else(client)
 }

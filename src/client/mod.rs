@@ -43,6 +43,8 @@ use crate::transport::{LocalTransport, Transport};
 pub(crate) struct Core {
     pub(crate) options: Options,
     pub(crate) transport: Arc<dyn Transport>,
+    /// The DSN's public key (for the dynamic sampling context), parsed once.
+    pub(crate) public_key: Option<String>,
 }
 
 static CLIENT: RwLock<Option<Arc<Core>>> = RwLock::new(None);
@@ -223,7 +225,9 @@ impl Core {
             })?,
             (None, None) => Arc::new(LocalTransport::from_env().map_err(Error::Transport)?),
         };
-        Ok(Self { options, transport })
+        let public_key =
+            options.dsn.as_deref().and_then(|d| d.parse::<crate::Dsn>().ok()).map(|d| d.public_key().to_owned());
+        Ok(Self { options, transport, public_key })
     }
 }
 

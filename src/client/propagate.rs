@@ -79,17 +79,17 @@ pub(crate) fn headers_for(context: &PropagationContext) -> TraceHeaders {
 
 /// The dynamic sampling context of a trace that started here, as `(key, value)` pairs
 /// (`trace_id`, `environment`, `release`, `public_key`, `sampled`).
-fn own_entries(context: &PropagationContext, options: Option<&super::Options>) -> Vec<(&'static str, String)> {
+fn own_entries(context: &PropagationContext, core: Option<&super::Core>) -> Vec<(&'static str, String)> {
     let mut entries = vec![("trace_id", context.trace_id().to_string())];
-    if let Some(options) = options {
-        if let Some(environment) = options.environment.as_deref() {
+    if let Some(core) = core {
+        if let Some(environment) = core.options.environment.as_deref() {
             entries.push(("environment", environment.to_owned()));
         }
-        if let Some(release) = options.release.as_deref() {
+        if let Some(release) = core.options.release.as_deref() {
             entries.push(("release", release.to_owned()));
         }
-        if let Some(dsn) = options.dsn.as_deref().and_then(|d| d.parse::<crate::Dsn>().ok()) {
-            entries.push(("public_key", dsn.public_key().to_owned()));
+        if let Some(key) = &core.public_key {
+            entries.push(("public_key", key.clone()));
         }
     }
     if let Some(sampled) = context.sampled() {
@@ -101,13 +101,13 @@ fn own_entries(context: &PropagationContext, options: Option<&super::Options>) -
 /// The `baggage` of a trace that started here.
 fn own_baggage(context: &PropagationContext) -> String {
     let client = super::client();
-    let entries = own_entries(context, client.as_deref().map(|c| &c.options));
+    let entries = own_entries(context, client.as_deref());
     entries.iter().map(|(k, v)| format!("sentry-{k}={}", baggage_value(v))).collect::<Vec<_>>().join(",")
 }
 
 /// The dynamic sampling context for an envelope's `trace` header: the caller's `sentry-*`
 /// baggage entries (percent-decoded), or this service's own.
-pub(crate) fn dynamic_sampling_context(context: &PropagationContext, options: &super::Options) -> serde_json::Value {
+pub(crate) fn dynamic_sampling_context(context: &PropagationContext, core: &super::Core) -> serde_json::Value {
     let mut dsc = serde_json::Map::new();
     match context.baggage() {
         Some(frozen) => {
@@ -118,7 +118,7 @@ pub(crate) fn dynamic_sampling_context(context: &PropagationContext, options: &s
             }
         }
         None => {
-            for (key, value) in own_entries(context, Some(options)) {
+            for (key, value) in own_entries(context, Some(core)) {
                 dsc.insert(key.to_owned(), value.into());
             }
         }

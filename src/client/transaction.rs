@@ -4,8 +4,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use super::client;
 use super::options::SamplingContext;
-use super::{client, Core};
 use crate::bind::{self, ScopeHandle};
 use std::collections::BTreeMap;
 
@@ -73,7 +73,7 @@ fn finish_transaction_slow(handle: &ScopeHandle, status_code: Option<u16>, statu
     let scope = handle.snapshot();
     let Some(request) = scope.request() else { return };
     let Some((start, end, spans)) = request.recorder().and_then(|r| r.finish()) else { return };
-    let Some(core) = client_of(&scope) else { return };
+    let Some(core) = super::capture::client_for(None, &scope) else { return };
     let trace = request.trace();
     let transaction = Transaction {
         event_id: EventId::new(),
@@ -96,7 +96,7 @@ fn finish_transaction_slow(handle: &ScopeHandle, status_code: Option<u16>, statu
         // The request data and tags are built on the transport's thread, from this snapshot.
         deferred: Deferred::new(FromScope(scope.clone())),
     };
-    let dsc = super::propagate::dynamic_sampling_context(trace, &core.options);
+    let dsc = super::propagate::dynamic_sampling_context(trace, &core);
     incr(&COUNTERS.transactions_captured);
     core.transport.send(Envelope::from_transaction(transaction).with_trace_header(dsc));
 }
@@ -117,10 +117,6 @@ impl DeferredParts for FromScope {
         }
         tags
     }
-}
-
-fn client_of(scope: &Scope) -> Option<Arc<Core>> {
-    scope.client().cloned().and_then(|c| c.downcast::<Core>().ok()).or_else(client)
 }
 
 /// A child span of the active request's transaction, ended (and recorded) when dropped.
