@@ -74,12 +74,15 @@ async fn call(path: &str, headers: &[(&str, &str)]) -> StatusCode {
 }
 
 /// The transactions whose request carried `x-request-id: id`.
+/// Each checked against Sentry's transaction fields (`support::schema`).
 fn transactions_of(id: &str) -> Vec<Transaction> {
-    transport()
-        .transactions()
-        .into_iter()
-        .filter(|t| t.tags.get("request_id").map(String::as_str) == Some(id))
-        .collect()
+    support::schema::valid_transactions(
+        transport()
+            .transactions()
+            .into_iter()
+            .filter(|t| t.tags.get("request_id").map(String::as_str) == Some(id))
+            .collect(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,13 +188,13 @@ async fn transactions_are_sent_as_their_own_item_and_rate_limited_by_category() 
     let transactions = kinds.iter().filter(|k| k.contains(&"transaction".to_owned())).count();
     let events = kinds.iter().filter(|k| k.contains(&"event".to_owned())).count();
     assert_eq!((events, transactions), (2, 1), "the second transaction was rate limited, not the events: {kinds:?}");
-    let (header, payload) =
-        received.iter().flat_map(|r| r.items.iter()).find(|(h, _)| h["type"] == "transaction").unwrap();
+    let envelope = received.iter().find(|r| r.transaction().is_some()).unwrap();
+    let payload = envelope.transaction().unwrap();
+    let header = &envelope.items.iter().find(|(h, _)| h["type"] == "transaction").unwrap().0;
     assert_eq!(header["length"].as_u64().unwrap() as usize, serde_json::to_vec(payload).unwrap().len());
     assert_eq!(payload["transaction"], "/orders/{id}");
     assert!(payload["spans"].as_array().is_some_and(|s| s.len() == 2));
     // The envelope carries the dynamic sampling context Relay samples by.
-    let envelope = received.iter().find(|r| r.items.iter().any(|(h, _)| h["type"] == "transaction")).unwrap();
     let dsc = &envelope.header["trace"];
     assert_eq!(dsc["trace_id"], payload["contexts"]["trace"]["trace_id"]);
     assert_eq!(dsc["public_key"], support::ingest::KEY);
@@ -262,4 +265,25 @@ async fn an_outgoing_call_is_an_http_client_span_and_the_callees_parent() {
     let dsc = envelope.trace_header().expect("a trace header");
     assert_eq!(dsc["trace_id"], caller.trace_id.to_string());
     assert_eq!(dsc["sampled"], "true");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transaction_schema_check_can_fail() {
+    transport();
+    assert_eq!(call("/orders/9", &[("x-request-id", "tx-schema")]).await, 200);
+    let good = serde_json::to_value(&transactions_of("tx-schema")[0]).unwrap();
+    assert!(support::schema::transaction_errors(&good).is_empty());
+    let broken = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut json = good.clone();
+        f(&mut json);
+        support::schema::transaction_errors(&json)
+    };
+    assert!(!broken(&|j| j["spans"][0]["span_idd"] = "x".into()).is_empty(), "unknown span field");
+    assert!(!broken(&|j| j["spans"][0]["status"] = "fine".into()).is_empty(), "status outside SpanStatus");
+    assert!(
+        !broken(&|j| j["spans"][0].as_object_mut().unwrap().remove("start_timestamp").map(drop).unwrap()).is_empty()
+    );
+    assert!(!broken(&|j| j["contexts"]["trace"]["trace_id"] = "nothex".into()).is_empty(), "bad trace id");
+    assert!(!broken(&|j| j["contexts"]["trace"]["parent_span"] = "1".into()).is_empty(), "misspelt trace field");
+    assert!(!broken(&|j| j.as_object_mut().unwrap().remove("start_timestamp").map(drop).unwrap()).is_empty());
 }

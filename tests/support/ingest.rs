@@ -52,6 +52,13 @@ impl Received {
         super::schema::assert_valid_json("ingested event", event);
         event
     }
+
+    /// The transaction item's payload, checked against Sentry's transaction fields.
+    pub fn transaction(&self) -> Option<&Value> {
+        let (_, payload) = self.items.iter().find(|(h, _)| h["type"] == "transaction")?;
+        super::schema::assert_valid_transaction_json("ingested transaction", payload);
+        Some(payload)
+    }
 }
 
 struct State_ {
