@@ -67,7 +67,7 @@ fn capture(c: &mut Criterion) {
 fn typical_event(i: usize) -> Event {
     let mut event = Event::message(format!("event {i}: upstream timed out"), Level::Error);
     event.breadcrumbs =
-        (0..20).map(|j| Breadcrumb::new(format!("GET /api/items/{j} -> 200")).category("http")).collect();
+        (0..20).map(|j| Breadcrumb::new(format!("GET /api/items/{j} -> 200")).category("http").into()).collect();
     for (k, v) in [("tenant", "acme"), ("region", "eu-west-1"), ("route", "/orders/{id}")] {
         event.tags.insert(k.into(), v.into());
     }

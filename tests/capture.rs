@@ -182,3 +182,51 @@ fn the_local_transport_writes_json_lines_to_a_file_and_flushes() {
     assert_eq!(lines[0]["breadcrumbs"]["values"][0]["message"], "to disk");
     let _ = std::fs::remove_file(&path);
 }
+
+/// Hands envelopes to another thread, which reads them there (as `HttpTransport` does).
+struct ReadElsewhere(Mutex<std::sync::mpsc::Sender<isoscope::Envelope>>);
+
+impl isoscope::Transport for ReadElsewhere {
+    fn send(&self, envelope: isoscope::Envelope) {
+        self.0.lock().unwrap().send(envelope).unwrap();
+    }
+}
+
+#[test]
+fn an_event_read_on_another_thread_holds_the_scopes_as_they_were_at_capture() {
+    let _turn = CLIENT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let (tx, rx) = std::sync::mpsc::channel::<isoscope::Envelope>();
+    let _guard = isoscope::init(Options::new().transport(ReadElsewhere(Mutex::new(tx)))).unwrap();
+    let reader = std::thread::Builder::new()
+        .name("reader".into())
+        .spawn(move || {
+            let envelope = rx.recv().unwrap();
+            let event = envelope.event().unwrap().clone();
+            (event, envelope.trace_header().cloned())
+        })
+        .unwrap();
+    let id = isoscope::isolation_scope().fork().run(|| {
+        isoscope::set_tag("tenant", "acme");
+        isoscope::set_extra("api_token", "s3cret");
+        isoscope::add_breadcrumb(Breadcrumb::new("before").data("password", "hunter2"));
+        let id = isoscope::capture_message("failed", Level::Error).unwrap();
+        // Written after the capture: not part of the event, wherever it is finished.
+        isoscope::set_tag("tenant", "later");
+        isoscope::set_tag("late", "1");
+        isoscope::add_breadcrumb(Breadcrumb::new("after"));
+        id
+    });
+    let (event, dsc) = reader.join().unwrap();
+    support::schema::assert_valid("read elsewhere", &event);
+    assert_eq!(event.event_id, id);
+    assert_eq!(event.tags["tenant"], "acme");
+    assert!(!event.tags.contains_key("late"));
+    assert_eq!(support::crumbs(&event), ["before"]);
+    // Scrubbed, and limits applied, by the reader.
+    assert_eq!(event.extra["api_token"], "[Filtered]");
+    assert_eq!(event.breadcrumbs[0].data["password"], "[Filtered]");
+    assert!(event.contexts.contains_key("os") && event.contexts.contains_key("trace"));
+    // The error envelope carries the sampling context of the event's trace.
+    let dsc = dsc.expect("a trace header");
+    assert_eq!(dsc["trace_id"], event.contexts["trace"]["trace_id"]);
+}

@@ -351,13 +351,13 @@ async fn bodies_above_a_kilobyte_are_gzipped() {
     let server = Ingest::start(Answer::Accept).await;
     let transport = fast(&server.dsn()).build().unwrap();
     let mut big = Event::message("big", Level::Error);
-    big.breadcrumbs = (0..50).map(|i| Breadcrumb::new(format!("step {i} of the checkout"))).collect();
+    big.breadcrumbs = (0..50).map(|i| Breadcrumb::new(format!("step {i} of the checkout")).into()).collect();
     transport.send(Envelope::from_event(big));
     transport.send(envelope("small"));
     assert!(transport.flush(Duration::from_secs(10)));
     let plain = fast(&server.dsn()).compression(false).build().unwrap();
     let mut big = Event::message("big, plain", Level::Error);
-    big.breadcrumbs = (0..50).map(|i| Breadcrumb::new(format!("step {i} of the checkout"))).collect();
+    big.breadcrumbs = (0..50).map(|i| Breadcrumb::new(format!("step {i} of the checkout")).into()).collect();
     plain.send(Envelope::from_event(big));
     assert!(plain.flush(Duration::from_secs(10)));
 

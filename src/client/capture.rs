@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use super::{client, has_before_breadcrumb, Core};
 use crate::bind::{self, reentrant, ScopeHandle};
-use crate::event::{limits, scrub, Breadcrumb, Envelope, Event, EventId};
+use crate::event::{limits, scrub, Breadcrumb, Envelope, Event, EventId, Finish};
 use crate::scope::{apply_scopes, Scope};
 use crate::stats::{incr, COUNTERS};
+use crate::trace::PropagationContext;
 
 /// Records a breadcrumb in the active isolation scope, after `before_breadcrumb`.
 #[inline]
@@ -82,6 +83,13 @@ pub(crate) fn capture_at_site(event: Event) -> Option<EventId> {
 /// [`capture`] without waiting for this thread's scope lock to be released: for the panic
 /// hook, where queued work would be dropped by the unwinding (a scope this thread holds reads
 /// as empty, see `ScopeHandle::snapshot`; no lock is waited for while another is held).
+///
+/// On the calling thread: the client, sampling, the stack walk (addresses only), snapshots of
+/// the scopes (O(1): their fields are shared, not copied) and, when the scopes or the client
+/// have them, the event processors and `before_send` (user code runs in the capture call, on
+/// the capturing thread, and may drop the event). Everything else — merging the scopes in,
+/// defaults, the trace context, scrubbing, size limits — is [`Capture::finish`], run when the
+/// envelope is first read: on the transport's thread.
 pub(crate) fn capture_now(
     isolation: ScopeHandle,
     current: Option<Arc<Scope>>,
@@ -101,54 +109,119 @@ pub(crate) fn capture_now(
     }
     attach_stack(&mut event, stack, options);
     let global = bind::global().snapshot();
-    let mut scopes: Vec<&Scope> = Vec::with_capacity(3);
-    scopes.extend(current.as_deref());
-    scopes.push(&iso);
-    scopes.push(&global);
-    apply_scopes(&mut event, &scopes, options.max_breadcrumbs);
-    if event.release.is_none() {
-        event.release = options.release.as_deref().map(str::to_owned);
-    }
-    if event.environment.is_none() {
-        event.environment = options.environment.as_deref().map(str::to_owned);
-    }
-    if event.server_name.is_none() {
-        event.server_name = options.server_name.as_deref().map(str::to_owned);
-    }
-    super::defaults::add_contexts(&mut event);
-    if !event.contexts.contains_key("trace") {
-        // The request's trace (its forks, children and blocking jobs share it), else the process's.
-        let trace = match iso.request() {
-            Some(request) => request.trace().to_context(),
-            None => crate::trace::process().to_context(),
-        };
-        event.contexts.insert("trace".to_owned(), trace);
-    }
-    if event.sdk.integrations.is_empty() {
-        event.sdk.integrations = crate::sdk::integrations(options.capture_panics);
-    }
-    // Processors: global first, then isolation, then current (each may drop the event).
-    let processors =
-        global.processors().iter().chain(iso.processors()).chain(current.iter().flat_map(|c| c.processors()));
-    let mut event = Some(event);
-    for p in processors {
-        event = event.and_then(|e| p(e));
-    }
-    if let Some(hook) = &options.before_send {
-        event = event.and_then(|e| hook(e));
-    }
-    let Some(mut event) = event else {
-        incr(&COUNTERS.events_dropped_before_send);
-        return None;
-    };
-    if !options.send_default_pii {
-        scrub::scrub(&mut event);
-    }
-    limits::apply(&mut event);
     let id = event.event_id;
+    let mut capture = Capture { core: client.clone(), event, current, iso, global, merged: false };
+    if capture.has_hooks() {
+        let Some(hooked) = capture.run_hooks() else {
+            incr(&COUNTERS.events_dropped_before_send);
+            return None;
+        };
+        capture = hooked;
+    }
     isolation.set_last_event_id(id);
-    client.transport.send(Envelope::from_event(event));
+    client.transport.send(Envelope::deferred(id, Box::new(capture)));
     Some(id)
+}
+
+/// A captured event and what it is still to be merged with (see [`capture_now`]).
+struct Capture {
+    core: Arc<Core>,
+    event: Event,
+    current: Option<Arc<Scope>>,
+    iso: Scope,
+    global: Scope,
+    /// Whether the scopes are merged in already (they are before the hooks run).
+    merged: bool,
+}
+
+impl Capture {
+    /// Whether user code (event processors, `before_send`) must see the event.
+    fn has_hooks(&self) -> bool {
+        self.core.options.before_send.is_some()
+            || !self.global.processors().is_empty()
+            || !self.iso.processors().is_empty()
+            || self.current.as_deref().is_some_and(|c| !c.processors().is_empty())
+    }
+
+    /// Merges the scopes in and runs the processors (global, isolation, current) and
+    /// `before_send`, outside every lock; `None` when one of them dropped the event.
+    fn run_hooks(mut self) -> Option<Self> {
+        self.merge();
+        let Self { core, event, current, iso, global, merged } = self;
+        let processors =
+            global.processors().iter().chain(iso.processors()).chain(current.iter().flat_map(|c| c.processors()));
+        let mut event = Some(event);
+        for p in processors {
+            event = event.and_then(|e| p(e));
+        }
+        if let Some(hook) = &core.options.before_send {
+            event = event.and_then(|e| hook(e));
+        }
+        Some(Self { event: event?, core, current, iso, global, merged })
+    }
+
+    /// The scopes (current, isolation, global), the client's release, environment and host
+    /// name, the process's contexts, the trace context and the SDK's integrations.
+    fn merge(&mut self) {
+        if std::mem::replace(&mut self.merged, true) {
+            return;
+        }
+        let options = &self.core.options;
+        let event = &mut self.event;
+        let mut scopes: Vec<&Scope> = Vec::with_capacity(3);
+        scopes.extend(self.current.as_deref());
+        scopes.push(&self.iso);
+        scopes.push(&self.global);
+        apply_scopes(event, &scopes, options.max_breadcrumbs);
+        if event.release.is_none() {
+            event.release = options.release.as_deref().map(str::to_owned);
+        }
+        if event.environment.is_none() {
+            event.environment = options.environment.as_deref().map(str::to_owned);
+        }
+        if event.server_name.is_none() {
+            event.server_name = options.server_name.as_deref().map(str::to_owned);
+        }
+        super::defaults::add_contexts(event);
+        if !event.contexts.contains_key("trace") {
+            // The request's trace (its forks, children and blocking jobs share it), else the process's.
+            event.contexts.insert("trace".to_owned(), trace_of(&self.iso).to_context());
+        }
+        if event.sdk.integrations.is_empty() {
+            event.sdk.integrations = crate::sdk::integrations(options.capture_panics);
+        }
+    }
+}
+
+/// The propagation context of the request an isolation scope serves, else the process's.
+fn trace_of(iso: &Scope) -> &PropagationContext {
+    match iso.request() {
+        Some(request) => request.trace(),
+        None => crate::trace::process(),
+    }
+}
+
+impl Finish for Capture {
+    /// On the transport's thread: merge (unless the hooks did), scrub, apply size limits, and
+    /// the dynamic sampling context of the event's trace for the envelope's `trace` header.
+    fn finish(mut self: Box<Self>) -> (Event, Option<serde_json::Value>) {
+        self.merge();
+        let Self { core, mut event, iso, .. } = *self;
+        if !core.options.send_default_pii {
+            scrub::scrub(&mut event);
+        }
+        limits::apply(&mut event);
+        let trace = trace_of(&iso);
+        let own_trace = event
+            .contexts
+            .get("trace")
+            .and_then(|t| t.get("trace_id"))
+            .and_then(|t| t.as_str())
+            .is_some_and(|id| id.parse().ok() == Some(trace.trace_id()));
+        // A trace context set by hand (another trace) gets no sampling context of ours.
+        let dsc = own_trace.then(|| super::propagate::dynamic_sampling_context(trace, &core));
+        (event, dsc)
+    }
 }
 
 /// The client events captured with these scopes go to: one bound to the current or isolation

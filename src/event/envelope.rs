@@ -1,6 +1,9 @@
 //! Sentry envelopes, what a transport is handed: a header line, then items (item header line +
 //! payload).
 
+use std::fmt;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
 use serde::Serialize;
 
 use super::{Event, EventId, Transaction};
@@ -18,7 +21,27 @@ pub enum EnvelopeItem {
     Transaction(Transaction),
 }
 
+/// The part of an event's processing that can wait for the transport's thread: merging the
+/// scopes in, defaults, scrubbing, size limits (`client::capture` implements it). It is run
+/// once, by whichever thread first reads the envelope's items.
+pub(crate) trait Finish: Send {
+    /// The finished event and the envelope's `trace` header (dynamic sampling context).
+    fn finish(self: Box<Self>) -> (Event, Option<serde_json::Value>);
+}
+
+/// The items and `trace` header of an envelope.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Body {
+    items: Vec<EnvelopeItem>,
+    /// The dynamic sampling context (`trace` header).
+    trace: Option<serde_json::Value>,
+}
+
 /// What a [`Transport`](crate::Transport) is given to deliver.
+///
+/// An envelope made by a capture may still have work to do (the scopes to merge in, scrubbing,
+/// size limits): it is done when its contents are first read (`event`, `items`, `to_bytes`,
+/// ...), which for isoscope's own transports is on their thread, never on the request path.
 ///
 /// ```
 /// let event = isoscope::Event::message("hi", isoscope::Level::Info);
@@ -33,39 +56,93 @@ pub enum EnvelopeItem {
 /// assert_eq!(item["type"], "event");
 /// assert_eq!(item["length"].as_u64().unwrap() as usize, lines.next().unwrap().len());
 /// ```
-#[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {
     event_id: Option<EventId>,
-    /// The dynamic sampling context (`trace` header) of a transaction envelope.
-    trace: Option<serde_json::Value>,
-    items: Vec<EnvelopeItem>,
+    /// The rate-limit category, known before the body is finished.
+    category: &'static str,
+    body: OnceLock<Body>,
+    /// Work left before `body` can be read (see [`Finish`]).
+    unfinished: Mutex<Option<Box<dyn Finish>>>,
+}
+
+impl fmt::Debug for Envelope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Envelope")
+            .field("event_id", &self.event_id)
+            .field("trace", &self.body().trace)
+            .field("items", &self.body().items)
+            .finish()
+    }
+}
+
+impl Clone for Envelope {
+    fn clone(&self) -> Self {
+        Self::ready(self.event_id, self.category, self.body().clone())
+    }
+}
+
+impl PartialEq for Envelope {
+    fn eq(&self, other: &Self) -> bool {
+        self.event_id == other.event_id && self.body() == other.body()
+    }
 }
 
 impl Envelope {
+    fn ready(event_id: Option<EventId>, category: &'static str, body: Body) -> Self {
+        Self { event_id, category, body: OnceLock::from(body), unfinished: Mutex::new(None) }
+    }
+
     /// An envelope holding one event.
     pub fn from_event(event: Event) -> Self {
-        Self { event_id: Some(event.event_id), trace: None, items: vec![EnvelopeItem::Event(event)] }
+        Self::ready(Some(event.event_id), "error", Body { items: vec![EnvelopeItem::Event(event)], trace: None })
+    }
+
+    /// An envelope for the event with id `event_id` that `finish` will make (on first read).
+    pub(crate) fn deferred(event_id: EventId, finish: Box<dyn Finish>) -> Self {
+        Self {
+            event_id: Some(event_id),
+            category: "error",
+            body: OnceLock::new(),
+            unfinished: Mutex::new(Some(finish)),
+        }
     }
 
     /// An envelope holding one transaction.
     pub fn from_transaction(transaction: Transaction) -> Self {
-        Self { event_id: Some(transaction.event_id), trace: None, items: vec![EnvelopeItem::Transaction(transaction)] }
+        let event_id = Some(transaction.event_id);
+        Self::ready(event_id, "transaction", Body { items: vec![EnvelopeItem::Transaction(transaction)], trace: None })
     }
 
     /// Sets the `trace` header: the dynamic sampling context Relay samples by.
     pub(crate) fn with_trace_header(mut self, dsc: serde_json::Value) -> Self {
-        self.trace = Some(dsc);
+        self.body_mut().trace = Some(dsc);
         self
+    }
+
+    /// The body, finished first if it was not yet.
+    fn body(&self) -> &Body {
+        self.body.get_or_init(|| {
+            let finish = self.unfinished.lock().unwrap_or_else(PoisonError::into_inner).take();
+            finish.map_or_else(Body::default, |f| {
+                let (event, trace) = f.finish();
+                Body { items: vec![EnvelopeItem::Event(event)], trace }
+            })
+        })
+    }
+
+    fn body_mut(&mut self) -> &mut Body {
+        self.body();
+        self.body.get_mut().expect("finished just above")
     }
 
     /// The `trace` header (dynamic sampling context), if the envelope has one.
     pub fn trace_header(&self) -> Option<&serde_json::Value> {
-        self.trace.as_ref()
+        self.body().trace.as_ref()
     }
 
     /// The transaction, if the envelope holds one.
     pub fn transaction(&self) -> Option<&Transaction> {
-        self.items.iter().find_map(|i| match i {
+        self.body().items.iter().find_map(|i| match i {
             EnvelopeItem::Transaction(t) => Some(t),
             EnvelopeItem::Event(_) => None,
         })
@@ -74,10 +151,7 @@ impl Envelope {
     /// The rate-limit category of the envelope (`error` or `transaction`).
     #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
     pub(crate) fn category(&self) -> &'static str {
-        match self.items.first() {
-            Some(EnvelopeItem::Transaction(_)) => "transaction",
-            _ => "error",
-        }
+        self.category
     }
 
     /// The id in the envelope header.
@@ -87,12 +161,12 @@ impl Envelope {
 
     /// The items.
     pub fn items(&self) -> &[EnvelopeItem] {
-        &self.items
+        &self.body().items
     }
 
     /// The event, if the envelope holds one.
     pub fn event(&self) -> Option<&Event> {
-        self.items.iter().find_map(|i| match i {
+        self.body().items.iter().find_map(|i| match i {
             EnvelopeItem::Event(e) => Some(e),
             EnvelopeItem::Transaction(_) => None,
         })
@@ -100,17 +174,18 @@ impl Envelope {
 
     /// Resolves the captured stacks of its events now (see [`Event::resolve_stacktraces`]).
     pub fn resolve_stacktraces(&mut self) {
-        for item in &mut self.items {
+        for item in &mut self.body_mut().items {
             if let EnvelopeItem::Event(event) = item {
                 event.resolve_stacktraces();
             }
         }
     }
 
-    /// Resolves everything deferred to serialization: captured stacks, transactions' request
-    /// data and tags (what a transport that keeps envelopes in memory does on `send`).
+    /// Resolves everything deferred to serialization: the event's processing, captured stacks,
+    /// transactions' request data and tags (what a transport that keeps envelopes in memory
+    /// does on `send`).
     pub(crate) fn resolve_all(&mut self) {
-        for item in &mut self.items {
+        for item in &mut self.body_mut().items {
             match item {
                 EnvelopeItem::Event(event) => event.resolve_stacktraces(),
                 EnvelopeItem::Transaction(t) => t.resolve(),
@@ -119,8 +194,8 @@ impl Envelope {
     }
 
     /// Consumes the envelope, returning its event if it holds one.
-    pub fn into_event(self) -> Option<Event> {
-        self.items.into_iter().find_map(|i| match i {
+    pub fn into_event(mut self) -> Option<Event> {
+        std::mem::take(&mut self.body_mut().items).into_iter().find_map(|i| match i {
             EnvelopeItem::Event(e) => Some(e),
             EnvelopeItem::Transaction(_) => None,
         })
@@ -146,8 +221,12 @@ impl Envelope {
             #[serde(skip_serializing_if = "Option::is_none")]
             trace: Option<&'a serde_json::Value>,
         }
-        let header =
-            Header { event_id: self.event_id, dsn, sent_at: crate::util::rfc3339(sent_at), trace: self.trace.as_ref() };
+        let header = Header {
+            event_id: self.event_id,
+            dsn,
+            sent_at: crate::util::rfc3339(sent_at),
+            trace: self.body().trace.as_ref(),
+        };
         serde_json::to_vec(&header).unwrap_or_default()
     }
 
@@ -161,7 +240,7 @@ impl Envelope {
             length: usize,
         }
         let mut out = Vec::new();
-        for item in &self.items {
+        for item in &self.body().items {
             // Serializing our own types into memory cannot fail (string keys, finite data).
             let (ty, payload) = match item {
                 EnvelopeItem::Event(event) => ("event", serde_json::to_vec(event)),

@@ -48,9 +48,12 @@ pub(crate) fn apply(event: &mut Event) {
         truncate_chars(&mut e.ty, 256);
     }
     for b in &mut event.breadcrumbs {
-        // Only a long message is made owned to be cut (a literal stays borrowed).
-        if let Some(m) = b.message.as_mut().filter(|m| m.len() > MESSAGE) {
-            truncate_chars(m.to_mut(), MESSAGE);
+        // Only a long message is copied to be cut (the breadcrumb is shared with its scope; a
+        // literal stays borrowed).
+        if b.message.as_ref().is_some_and(|m| m.len() > MESSAGE) {
+            if let Some(m) = std::sync::Arc::make_mut(b).message.as_mut() {
+                truncate_chars(m.to_mut(), MESSAGE);
+            }
         }
     }
     if let Some(t) = &mut event.transaction {
@@ -158,7 +161,7 @@ mod tests {
     fn strings_are_truncated_to_sentry_limits() {
         let mut e = Event::message("m".repeat(10_000), Level::Info);
         e.tags.insert("k".repeat(40), "v".repeat(300));
-        e.breadcrumbs.push(Breadcrumb::new("b".repeat(9000)));
+        e.breadcrumbs.push(Breadcrumb::new("b".repeat(9000)).into());
         apply(&mut e);
         let (k, v) = e.tags.iter().next().unwrap();
         assert_eq!(k.chars().count(), TAG_KEY);
@@ -171,7 +174,7 @@ mod tests {
     fn oversized_events_lose_oldest_breadcrumbs_then_extra() {
         let mut e = Event::message("big", Level::Info);
         for i in 0..300 {
-            e.breadcrumbs.push(Breadcrumb::new(format!("{i}:{}", "x".repeat(8000))));
+            e.breadcrumbs.push(Breadcrumb::new(format!("{i}:{}", "x".repeat(8000))).into());
         }
         e.extra.insert("blob".into(), Value::String("y".repeat(600_000)));
         e.extra.insert("small".into(), Value::from(1));
@@ -192,7 +195,7 @@ mod tests {
     #[test]
     fn the_upper_bound_is_never_below_the_real_size() {
         let mut e = Event::message("\u{1}\"quoted\"\n", Level::Info);
-        e.breadcrumbs.push(Breadcrumb::new("\u{2}".repeat(100)).category("c").data("k\u{3}", "\u{4}\u{5}"));
+        e.breadcrumbs.push(Breadcrumb::new("\u{2}".repeat(100)).category("c").data("k\u{3}", "\u{4}\u{5}").into());
         e.extra.insert("x".into(), serde_json::json!({"a": ["\u{6}", 1, null, true], "b": {"c": "\\"}}));
         e.tags.insert("t".into(), "\u{7}".repeat(10));
         e.request = Some(Request { url: Some("\u{8}".into()), ..Request::default() });

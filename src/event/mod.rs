@@ -30,6 +30,7 @@ use serde_json::Value;
 
 pub(crate) use breadcrumb::{advance_order, observe_order};
 pub use breadcrumb::{Breadcrumb, Level};
+pub(crate) use envelope::Finish;
 pub use envelope::{Envelope, EnvelopeItem};
 pub use exception::{Exception, Mechanism};
 pub use id::EventId;
@@ -96,9 +97,11 @@ pub struct Event {
     /// The user.
     #[serde(default)]
     pub user: Option<User>,
-    /// Breadcrumbs, oldest first.
+    /// Breadcrumbs, oldest first: shared with the scopes they were recorded in (a capture
+    /// copies pointers, not breadcrumbs). Add one with `event.breadcrumbs.push(crumb.into())`;
+    /// change one with [`Arc::make_mut`](std::sync::Arc::make_mut).
     #[serde(default, deserialize_with = "de_values")]
-    pub breadcrumbs: Vec<Breadcrumb>,
+    pub breadcrumbs: Vec<std::sync::Arc<Breadcrumb>>,
     /// Threads: with `Options::attach_stacktrace`, a message event's capture site.
     #[serde(default, deserialize_with = "de_values")]
     pub threads: Vec<Thread>,
@@ -375,7 +378,7 @@ mod tests {
     #[test]
     fn event_serializes_wrapped_lists() {
         let mut event = Event::message("m", Level::Info);
-        event.breadcrumbs.push(Breadcrumb::new("b"));
+        event.breadcrumbs.push(Breadcrumb::new("b").into());
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(json["breadcrumbs"]["values"][0]["message"], "b");
         assert_eq!(json["event_id"].as_str().unwrap().len(), 32);

@@ -22,8 +22,10 @@ const SECRET_KEYS: &[&str] =
 
 /// Whether a key (query parameter or JSON field) looks like it holds a secret.
 pub(crate) fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    SECRET_KEYS.iter().any(|s| key.contains(s))
+    // Case-insensitive substring search without lower-casing a copy: this runs on every key of
+    // every event's extra, contexts and breadcrumb data.
+    let key = key.as_bytes();
+    SECRET_KEYS.iter().any(|s| key.windows(s.len()).any(|w| w.eq_ignore_ascii_case(s.as_bytes())))
 }
 
 /// A query string with the values of secret-looking keys replaced by [`FILTERED`].
@@ -74,8 +76,11 @@ pub(crate) fn scrub(event: &mut Event) {
     for map in [&mut event.extra, &mut event.contexts] {
         scrub_map(map);
     }
+    // Breadcrumbs are shared with the scopes: copied only when one holds a secret.
     for b in &mut event.breadcrumbs {
-        scrub_map(&mut b.data);
+        if b.data.iter().any(|(k, v)| has_secret(k, v)) {
+            scrub_map(&mut std::sync::Arc::make_mut(b).data);
+        }
     }
     if let Some(user) = &mut event.user {
         scrub_map(&mut user.other);
@@ -86,6 +91,16 @@ fn scrub_map(map: &mut BTreeMap<String, Value>) {
     for (k, v) in map.iter_mut() {
         scrub_entry(k, v);
     }
+}
+
+/// Whether [`scrub_entry`] would change anything.
+fn has_secret(key: &str, value: &Value) -> bool {
+    is_secret_key(key)
+        || match value {
+            Value::Object(obj) => obj.iter().any(|(k, v)| has_secret(k, v)),
+            Value::Array(items) => items.iter().any(|v| has_secret("", v)),
+            _ => false,
+        }
 }
 
 fn scrub_entry(key: &str, value: &mut Value) {
@@ -110,7 +125,7 @@ mod tests {
         let mut e = Event::message("s", Level::Info);
         e.extra.insert("api_key".into(), Value::from("k"));
         e.extra.insert("nested".into(), serde_json::json!({"Password": "p", "ok": [{"session_id": 1}], "n": 2}));
-        e.breadcrumbs.push(Breadcrumb::new("b").data("auth_token", "t"));
+        e.breadcrumbs.push(Breadcrumb::new("b").data("auth_token", "t").into());
         scrub(&mut e);
         assert_eq!(e.extra["api_key"], "[Filtered]");
         assert_eq!(e.extra["nested"]["Password"], "[Filtered]");

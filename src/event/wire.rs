@@ -51,7 +51,7 @@ struct Wire<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<&'a User>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    breadcrumbs: Option<Values<'a, Breadcrumb>>,
+    breadcrumbs: Option<Values<'a, std::sync::Arc<Breadcrumb>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     threads: Option<Values<'a, Thread>>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,10 +1,12 @@
 //! The merge of scopes into an event at capture: precedence event > current > isolation >
 //! global, breadcrumbs in recording order, trimmed to `max_breadcrumbs`.
 
-use std::borrow::Cow;
+use std::collections::HashSet;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 
 use super::{RequestInfo, Scope};
-use crate::event::{advance_order, Breadcrumb, Event};
+use crate::event::{advance_order, Event};
 
 /// Applies `scopes` (most specific first: current, isolation, global) to `event`.
 ///
@@ -45,31 +47,57 @@ pub(crate) fn apply_scopes(event: &mut Event, scopes: &[&Scope], max: usize) {
     }
     // The event's own breadcrumbs were recorded "now" unless they came from a scope.
     for crumb in event.breadcrumbs.iter_mut().filter(|c| c.seq == 0) {
-        crumb.seq = advance_order();
+        Arc::make_mut(crumb).seq = advance_order();
     }
-    let own = std::mem::take(&mut event.breadcrumbs);
-    let total: usize = own.len() + scopes.iter().map(|s| s.breadcrumbs.len()).sum::<usize>();
-    let mut merged: Vec<Cow<'_, Breadcrumb>> = Vec::with_capacity(total);
-    merged.extend(own.into_iter().map(Cow::Owned));
+    let sources =
+        usize::from(!event.breadcrumbs.is_empty()) + scopes.iter().filter(|s| !s.breadcrumbs.is_empty()).count();
+    let mut merged = std::mem::take(&mut event.breadcrumbs);
+    merged.reserve(scopes.iter().map(|s| s.breadcrumbs.len()).sum());
     for scope in scopes {
-        merged.extend(scope.breadcrumbs.iter().map(|b| Cow::Borrowed(&**b)));
+        merged.extend(scope.breadcrumbs.iter().cloned());
     }
-    merged.sort_by_key(|c| c.seq); // stable: equal orders keep ring order
-                                   // A fork shares its parent's breadcrumbs (the same allocation): never report one twice.
-    let mut seen = std::collections::HashSet::new();
-    merged.retain(|c| match c {
-        Cow::Borrowed(b) => seen.insert(std::ptr::from_ref::<Breadcrumb>(b) as usize),
-        Cow::Owned(_) => true,
-    });
+    if sources > 1 {
+        merged.sort_by_key(|c| c.seq); // stable: equal orders keep ring order
+                                       // A fork shares its parent's breadcrumbs (the same allocation): never report one twice.
+        let mut seen = HashSet::with_capacity_and_hasher(merged.len(), PointerHash);
+        merged.retain(|c| seen.insert(Arc::as_ptr(c) as usize));
+    }
     let skip = merged.len().saturating_sub(max);
-    // Only the breadcrumbs that are kept are copied into the event.
-    event.breadcrumbs = merged.into_iter().skip(skip).map(Cow::into_owned).collect();
+    merged.drain(..skip);
+    event.breadcrumbs = merged;
+}
+
+/// Hashes the addresses of breadcrumbs (distinct by construction): a multiply, where the
+/// default SipHash cost more than the rest of the merge.
+#[derive(Clone, Copy, Default)]
+struct PointerHash;
+
+impl BuildHasher for PointerHash {
+    type Hasher = PointerHasher;
+    fn build_hasher(&self) -> PointerHasher {
+        PointerHasher(0)
+    }
+}
+
+struct PointerHasher(u64);
+
+impl Hasher for PointerHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        // Fibonacci hashing; the low bits of an address are alignment, folded in by the rotate.
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(26);
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::event::{Breadcrumb, Level};
 

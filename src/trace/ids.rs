@@ -49,12 +49,25 @@ macro_rules! hex_id {
             }
         }
 
+        impl $name {
+            /// Lower-case hex digits, in a buffer on the stack (events and headers format ids
+            /// often: `write!` per byte cost ten times as much).
+            fn hex(&self) -> [u8; 2 * $len] {
+                const DIGITS: &[u8; 16] = b"0123456789abcdef";
+                let mut out = [0; 2 * $len];
+                for (i, b) in self.0.iter().enumerate() {
+                    out[2 * i] = DIGITS[usize::from(b >> 4)];
+                    out[2 * i + 1] = DIGITS[usize::from(b & 0xf)];
+                }
+                out
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                for b in self.0 {
-                    write!(f, "{b:02x}")?;
-                }
-                Ok(())
+                let hex = self.hex();
+                // Hex digits are ASCII.
+                f.write_str(std::str::from_utf8(&hex).map_err(|_| fmt::Error)?)
             }
         }
 
@@ -73,7 +86,8 @@ macro_rules! hex_id {
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(self)
+                let hex = self.hex();
+                s.serialize_str(std::str::from_utf8(&hex).unwrap_or_default())
             }
         }
     };
