@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Deterministic cost figures: instructions counted by valgrind's callgrind, per request and per
+capture, checked against the budgets in benches/budgets.json.
+
+    python3 scripts/instructions.py [--check] [--json FILE]
+
+Runs benches/compare's release binaries under `valgrind --tool=callgrind`: every figure is the
+difference between a run of N2 and a run of N1 iterations, divided by N2 - N1, so start-up,
+set-up and exit cancel out. Per request: `isoscope-compare --profile <variant> --requests N
+--tasks 1` (one request at a time on the 2-worker runtime) for bare, floor and isoscope; "added"
+is a variant's count minus bare's. Per capture: `capture --profile <kind> --captures N`
+(100 breadcrumbs and 10 tags in scope; `iso-message`/`iso-error` with a transport that drops
+the envelope, so this is the calling thread's work; `iso-message-finished` also finishes the
+event, the work deferred to the transport's thread).
+
+With --check, exits 1 when isoscope's added instructions per request exceed the floor's by more
+than `max_added_vs_floor` (1.10), or a capture figure exceeds its budget (the figure measured
+when the budget was set, + 20 %).
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.path.join(ROOT, "benches", "compare", "target", "release")
+REQUESTS = (1000, 3000)
+CAPTURES = (1000, 3000)
+
+
+def instructions(args):
+    """Instructions of one run of a compare binary under callgrind (all threads)."""
+    out = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *args],
+        capture_output=True, text=True, cwd="/tmp",
+    )
+    if out.returncode != 0:
+        sys.exit(f"instructions: {' '.join(args)} failed:\n{out.stderr[-2000:]}")
+    m = re.search(r"Collected : (\d+)", out.stderr)
+    if not m:
+        sys.exit(f"instructions: no callgrind total in the output of {' '.join(args)}")
+    return int(m.group(1))
+
+
+def per_iteration(binary, flag, count_flag, counts, *extra):
+    lo, hi = (instructions([os.path.join(TARGET, binary), flag, *extra, count_flag, str(n)]) for n in counts)
+    return (hi - lo) / (counts[1] - counts[0])
+
+
+def main():
+    check = "--check" in sys.argv
+    with open(os.path.join(ROOT, "benches", "budgets.json")) as f:
+        budgets = json.load(f)
+    figures = {}
+    for variant in ("bare", "floor", "isoscope"):
+        figures[variant] = per_iteration("isoscope-compare", "--profile", "--requests", REQUESTS, variant, "--tasks", "1")
+    figures["sentry"] = per_iteration("isoscope-compare", "--profile", "--requests", REQUESTS, "sentry", "--tasks", "1")
+    for variant in ("isoscope", "sentry"):
+        figures[f"{variant}_traced"] = per_iteration(
+            "isoscope-compare", "--profile", "--requests", REQUESTS, variant, "--tasks", "1", "--with-traces"
+        )
+    figures["floor_added"] = figures["floor"] - figures["bare"]
+    figures["sentry_added"] = figures["sentry"] - figures["bare"]
+    figures["isoscope_traced_added"] = figures["isoscope_traced"] - figures["bare"]
+    figures["sentry_traced_added"] = figures["sentry_traced"] - figures["bare"]
+    figures["isoscope_added"] = figures["isoscope"] - figures["bare"]
+    figures["added_vs_floor"] = figures["isoscope_added"] / figures["floor_added"]
+    for kind in ("iso-message", "iso-error", "iso-message-finished", "sentry-message", "sentry-error"):
+        figures[kind] = per_iteration("capture", "--profile", "--captures", CAPTURES, kind)
+
+    print("instructions (callgrind; per request: one at a time, 2-worker runtime; per capture: 100 breadcrumbs, 10 tags)")
+    print("| figure | instructions | budget |")
+    print("| --- | ---: | ---: |")
+    failures = []
+    rows = [
+        ("bare, per request", "bare", None),
+        ("floor added per request", "floor_added", None),
+        ("isoscope added per request", "isoscope_added", None),
+        ("sentry-tower added per request (for reference)", "sentry_added", None),
+        ("isoscope added, every request sampled (traces_sample_rate 1.0)", "isoscope_traced_added", None),
+        ("sentry-tower added, enable_transaction, every request sampled", "sentry_traced_added", None),
+    ]
+    for label, key, _ in rows:
+        print(f"| {label} | {figures[key]:,.0f} | |")
+    limit = budgets["max_added_vs_floor"]
+    print(f"| isoscope added / floor added | {figures['added_vs_floor']:.3f} | <= {limit} |")
+    if figures["added_vs_floor"] > limit:
+        failures.append(f"isoscope adds {figures['added_vs_floor']:.3f}x the floor's instructions per request (limit {limit})")
+    for kind in ("iso-message", "iso-error", "iso-message-finished"):
+        budget = budgets["capture"][kind]
+        print(f"| capture {kind} | {figures[kind]:,.0f} | <= {budget:,} |")
+        if figures[kind] > budget:
+            failures.append(f"capture {kind}: {figures[kind]:,.0f} instructions (budget {budget:,})")
+    for kind in ("sentry-message", "sentry-error"):
+        print(f"| capture {kind} (sentry-rust, for reference) | {figures[kind]:,.0f} | |")
+    if "--json" in sys.argv:
+        with open(sys.argv[sys.argv.index("--json") + 1], "w") as f:
+            json.dump(figures, f, indent=1)
+    if check and failures:
+        print("\nover budget:\n  " + "\n  ".join(failures))
+        sys.exit(1)
+    if check:
+        print("\nwithin budget")
+
+
+if __name__ == "__main__":
+    main()
