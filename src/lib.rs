@@ -310,13 +310,14 @@ where
 /// assert_eq!(isoscope::last_event_id(), Some(id));
 /// ```
 pub fn capture_message(message: impl Into<String>, level: Level) -> Option<EventId> {
-    client::capture_at_site(Event::message(message, level))
+    let message = message.into();
+    client::capture_at_site(move || Event::message(message, level))
 }
 
 /// Captures an error event with the active scopes: one exception per error in its `source()`
 /// chain, the outermost last.
 pub fn capture_error(error: &(dyn std::error::Error + 'static)) -> Option<EventId> {
-    client::capture_at_site(Event::from_error(error))
+    client::capture_at_site(|| Event::from_error(error))
 }
 
 /// Captures an event with the active scopes (values set on the event win).

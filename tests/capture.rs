@@ -230,3 +230,43 @@ fn an_event_read_on_another_thread_holds_the_scopes_as_they_were_at_capture() {
     let dsc = dsc.expect("a trace header");
     assert_eq!(dsc["trace_id"], event.contexts["trace"]["trace_id"]);
 }
+
+/// A transport whose queue is always full.
+struct Full(std::sync::atomic::AtomicUsize);
+
+impl isoscope::Transport for Full {
+    fn send(&self, _envelope: isoscope::Envelope) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn has_room(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn with_no_room_in_the_transport_an_event_is_counted_not_built_unless_a_hook_must_see_it() {
+    let _turn = CLIENT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let full = std::sync::Arc::new(Full(Default::default()));
+    let guard = isoscope::init(Options::new().transport(full.clone())).unwrap();
+    let before = isoscope::stats();
+    let id = isoscope::isolation_scope().fork().run(|| {
+        let id = isoscope::capture_error(&std::io::Error::other("db down")).unwrap();
+        assert_eq!(isoscope::last_event_id(), Some(id));
+        id
+    });
+    let d = isoscope::stats().since(&before);
+    assert_eq!((d.events_captured, d.events_dropped_queue_full), (1, 1), "{d:?}");
+    assert_eq!(full.0.load(std::sync::atomic::Ordering::Relaxed), 0, "nothing was sent");
+    drop((guard, id));
+    // A before_send hook still sees every event (and the transport gets it, to drop or not).
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let s = seen.clone();
+    let options = Options::new().transport(full.clone()).before_send(move |e| {
+        s.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(e)
+    });
+    let _guard = isoscope::init(options).unwrap();
+    isoscope::capture_message("seen", Level::Error);
+    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(full.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+}

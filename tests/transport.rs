@@ -373,3 +373,28 @@ async fn bodies_above_a_kilobyte_are_gzipped() {
     assert!(!by_message("small").gzip, "a small body is sent as it is");
     assert!(!by_message("big, plain").gzip, "compression(false) turns it off");
 }
+
+/// The nice value of this process's thread named `name` (Linux `/proc`), if there is one.
+#[cfg(target_os = "linux")]
+fn nice_of_thread(name: &str) -> Option<i64> {
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = task.ok()?.path();
+        if std::fs::read_to_string(dir.join("comm")).ok()?.trim() == name {
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            // Fields after the parenthesised name: state is the 3rd field, nice the 19th.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            return rest.split(' ').nth(16)?.parse().ok();
+        }
+    }
+    None
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_delivery_thread_runs_at_the_lowest_cpu_priority() {
+    // (Every test's transport has the default; any thread of that name will do.)
+    let low = HttpTransport::builder("http://k@127.0.0.1:9/1").unwrap().build().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(nice_of_thread("isoscope-http"), Some(19), "the default is the lowest priority");
+    drop(low);
+}

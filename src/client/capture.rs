@@ -59,25 +59,34 @@ pub(crate) enum Stack {
 /// The capture pipeline: merge scopes, sample, run processors and `before_send` (outside every
 /// lock), hand the envelope to the transport.
 pub(crate) fn capture(isolation: ScopeHandle, current: Option<Arc<Scope>>, event: Event) -> Option<EventId> {
-    capture_with(isolation, current, event, Stack::Never)
+    capture_with(isolation, current, || event, Stack::Never)
 }
 
-fn capture_with(isolation: ScopeHandle, current: Option<Arc<Scope>>, event: Event, stack: Stack) -> Option<EventId> {
+/// `build` makes the event only once it is known to be wanted (see [`capture_now`]).
+fn capture_with(
+    isolation: ScopeHandle,
+    current: Option<Arc<Scope>>,
+    build: impl FnOnce() -> Event,
+    stack: Stack,
+) -> Option<EventId> {
     if reentrant::any_held() {
         // Called from inside a `configure` closure: capture once the scope is released (a stack
         // attached then is the deferred call's, whose innermost frames are trimmed anyway).
+        let event = build();
         let id = event.event_id;
         reentrant::defer(move || {
-            capture_now(isolation, current, event, stack);
+            capture_now(isolation, current, || event, stack);
         });
         return Some(id);
     }
-    capture_now(isolation, current, event, stack)
+    capture_now(isolation, current, build, stack)
 }
 
 /// `capture_message` / `capture_error`: the capture site's stack with `attach_stacktrace`.
-pub(crate) fn capture_at_site(event: Event) -> Option<EventId> {
-    capture_with(bind::active(), bind::current(), event, Stack::IfAttach)
+/// The event is built only if it is wanted: not for a sampled-out capture, nor for one the
+/// transport has no room for.
+pub(crate) fn capture_at_site(build: impl FnOnce() -> Event) -> Option<EventId> {
+    capture_with(bind::active(), bind::current(), build, Stack::IfAttach)
 }
 
 /// [`capture`] without waiting for this thread's scope lock to be released: for the panic
@@ -90,10 +99,14 @@ pub(crate) fn capture_at_site(event: Event) -> Option<EventId> {
 /// the capturing thread, and may drop the event). Everything else — merging the scopes in,
 /// defaults, the trace context, scrubbing, size limits — is [`Capture::finish`], run when the
 /// envelope is first read: on the transport's thread.
+///
+/// When the transport has no room ([`Transport::has_room`](crate::Transport::has_room): its
+/// queue is full, as in an error storm) and no hook would see the event, the event is not even
+/// built: counted in `events_dropped_queue_full`, as `send` would have.
 pub(crate) fn capture_now(
     isolation: ScopeHandle,
     current: Option<Arc<Scope>>,
-    mut event: Event,
+    build: impl FnOnce() -> Event,
     stack: Stack,
 ) -> Option<EventId> {
     let iso = isolation.snapshot();
@@ -107,11 +120,20 @@ pub(crate) fn capture_now(
         incr(&COUNTERS.events_dropped_sampled);
         return None;
     }
-    attach_stack(&mut event, stack, options);
     let global = bind::global().snapshot();
+    let hooked = has_hooks(&client, current.as_deref(), &iso, &global);
+    if !hooked && !client.transport.has_room() {
+        incr(&COUNTERS.events_dropped_queue_full);
+        crate::debug::once(crate::debug::Problem::QueueFull);
+        let id = EventId::new();
+        isolation.set_last_event_id(id);
+        return Some(id);
+    }
+    let mut event = build();
+    attach_stack(&mut event, stack, options);
     let id = event.event_id;
     let mut capture = Capture { core: client.clone(), event, current, iso, global, merged: false };
-    if capture.has_hooks() {
+    if hooked {
         let Some(hooked) = capture.run_hooks() else {
             incr(&COUNTERS.events_dropped_before_send);
             return None;
@@ -134,15 +156,15 @@ struct Capture {
     merged: bool,
 }
 
-impl Capture {
-    /// Whether user code (event processors, `before_send`) must see the event.
-    fn has_hooks(&self) -> bool {
-        self.core.options.before_send.is_some()
-            || !self.global.processors().is_empty()
-            || !self.iso.processors().is_empty()
-            || self.current.as_deref().is_some_and(|c| !c.processors().is_empty())
-    }
+/// Whether user code (event processors, `before_send`) must see an event captured with these.
+fn has_hooks(core: &Core, current: Option<&Scope>, iso: &Scope, global: &Scope) -> bool {
+    core.options.before_send.is_some()
+        || !global.processors().is_empty()
+        || !iso.processors().is_empty()
+        || current.is_some_and(|c| !c.processors().is_empty())
+}
 
+impl Capture {
     /// Merges the scopes in and runs the processors (global, isolation, current) and
     /// `before_send`, outside every lock; `None` when one of them dropped the event.
     fn run_hooks(mut self) -> Option<Self> {
@@ -260,7 +282,7 @@ fn attach_stack(event: &mut Event, stack: Stack, options: &super::Options) {
 #[cfg(feature = "anyhow")]
 pub(crate) fn capture_with_backtrace(event: Event, backtrace: Option<String>) -> Option<EventId> {
     let stack = backtrace.map_or(Stack::IfAttach, Stack::StdText);
-    capture_with(bind::active(), bind::current(), event, stack)
+    capture_with(bind::active(), bind::current(), || event, stack)
 }
 
 /// Captures `event` with the active scopes (values set on the event win).

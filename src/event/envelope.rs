@@ -241,14 +241,19 @@ impl Envelope {
         }
         let mut out = Vec::new();
         for item in &self.body().items {
+            // Room for a typical event at once (growing from empty reallocates eight times).
+            let mut payload = Vec::with_capacity(4096);
             // Serializing our own types into memory cannot fail (string keys, finite data).
-            let (ty, payload) = match item {
-                EnvelopeItem::Event(event) => ("event", serde_json::to_vec(event)),
-                EnvelopeItem::Transaction(t) => ("transaction", serde_json::to_vec(t)),
+            let (ty, written) = match item {
+                EnvelopeItem::Event(event) => ("event", serde_json::to_writer(&mut payload, event)),
+                EnvelopeItem::Transaction(t) => ("transaction", serde_json::to_writer(&mut payload, t)),
             };
-            let payload = payload.unwrap_or_default();
+            if written.is_err() {
+                payload.clear();
+            }
+            out.reserve(payload.len() + 48);
             out.push(b'\n');
-            out.extend(serde_json::to_vec(&ItemHeader { ty, length: payload.len() }).unwrap_or_default());
+            let _ = serde_json::to_writer(&mut out, &ItemHeader { ty, length: payload.len() });
             out.push(b'\n');
             out.extend(payload);
         }

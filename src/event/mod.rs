@@ -24,6 +24,7 @@ mod wire;
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
+use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -336,14 +337,36 @@ impl Event {
 }
 
 /// Best effort at a type name for a `dyn Error`: the leading identifier of its `Debug` output
-/// (`ParseIntError { kind: .. }` → `ParseIntError`), as sentry-rust does.
+/// (`ParseIntError { kind: .. }` → `ParseIntError`), as sentry-rust does. Only the name is
+/// kept: the writer ignores the output after it instead of copying a nested error's whole
+/// `Debug` (which cost more than the rest of a capture). It never reports an error to the
+/// `Debug` impl, so an impl that unwraps its writes cannot panic here.
 fn type_name_from_debug(err: &dyn StdError) -> String {
-    let dbg = format!("{err:?}");
-    let name: String = dbg.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':').collect();
-    if name.is_empty() {
+    struct Name {
+        name: String,
+        done: bool,
+    }
+    impl fmt::Write for Name {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            if self.done {
+                return Ok(());
+            }
+            for c in s.chars() {
+                if !(c.is_alphanumeric() || c == '_' || c == ':') || self.name.len() >= 256 {
+                    self.done = true;
+                    break;
+                }
+                self.name.push(c);
+            }
+            Ok(())
+        }
+    }
+    let mut name = Name { name: String::new(), done: false };
+    let _ = fmt::write(&mut name, format_args!("{err:?}"));
+    if name.name.is_empty() {
         "Error".to_owned()
     } else {
-        name
+        name.name
     }
 }
 

@@ -37,6 +37,7 @@ pub struct HttpTransportBuilder {
     backoff: Duration,
     max_backoff: Duration,
     compression: bool,
+    low_priority: bool,
 }
 
 impl fmt::Debug for HttpTransportBuilder {
@@ -51,6 +52,7 @@ impl fmt::Debug for HttpTransportBuilder {
             .field("backoff", &self.backoff)
             .field("max_backoff", &self.max_backoff)
             .field("compression", &self.compression)
+            .field("low_priority", &self.low_priority)
             .finish()
     }
 }
@@ -107,6 +109,23 @@ impl HttpTransportBuilder {
         self
     }
 
+    /// Whether the background thread runs at the lowest CPU priority (nice 19). Default on: it
+    /// then uses the CPU time request handling leaves, so that in an error storm that saturates
+    /// the CPU requests keep it, and what the transport cannot deliver is dropped at the full
+    /// queue and counted (`stats().events_dropped_queue_full`) instead of slowing every request.
+    /// With CPU to spare, it delivers as fast either way. Off: it competes for the CPU on equal
+    /// terms with the threads serving requests.
+    ///
+    /// ```
+    /// let transport = isoscope::HttpTransport::builder("http://key@127.0.0.1:9/1")?.low_priority(false).build()?;
+    /// # drop(transport);
+    /// # Ok::<(), isoscope::Error>(())
+    /// ```
+    pub fn low_priority(mut self, on: bool) -> Self {
+        self.low_priority = on;
+        self
+    }
+
     /// Starts the background thread.
     pub fn build(self) -> Result<HttpTransport, crate::Error> {
         let transport_err = |e: &dyn fmt::Display| crate::Error::Transport(e.to_string());
@@ -131,11 +150,15 @@ impl HttpTransportBuilder {
             settings: self,
         });
         let worker = shared.clone();
+        let low_priority = shared.settings.low_priority;
         let (closed, closed_rx) = watch::channel(false);
         std::thread::Builder::new()
             .name("isoscope-http".into())
             .spawn(move || {
                 super::worker::mark_worker_thread();
+                if low_priority {
+                    super::worker::lower_priority();
+                }
                 runtime.block_on(run(rx, worker, closed_rx));
             })
             .map_err(|e| transport_err(&e))?;
@@ -153,7 +176,9 @@ fn is_loopback(host: &str) -> bool {
 /// - `send` only enqueues into a bounded queue (default 100); when it is full the event is
 ///   dropped and counted in `stats().events_dropped_queue_full`.
 /// - A background thread with its own current-thread tokio runtime delivers them (default 8 at
-///   a time), so it works from sync code, from any runtime and during shutdown.
+///   a time), so it works from sync code, from any runtime and during shutdown. It finishes
+///   each event there (merging the scopes in, scrubbing, size limits, serialization, gzip), at
+///   the lowest CPU priority ([`low_priority`](HttpTransportBuilder::low_priority)).
 /// - It honours `X-Sentry-Rate-Limits` on every answer (float seconds, per category, the longer
 ///   limit kept, unknown categories ignored) and `429` with or without `Retry-After`; while
 ///   limited, events are dropped locally without a request (`events_dropped_rate_limited`).
@@ -212,6 +237,7 @@ impl HttpTransport {
             backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
             compression: true,
+            low_priority: true,
         })
     }
 }
@@ -357,6 +383,13 @@ impl Transport for HttpTransport {
             return;
         }
         let tx = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
+        if tx.as_ref().is_some_and(|tx| tx.capacity() == 0) {
+            // Full (an error storm): drop here, before taking `pending`'s lock twice for nothing.
+            drop(tx);
+            incr(&COUNTERS.events_dropped_queue_full);
+            debug::once(Problem::QueueFull);
+            return;
+        }
         let Some(tx) = tx.as_ref().filter(|_| self.shared.pending.add()) else {
             incr(&COUNTERS.events_dropped_shutdown); // sent after shutdown
             return;
@@ -366,6 +399,11 @@ impl Transport for HttpTransport {
             incr(&COUNTERS.events_dropped_queue_full);
             debug::once(Problem::QueueFull);
         }
+    }
+
+    /// `false` while the queue is full (after shutdown, `send` counts the drop itself).
+    fn has_room(&self) -> bool {
+        self.tx.lock().unwrap_or_else(PoisonError::into_inner).as_ref().is_none_or(|tx| tx.capacity() > 0)
     }
 
     fn flush(&self, timeout: Duration) -> bool {

@@ -63,6 +63,14 @@ pub trait Transport: Send + Sync + 'static {
     /// Takes ownership of an envelope for delivery. Must not block.
     fn send(&self, envelope: Envelope);
 
+    /// Whether [`send`](Self::send) would take an envelope now. `false` (its queue is full, say)
+    /// lets the capture pipeline skip building an event that would be dropped: it counts it in
+    /// `stats().events_dropped_queue_full` instead. Must be cheap and must not block. Default
+    /// `true`.
+    fn has_room(&self) -> bool {
+        true
+    }
+
     /// Waits up to `timeout` until everything sent so far is delivered; returns whether it
     /// was. Must return by the timeout.
     fn flush(&self, timeout: Duration) -> bool {
@@ -80,6 +88,9 @@ pub trait Transport: Send + Sync + 'static {
 impl<T: Transport + ?Sized> Transport for Arc<T> {
     fn send(&self, envelope: Envelope) {
         (**self).send(envelope);
+    }
+    fn has_room(&self) -> bool {
+        (**self).has_room()
     }
     fn flush(&self, timeout: Duration) -> bool {
         (**self).flush(timeout)

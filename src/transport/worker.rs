@@ -15,6 +15,15 @@ pub(crate) fn mark_worker_thread() {
     let _ = WORKER_THREAD.try_with(|w| w.set(true));
 }
 
+/// Lowers the calling transport thread's CPU priority to the least (nice 19 on Linux and other
+/// Unixes): it runs on the CPU time request handling leaves. In an error storm that saturates
+/// the CPU, requests keep the CPU and the bounded queue drops what the transport cannot keep up
+/// with (counted in `events_dropped_queue_full`); with any CPU to spare it delivers at full
+/// speed. Whether it could be lowered (a platform may refuse).
+pub(crate) fn lower_priority() -> bool {
+    thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min).is_ok()
+}
+
 /// Whether the current thread delivers events: integrations must not turn what happens there
 /// (a connection error logged by hyper, say) into new events, or a failing server would feed
 /// an endless loop.
@@ -142,6 +151,7 @@ impl<T: Send + 'static> Worker<T> {
         let p = pending.clone();
         std::thread::Builder::new().name(name.to_owned()).spawn(move || {
             mark_worker_thread();
+            lower_priority();
             for item in rx {
                 if p.is_closed() {
                     continue; // counted as dropped at shutdown

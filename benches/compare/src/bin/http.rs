@@ -1,0 +1,437 @@
+//! Requests per second over real HTTP, with and without an error storm: a bare axum router, the
+//! hand-written floor, isoscope and sentry-tower, the SDKs also capturing an error on 1 % and on
+//! 100 % of requests and delivering it to a loopback ingest server.
+//!
+//! ```sh
+//! cargo run --release --manifest-path benches/compare/Cargo.toml --bin http [-- --rounds 5 --seconds 3]
+//! ```
+//!
+//! Per configuration and round, a fresh server process (`axum::serve` on 127.0.0.1, a tokio
+//! runtime with one worker; the SDK's transport thread in the same process) pinned to CPU 0,
+//! and a load generator process of our own (hyper http1 client, 64 keep-alive connections, each
+//! one request at a time) pinned to CPU 1, which also runs the ingest server (accepts every
+//! envelope, counts them). isoscope sends through `HttpTransport`, sentry through its reqwest
+//! transport, both to that server. Rounds are interleaved (every configuration once per round,
+//! the order rotated). Reported: medians over rounds of requests per second, of the ratio to
+//! `bare` in the same round, of p50 and p99 latency, and of the server's peak RSS; events
+//! delivered and dropped.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::routing::get;
+use axum::Router;
+
+const CONNECTIONS: usize = 64;
+const WARM_UP: Duration = Duration::from_millis(500);
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Sdk {
+    Bare,
+    Floor,
+    Isoscope,
+    /// isoscope with `HttpTransportBuilder::low_priority(false)`: its transport thread competes
+    /// for the CPU on equal terms.
+    IsoscopeEqual,
+    Sentry,
+}
+
+impl Sdk {
+    fn name(self) -> &'static str {
+        match self {
+            Sdk::Bare => "bare",
+            Sdk::Floor => "floor",
+            Sdk::Isoscope => "isoscope",
+            Sdk::IsoscopeEqual => "isoscope-equal-priority",
+            Sdk::Sentry => "sentry",
+        }
+    }
+
+    fn parse(s: &str) -> Sdk {
+        [Sdk::Bare, Sdk::Floor, Sdk::Isoscope, Sdk::IsoscopeEqual, Sdk::Sentry]
+            .into_iter()
+            .find(|v| v.name() == s)
+            .expect("unknown variant")
+    }
+}
+
+/// A variant and the per cent of its requests that capture an error.
+const CONFIGS: [(Sdk, u64); 10] = [
+    (Sdk::Bare, 0),
+    (Sdk::Floor, 0),
+    (Sdk::Isoscope, 0),
+    (Sdk::Isoscope, 1),
+    (Sdk::Isoscope, 100),
+    (Sdk::IsoscopeEqual, 1),
+    (Sdk::IsoscopeEqual, 100),
+    (Sdk::Sentry, 0),
+    (Sdk::Sentry, 1),
+    (Sdk::Sentry, 100),
+];
+
+fn label(sdk: Sdk, rate: u64) -> String {
+    match sdk {
+        Sdk::Bare | Sdk::Floor => sdk.name().to_owned(),
+        _ if rate == 0 => sdk.name().to_owned(),
+        _ => format!("{}, capture on {rate}%", sdk.name()),
+    }
+}
+
+fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::args().skip_while(|a| a != name).nth(1).and_then(|v| v.parse().ok())
+}
+
+/// CPUs this process may run on, read before the coordinator pins itself (after that,
+/// `available_parallelism` would say 1, and nothing would be pinned apart).
+static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+fn main() {
+    CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if let Some(sdk) = arg::<String>("--serve") {
+        serve(Sdk::parse(&sdk), arg("--rate").unwrap_or(0), &arg::<String>("--ingest").expect("--ingest DSN"));
+    } else if let Some(addr) = arg::<SocketAddr>("--load") {
+        load(addr, arg("--seconds").unwrap_or(3.0), arg("--connections").unwrap_or(CONNECTIONS));
+    } else if let Some(only) = arg::<String>("--only") {
+        // `--only isoscope:100`: one configuration, one run (to profile it).
+        let (sdk, rate) = only.split_once(':').unwrap_or((&only, "0"));
+        let (dsn, received) = ingest();
+        let s = run_one(Sdk::parse(sdk), rate.parse().unwrap(), &dsn, &received, arg("--seconds").unwrap_or(3.0));
+        println!("{only}: {:.0} requests/s, {} events delivered, {} dropped", s.rps, s.delivered, s.dropped);
+    } else {
+        coordinate(arg("--rounds").unwrap_or(5), arg("--seconds").unwrap_or(3.0));
+    }
+}
+
+// ---- the server -------------------------------------------------------------------------------
+
+/// The error of the storm: a database that is down.
+#[derive(Debug)]
+struct Unavailable(std::io::Error);
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("orders database unavailable")
+    }
+}
+
+impl std::error::Error for Unavailable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+fn unavailable() -> Unavailable {
+    Unavailable(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused"))
+}
+
+static RATE: AtomicU64 = AtomicU64::new(0);
+static COUNT: AtomicU64 = AtomicU64::new(0);
+
+/// Whether this request captures (`RATE` of every 100).
+fn captures() -> bool {
+    COUNT.fetch_add(1, Ordering::Relaxed) % 100 < RATE.load(Ordering::Relaxed)
+}
+
+async fn isoscope_handler() -> &'static str {
+    isoscope::add_breadcrumb(isoscope::Breadcrumb::new("handled"));
+    isoscope::set_tag("handler", "isoscope");
+    if captures() {
+        isoscope::capture_error(&unavailable());
+    }
+    "ok"
+}
+
+async fn sentry_handler() -> &'static str {
+    sentry::add_breadcrumb(sentry::Breadcrumb { message: Some("handled".into()), ..Default::default() });
+    sentry::configure_scope(|s| s.set_tag("handler", "sentry"));
+    if captures() {
+        sentry::capture_error(&unavailable());
+    }
+    "ok"
+}
+
+fn router(sdk: Sdk) -> Router {
+    let route = "/items/{id}";
+    match sdk {
+        Sdk::Bare => Router::new().route(route, get(|| async { "ok" })),
+        Sdk::Floor => Router::new()
+            .route(
+                route,
+                get(|| async {
+                    isoscope_compare::floor::breadcrumb_and_tag();
+                    "ok"
+                }),
+            )
+            .layer(isoscope_compare::floor::Layer),
+        Sdk::Isoscope | Sdk::IsoscopeEqual => {
+            Router::new().route(route, get(isoscope_handler)).layer(isoscope::IsolationLayer::new())
+        }
+        Sdk::Sentry => Router::new().route(route, get(sentry_handler)).layer(
+            tower::ServiceBuilder::new()
+                .layer(sentry_tower::NewSentryLayer::<http::Request<axum::body::Body>>::new_from_top())
+                .layer(sentry_tower::SentryHttpLayer::new()),
+        ),
+    }
+}
+
+/// Serves until stdin closes, then prints isoscope's delivery counts as a JSON line and exits.
+fn serve(sdk: Sdk, rate: u64, ingest: &str) {
+    RATE.store(rate, Ordering::Relaxed);
+    let _iso = match sdk {
+        Sdk::Isoscope => Some(isoscope::init(isoscope::Options::new().dsn(ingest)).unwrap()),
+        Sdk::IsoscopeEqual => {
+            let transport = isoscope::HttpTransport::builder(ingest).unwrap().low_priority(false).build().unwrap();
+            Some(isoscope::init(isoscope::Options::new().transport(transport)).unwrap())
+        }
+        _ => None,
+    };
+    let _sentry = (sdk == Sdk::Sentry).then(|| {
+        let mut options = sentry::ClientOptions::default();
+        options.dsn = Some(ingest.parse().unwrap());
+        // sentry's default reqwest transport (`new` is its deprecated but equivalent shorthand for
+        // `ReqwestHttpTransportOptions::from(TransportOptions).build()`).
+        #[allow(deprecated)]
+        let factory = |o: &sentry::ClientOptions| {
+            Arc::new(sentry::transports::ReqwestHttpTransport::new(o)) as Arc<dyn sentry::Transport>
+        };
+        options.transport = Some(Arc::new(factory));
+        sentry::init(options)
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    println!("listening {}", listener.local_addr().unwrap());
+    std::io::stdout().flush().unwrap();
+    rt.spawn(async move { axum::serve(listener, router(sdk)).await.unwrap() });
+    let mut line = String::new();
+    while std::io::stdin().read_line(&mut line).unwrap_or(0) > 0 {}
+    let s = isoscope::stats();
+    println!(
+        "{}",
+        serde_json::json!({
+            "captured": s.events_captured, "sent": s.events_sent, "dropped": s.events_dropped(),
+            "queue_full": s.events_dropped_queue_full,
+        })
+    );
+    std::process::exit(0);
+}
+
+// ---- the load generator -----------------------------------------------------------------------
+
+/// `connections` keep-alive connections, each sending one request at a time for `seconds` after
+/// a warm-up; prints `{"requests", "rps", "p50_us", "p99_us"}`.
+fn load(addr: SocketAddr, seconds: f64, connections: usize) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (requests, latencies, elapsed) = rt.block_on(async move {
+        let start = Instant::now() + WARM_UP;
+        let end = start + Duration::from_secs_f64(seconds);
+        let tasks: Vec<_> = (0..connections).map(|_| tokio::spawn(connection(addr, start, end))).collect();
+        let mut latencies = Vec::new();
+        for t in tasks {
+            latencies.extend(t.await.unwrap());
+        }
+        (latencies.len(), latencies, end - start)
+    });
+    let mut latencies = latencies;
+    latencies.sort_unstable();
+    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)));
+    println!(
+        "{}",
+        serde_json::json!({
+            "requests": requests,
+            "rps": requests as f64 / elapsed.as_secs_f64(),
+            "p50_us": pct(0.50).copied().unwrap_or(0),
+            "p99_us": pct(0.99).copied().unwrap_or(0),
+        })
+    );
+}
+
+/// One connection's loop; the latencies (µs) of the requests it completed in `[start, end)`.
+async fn connection(addr: SocketAddr, start: Instant, end: Instant) -> Vec<u32> {
+    use http_body_util::{BodyExt, Empty};
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut latencies = Vec::with_capacity(1 << 16);
+    loop {
+        let request = http::Request::get("/items/42?page=2")
+            .header("host", "shop.example")
+            .header("user-agent", "bench/1.0")
+            .header("accept", "application/json")
+            .header("accept-encoding", "gzip, br")
+            .header("cookie", "session=abc")
+            .body(Empty::new())
+            .unwrap();
+        let sent = Instant::now();
+        if sent >= end {
+            return latencies;
+        }
+        let response = send.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"ok");
+        if sent >= start {
+            latencies.push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+        }
+    }
+}
+
+// ---- the coordinator --------------------------------------------------------------------------
+
+/// The ingest server: answers every envelope, counts them. Its DSN and counter.
+fn ingest() -> (String, Arc<AtomicU64>) {
+    use axum::routing::post;
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = received.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let app = Router::new().route(
+                "/api/{project}/envelope/",
+                post(move |_body: axum::body::Bytes| {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    async { "{}" }
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    (format!("http://0123456789abcdef0123456789abcdef@{}/1", rx.recv().unwrap()), received)
+}
+
+/// `cmd` pinned to `cpu` with `taskset`, when there are two CPUs to pin to.
+fn pinned(cpu: usize) -> Command {
+    let two = *CPUS.get().expect("set at start") >= 2;
+    let has_taskset = Command::new("taskset").arg("-V").output().is_ok_and(|o| o.status.success());
+    let me = std::env::current_exe().unwrap();
+    if two && has_taskset {
+        let mut c = Command::new("taskset");
+        c.arg("-c").arg(cpu.to_string()).arg(me);
+        c
+    } else {
+        Command::new(me)
+    }
+}
+
+struct Sample {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    rss_kib: f64,
+    delivered: u64,
+    dropped: u64,
+}
+
+fn run_one(sdk: Sdk, rate: u64, dsn: &str, received: &AtomicU64, seconds: f64) -> Sample {
+    let mut server = pinned(0)
+        .args(["--serve", sdk.name(), "--rate", &rate.to_string(), "--ingest", dsn])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr: SocketAddr = line.trim().strip_prefix("listening ").expect("the server's address").parse().unwrap();
+    let before = received.load(Ordering::Relaxed);
+    let load = pinned(1).args(["--load", &addr.to_string(), "--seconds", &seconds.to_string()]).output().unwrap();
+    assert!(load.status.success(), "load generator failed: {}", String::from_utf8_lossy(&load.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&load.stdout).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.id())).unwrap_or_default();
+    let rss_kib = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0.0);
+    drop(server.stdin.take()); // the server prints its counts and exits
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    let stats: serde_json::Value = serde_json::from_str(line.trim()).unwrap_or_default();
+    server.wait().unwrap();
+    Sample {
+        rps: result["rps"].as_f64().unwrap(),
+        p50: result["p50_us"].as_f64().unwrap(),
+        p99: result["p99_us"].as_f64().unwrap(),
+        rss_kib,
+        delivered: received.load(Ordering::Relaxed) - before,
+        dropped: stats["dropped"].as_u64().unwrap_or(0),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn coordinate(rounds: usize, seconds: f64) {
+    // The ingest server runs here, on the load generator's CPU.
+    let _ = Command::new("taskset").args(["-p", "-c", "1", &std::process::id().to_string()]).output();
+    let (dsn, received) = ingest();
+    let mut samples: Vec<Vec<Sample>> = CONFIGS.iter().map(|_| Vec::new()).collect();
+    let mut ratios: Vec<Vec<f64>> = CONFIGS.iter().map(|_| Vec::new()).collect();
+    let mut per_round: Vec<Vec<f64>> = Vec::new();
+    for round in 0..rounds {
+        let mut this_round: Vec<Option<f64>> = vec![None; CONFIGS.len()];
+        for i in 0..CONFIGS.len() {
+            let k = (i + round) % CONFIGS.len();
+            let (sdk, rate) = CONFIGS[k];
+            let s = run_one(sdk, rate, &dsn, &received, seconds);
+            eprintln!("round {round}: {:<28} {:>8.0} requests/s", label(sdk, rate), s.rps);
+            this_round[k] = Some(s.rps);
+            samples[k].push(s);
+        }
+        let this_round: Vec<f64> = this_round.into_iter().map(Option::unwrap).collect();
+        for (k, rps) in this_round.iter().enumerate() {
+            ratios[k].push(rps / this_round[0]);
+        }
+        per_round.push(this_round);
+    }
+    println!(
+        "\nreal HTTP, {CONNECTIONS} keep-alive connections, server on CPU 0 (1 worker), load on CPU 1: medians of \
+         {rounds} interleaved rounds of {seconds} s"
+    );
+    println!("| variant | requests/s | vs bare | p50 µs | p99 µs | peak RSS MiB | events delivered | dropped |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (k, (sdk, rate)) in CONFIGS.iter().enumerate() {
+        let s = &samples[k];
+        let m = |f: fn(&Sample) -> f64| median(s.iter().map(f).collect());
+        let r = m(|s| s.rps);
+        let delivered: u64 = s.iter().map(|s| s.delivered).sum();
+        let dropped: u64 = s.iter().map(|s| s.dropped).sum();
+        println!(
+            "| {} | {r:.0} | {:.3} | {:.0} | {:.0} | {:.1} | {delivered} | {} |",
+            label(*sdk, *rate),
+            median(ratios[k].clone()),
+            m(|s| s.p50),
+            m(|s| s.p99),
+            m(|s| s.rss_kib) / 1024.0,
+            if matches!(sdk, Sdk::Isoscope | Sdk::IsoscopeEqual) { dropped.to_string() } else { "–".to_owned() },
+        );
+    }
+    // Ratios of two configurations measured in the same round, median over rounds.
+    let paired = |a: usize, b: usize| median(per_round.iter().map(|r| r[a] / r[b]).collect());
+    println!("\nmedians of per-round ratios:");
+    println!("isoscope / bare: {:.3} (target >= 0.92)", paired(2, 0));
+    println!("isoscope storm (100%) / isoscope without captures: {:.3} (target >= 0.8)", paired(4, 2));
+    println!("isoscope storm / sentry-tower storm: {:.2} (target >= 2)", paired(4, 9));
+    println!(
+        "isoscope at equal priority: storm / without captures {:.3}, storm / sentry-tower storm {:.2}",
+        paired(6, 2),
+        paired(6, 9)
+    );
+}

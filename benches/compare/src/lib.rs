@@ -1,0 +1,226 @@
+//! What the comparison binaries share: the hand-written minimal layers isoscope is measured
+//! against (`floor`, and `floor_plus` for reference).
+
+/// The least this design can cost: one `Arc<Mutex<..>>` scope per request bound with a tokio
+/// task-local for `call` and the response future, holding the request's method, URI and a
+/// clone of its headers; the handler pushes a breadcrumb and sets a tag. No ids, no events.
+pub mod floor {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
+
+    use http::{HeaderMap, Method, Request, Uri};
+    use tokio::task::futures::TaskLocalFuture;
+
+    #[allow(dead_code)]
+    pub struct Scope {
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        breadcrumbs: Vec<String>,
+        tags: BTreeMap<String, String>,
+    }
+
+    tokio::task_local! {
+        static SCOPE: Arc<Mutex<Scope>>;
+    }
+
+    #[derive(Clone)]
+    pub struct Layer;
+
+    impl<S> tower::Layer<S> for Layer {
+        type Service = Service<S>;
+        fn layer(&self, inner: S) -> Service<S> {
+            Service(inner)
+        }
+    }
+
+    #[derive(Clone)]
+    pub struct Service<S>(S);
+
+    impl<S: tower::Service<Request<B>>, B> tower::Service<Request<B>> for Service<S> {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = TaskLocalFuture<Arc<Mutex<Scope>>, S::Future>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+            self.0.poll_ready(cx)
+        }
+
+        fn call(&mut self, req: Request<B>) -> Self::Future {
+            let scope = Arc::new(Mutex::new(Scope {
+                method: req.method().clone(),
+                uri: req.uri().clone(),
+                headers: req.headers().clone(),
+                breadcrumbs: Vec::new(),
+                tags: BTreeMap::new(),
+            }));
+            let fut = SCOPE.sync_scope(scope.clone(), || self.0.call(req));
+            SCOPE.scope(scope, fut)
+        }
+    }
+
+    pub fn breadcrumb_and_tag() {
+        let _ = SCOPE.try_with(|s| {
+            let mut s = s.lock().unwrap();
+            s.breadcrumbs.push("handled".to_owned());
+            s.tags.insert("handler".to_owned(), "floor".to_owned());
+        });
+    }
+}
+
+/// The floor plus the two things the design requires of every request that the floor leaves
+/// out (DESIGN.md): the response body is wrapped and binds the scope while it is polled and
+/// dropped (hyper streams it after the future completed; axum then boxes the wrapped body), and
+/// a breadcrumb carries the time it was recorded. Still no ids, outcome, panic capture or events.
+/// For reference only: the targets are against `floor`.
+pub mod floor_plus {
+    use std::collections::BTreeMap;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+    use std::task::{ready, Context, Poll};
+    use std::time::SystemTime;
+
+    use http::{HeaderMap, Method, Request, Response, Uri};
+    use http_body::Frame;
+    use pin_project_lite::pin_project;
+    use tokio::task::futures::TaskLocalFuture;
+
+    #[allow(dead_code)]
+    pub struct Crumb {
+        timestamp: SystemTime,
+        message: String,
+    }
+
+    #[allow(dead_code)]
+    pub struct Scope {
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        breadcrumbs: Vec<Crumb>,
+        tags: BTreeMap<String, String>,
+    }
+
+    type Shared = Arc<Mutex<Scope>>;
+
+    tokio::task_local! {
+        static SCOPE: Shared;
+    }
+
+    #[derive(Clone)]
+    pub struct Layer;
+
+    impl<S> tower::Layer<S> for Layer {
+        type Service = Service<S>;
+        fn layer(&self, inner: S) -> Service<S> {
+            Service(inner)
+        }
+    }
+
+    #[derive(Clone)]
+    pub struct Service<S>(S);
+
+    impl<S, B, R> tower::Service<Request<B>> for Service<S>
+    where
+        S: tower::Service<Request<B>, Response = Response<R>>,
+    {
+        type Response = Response<Body<R>>;
+        type Error = S::Error;
+        type Future = ResponseFuture<S::Future>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+            self.0.poll_ready(cx)
+        }
+
+        fn call(&mut self, req: Request<B>) -> Self::Future {
+            let scope = Arc::new(Mutex::new(Scope {
+                method: req.method().clone(),
+                uri: req.uri().clone(),
+                headers: req.headers().clone(),
+                breadcrumbs: Vec::new(),
+                tags: BTreeMap::new(),
+            }));
+            let fut = SCOPE.sync_scope(scope.clone(), || self.0.call(req));
+            ResponseFuture { inner: SCOPE.scope(scope.clone(), fut), scope: Some(scope) }
+        }
+    }
+
+    pin_project! {
+        pub struct ResponseFuture<F> {
+            #[pin]
+            inner: TaskLocalFuture<Shared, F>,
+            scope: Option<Shared>,
+        }
+    }
+
+    impl<F, R, E> Future for ResponseFuture<F>
+    where
+        F: Future<Output = Result<Response<R>, E>>,
+    {
+        type Output = Result<Response<Body<R>>, E>;
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            let this = self.project();
+            let result = ready!(this.inner.poll(cx));
+            let scope = this.scope.take().expect("polled after completion");
+            Poll::Ready(result.map(|res| res.map(|body| Body { inner: Some(body), scope })))
+        }
+    }
+
+    pin_project! {
+        pub struct Body<B> {
+            #[pin]
+            inner: Option<B>,
+            scope: Shared,
+        }
+
+        impl<B> PinnedDrop for Body<B> {
+            fn drop(this: Pin<&mut Self>) {
+                let this = this.project();
+                let mut inner = this.inner;
+                if inner.is_some() {
+                    SCOPE.sync_scope(this.scope.clone(), || inner.set(None));
+                }
+            }
+        }
+    }
+
+    impl<B: http_body::Body> http_body::Body for Body<B> {
+        type Data = B::Data;
+        type Error = B::Error;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+            let this = self.project();
+            let mut inner = this.inner;
+            SCOPE.sync_scope(this.scope.clone(), || {
+                let Some(body) = inner.as_mut().as_pin_mut() else { return Poll::Ready(None) };
+                let polled = body.poll_frame(cx);
+                if let Poll::Ready(None) = polled {
+                    inner.set(None);
+                }
+                polled
+            })
+        }
+
+        fn is_end_stream(&self) -> bool {
+            self.inner.as_ref().is_none_or(http_body::Body::is_end_stream)
+        }
+
+        fn size_hint(&self) -> http_body::SizeHint {
+            self.inner.as_ref().map_or_else(|| http_body::SizeHint::with_exact(0), http_body::Body::size_hint)
+        }
+    }
+
+    pub fn breadcrumb_and_tag() {
+        let _ = SCOPE.try_with(|s| {
+            let crumb = Crumb { timestamp: SystemTime::now(), message: "handled".to_owned() };
+            let mut s = s.lock().unwrap();
+            s.breadcrumbs.push(crumb);
+            s.tags.insert("handler".to_owned(), "floor".to_owned());
+        });
+    }
+}
