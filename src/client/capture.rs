@@ -123,8 +123,7 @@ pub(crate) fn capture_now(
     let global = bind::global().snapshot();
     let hooked = has_hooks(&client, current.as_deref(), &iso, &global);
     if !hooked && !client.transport.has_room() {
-        incr(&COUNTERS.events_dropped_queue_full);
-        crate::debug::once(crate::debug::Problem::QueueFull);
+        crate::transport::count_queue_full();
         let id = EventId::new();
         isolation.set_last_event_id(id);
         return Some(id);

@@ -86,8 +86,9 @@ macro_rules! hex_id {
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                // Straight from the stack buffer (`collect_str` would format into a new string).
                 let hex = self.hex();
-                s.serialize_str(std::str::from_utf8(&hex).unwrap_or_default())
+                s.serialize_str(std::str::from_utf8(&hex).map_err(serde::ser::Error::custom)?)
             }
         }
     };

@@ -383,21 +383,13 @@ impl Transport for HttpTransport {
             return;
         }
         let tx = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
-        if tx.as_ref().is_some_and(|tx| tx.capacity() == 0) {
-            // Full (an error storm): drop here, before taking `pending`'s lock twice for nothing.
-            drop(tx);
-            incr(&COUNTERS.events_dropped_queue_full);
-            debug::once(Problem::QueueFull);
-            return;
-        }
         let Some(tx) = tx.as_ref().filter(|_| self.shared.pending.add()) else {
             incr(&COUNTERS.events_dropped_shutdown); // sent after shutdown
             return;
         };
         if tx.try_send(envelope).is_err() {
             self.shared.pending.undo();
-            incr(&COUNTERS.events_dropped_queue_full);
-            debug::once(Problem::QueueFull);
+            super::count_queue_full();
         }
     }
 

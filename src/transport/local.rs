@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::worker::Worker;
 use super::Transport;
 use crate::event::Envelope;
-use crate::stats::{incr, COUNTERS};
+use crate::stats::COUNTERS;
 
 /// The default transport when no DSN is configured: one JSON event per line, written to
 /// stdout, or appended to the file named by the `ISOSCOPE_OUTPUT` environment variable.
@@ -84,8 +84,7 @@ impl LocalTransport {
 impl Transport for LocalTransport {
     fn send(&self, envelope: Envelope) {
         if self.worker.try_send(envelope).is_err() {
-            incr(&COUNTERS.events_dropped_queue_full);
-            crate::debug::once(crate::debug::Problem::QueueFull);
+            super::count_queue_full();
         }
     }
 

@@ -100,6 +100,14 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
     }
 }
 
+/// Counts an event dropped because a transport's queue is full (and says so once in the debug
+/// output): where a transport refuses it, or where the capture pipeline skips building it
+/// (`Transport::has_room`).
+pub(crate) fn count_queue_full() {
+    crate::stats::incr(&crate::stats::COUNTERS.events_dropped_queue_full);
+    crate::debug::once(crate::debug::Problem::QueueFull);
+}
+
 /// The transport for a configured DSN.
 pub(crate) fn for_dsn(dsn: &str, queue_size: usize) -> Result<Arc<dyn Transport>, crate::Error> {
     // `HttpTransport::builder` parses the DSN and reports a bad one as `InvalidDsn`.

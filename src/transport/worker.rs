@@ -19,9 +19,9 @@ pub(crate) fn mark_worker_thread() {
 /// Unixes): it runs on the CPU time request handling leaves. In an error storm that saturates
 /// the CPU, requests keep the CPU and the bounded queue drops what the transport cannot keep up
 /// with (counted in `events_dropped_queue_full`); with any CPU to spare it delivers at full
-/// speed. Whether it could be lowered (a platform may refuse).
-pub(crate) fn lower_priority() -> bool {
-    thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min).is_ok()
+/// speed. A platform that refuses leaves the priority as it was.
+pub(crate) fn lower_priority() {
+    let _ = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
 }
 
 /// Whether the current thread delivers events: integrations must not turn what happens there

@@ -224,3 +224,71 @@ pub mod floor_plus {
         });
     }
 }
+
+/// A transport that drops everything, for isoscope.
+pub struct DropAll;
+
+impl isoscope::Transport for DropAll {
+    fn send(&self, envelope: isoscope::Envelope) {
+        drop(envelope);
+    }
+}
+
+/// A transport that drops everything, for sentry.
+pub struct SentryDropAll;
+
+impl sentry::Transport for SentryDropAll {
+    fn send_envelope(&self, envelope: sentry::Envelope) {
+        drop(envelope);
+    }
+}
+
+/// The value after `--name` on the command line, parsed.
+pub fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::args().skip_while(|a| a != name).nth(1).and_then(|v| v.parse().ok())
+}
+
+/// The median (the mean of the middle two for an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if !n.is_multiple_of(2) {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Peak resident memory (`VmHWM`, KiB) of a process, from its `/proc/<pid>/status` text.
+pub fn peak_rss_kib(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A loopback ingest server on its own thread that answers every envelope `{}` and counts
+/// them: its DSN and the count.
+pub fn accept_all_ingest() -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use axum::routing::post;
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = received.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().route(
+                "/api/{project}/envelope/",
+                post(move |_body: axum::body::Bytes| {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    async { "{}" }
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    (format!("http://0123456789abcdef0123456789abcdef@{}/1", rx.recv().unwrap()), received)
+}

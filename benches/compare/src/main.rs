@@ -29,25 +29,7 @@ use tower::ServiceExt;
 
 const CONCURRENCY: usize = 64;
 
-/// A transport that drops everything, for isoscope.
-struct DropAll;
-
-impl isoscope::Transport for DropAll {
-    fn send(&self, envelope: isoscope::Envelope) {
-        drop(envelope);
-    }
-}
-
-/// A transport that drops everything, for sentry.
-struct SentryDropAll;
-
-impl sentry::Transport for SentryDropAll {
-    fn send_envelope(&self, envelope: sentry::Envelope) {
-        drop(envelope);
-    }
-}
-
-use isoscope_compare::{floor, floor_plus};
+use isoscope_compare::{arg, floor, floor_plus, median, DropAll, SentryDropAll};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Variant {
@@ -208,20 +190,8 @@ async fn measure(app: &Router, n: usize, tasks: usize) -> (f64, f64) {
     (start.elapsed().as_nanos() as f64 / done, cpu.elapsed().as_nanos() as f64 / done)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if !n.is_multiple_of(2) {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    isoscope_compare::peak_rss_kib(&std::fs::read_to_string("/proc/self/status").ok()?)
 }
 
 struct Row {
@@ -267,8 +237,7 @@ fn report(mode: &str, samples: &[(Variant, Vec<Pair>)]) -> Vec<Row> {
 }
 
 fn main() {
-    let rounds: usize =
-        std::env::args().skip_while(|a| a != "--rounds").nth(1).and_then(|v| v.parse().ok()).unwrap_or(15);
+    let rounds: usize = arg("--rounds").unwrap_or(15);
     let _iso = isoscope::init(isoscope::Options::new().transport(DropAll)).unwrap();
     let mut sentry_options = sentry::ClientOptions::default();
     sentry_options.dsn = Some("https://public@sentry.invalid/1".parse().unwrap());
@@ -286,9 +255,8 @@ fn main() {
     }
     // `--added <variant> [--tasks T]`: that variant and `bare`, alternated for 31 rounds; prints
     // the median added CPU and wall-clock ns per request (to compare two builds quickly).
-    if let Some(name) = std::env::args().skip_while(|a| a != "--added").nth(1) {
-        let tasks =
-            std::env::args().skip_while(|a| a != "--tasks").nth(1).and_then(|v| v.parse().ok()).unwrap_or(CONCURRENCY);
+    if let Some(name) = arg::<String>("--added") {
+        let tasks = arg("--tasks").unwrap_or(CONCURRENCY);
         let (_, bare) = apps.iter().find(|(v, _)| *v == Variant::Bare).unwrap();
         let (_, app) = apps.iter().find(|(v, _)| v.name() == name).expect("unknown variant");
         let (wall, cpu) = rt.block_on(async {
@@ -312,8 +280,7 @@ fn main() {
         drop(_iso);
         let _iso = isoscope::init(isoscope::Options::new().traces_sample_rate(1.0).transport(DropAll)).unwrap();
         let _sentry = sentry_traced_init();
-        let tasks =
-            std::env::args().skip_while(|a| a != "--tasks").nth(1).and_then(|v| v.parse().ok()).unwrap_or(CONCURRENCY);
+        let tasks = arg("--tasks").unwrap_or(CONCURRENCY);
         let bare = Variant::Bare.router();
         let iso = Variant::Isoscope.router();
         let sen = sentry_traced_router();
@@ -336,7 +303,7 @@ fn main() {
     }
     // `--profile <variant> [--requests N] [--tasks T]`: run one variant for a while, for
     // `perf record` or `valgrind --tool=callgrind`.
-    if let Some(name) = std::env::args().skip_while(|a| a != "--profile").nth(1) {
+    if let Some(name) = arg::<String>("--profile") {
         // `--with-traces`: both SDKs sample every request (`sentry` then runs with
         // `enable_transaction()`), to profile or count the traced paths.
         let traced = std::env::args().any(|a| a == "--with-traces");
@@ -351,18 +318,15 @@ fn main() {
             (Variant::Sentry, _) if traced => &sentry_traced,
             (_, app) => app,
         };
-        let n =
-            std::env::args().skip_while(|a| a != "--requests").nth(1).and_then(|v| v.parse().ok()).unwrap_or(400_000);
-        let tasks =
-            std::env::args().skip_while(|a| a != "--tasks").nth(1).and_then(|v| v.parse().ok()).unwrap_or(CONCURRENCY);
+        let n = arg("--requests").unwrap_or(400_000);
+        let tasks = arg("--tasks").unwrap_or(CONCURRENCY);
         let (ns, cpu) = rt.block_on(measure(app, n, tasks));
         println!("{name}: {ns:.0} ns/request, {cpu:.0} CPU ns/request");
         return;
     }
 
     // `--per-sample N`: requests per concurrent sample (a sequential sample is a quarter).
-    let per_sample: usize =
-        std::env::args().skip_while(|a| a != "--per-sample").nth(1).and_then(|v| v.parse().ok()).unwrap_or(32_000);
+    let per_sample: usize = arg("--per-sample").unwrap_or(32_000);
     // `--raw`: a worker process of the run below; prints its samples as one JSON line.
     if std::env::args().any(|a| a == "--raw") {
         let data = collect(&rt, &apps, rounds, per_sample);
@@ -374,8 +338,7 @@ fn main() {
     // from process to process, and with them how each variant's memory falls into the caches:
     // one process can be lucky or unlucky for one variant by more than the differences being
     // measured, so no single process decides.
-    let processes: usize =
-        std::env::args().skip_while(|a| a != "--processes").nth(1).and_then(|v| v.parse().ok()).unwrap_or(5);
+    let processes: usize = arg("--processes").unwrap_or(5);
     let (data, peak_rss) = if processes <= 1 {
         (collect(&rt, &apps, rounds, per_sample), peak_rss_kib().unwrap_or(0))
     } else {

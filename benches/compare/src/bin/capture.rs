@@ -22,17 +22,11 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use isoscope_compare::{accept_all_ingest, arg, median, DropAll, SentryDropAll};
+
 const BREADCRUMBS: usize = 100;
 const TAGS: usize = 10;
 const PER_SAMPLE: usize = 1_000;
-
-struct DropAll;
-
-impl isoscope::Transport for DropAll {
-    fn send(&self, envelope: isoscope::Envelope) {
-        drop(envelope);
-    }
-}
 
 /// Reads the event (finishing it: the merge of the scopes, scrubbing, limits) and drops it: what
 /// a capture costs in all before serialization, wherever that work runs.
@@ -41,14 +35,6 @@ struct FinishHere;
 impl isoscope::Transport for FinishHere {
     fn send(&self, envelope: isoscope::Envelope) {
         black_box(envelope.event());
-    }
-}
-
-struct SentryDropAll;
-
-impl sentry::Transport for SentryDropAll {
-    fn send_envelope(&self, envelope: sentry::Envelope) {
-        drop(envelope);
     }
 }
 
@@ -202,31 +188,6 @@ fn run(kind: Kind, scopes: &Scopes, n: usize) -> f64 {
     ns
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
-    std::env::args().skip_while(|a| a != name).nth(1).and_then(|v| v.parse().ok())
-}
-
-/// A loopback server that accepts every envelope, on its own thread; its DSN.
-fn ingest() -> String {
-    use axum::routing::post;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let app = axum::Router::new().route("/api/{project}/envelope/", post(|| async { "{}" }));
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    format!("http://0123456789abcdef0123456789abcdef@{}/1", rx.recv().unwrap())
-}
-
 fn main() {
     let _iso = isoscope::init(isoscope::Options::new().transport(DropAll)).unwrap();
     let mut sentry_options = sentry::ClientOptions::default();
@@ -246,7 +207,7 @@ fn main() {
         return;
     }
 
-    let scopes = setup(Some(ingest()));
+    let scopes = setup(Some(accept_all_ingest().0));
     let rounds: usize = arg("--rounds").unwrap_or(21);
     for kind in Kind::ALL {
         run(kind, &scopes, PER_SAMPLE / 4); // warm up

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use axum::routing::get;
 use axum::Router;
+use isoscope_compare::{accept_all_ingest, arg, median};
 
 const CONNECTIONS: usize = 64;
 const WARM_UP: Duration = Duration::from_millis(500);
@@ -81,16 +82,16 @@ fn label(sdk: Sdk, rate: u64) -> String {
     }
 }
 
-fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
-    std::env::args().skip_while(|a| a != name).nth(1).and_then(|v| v.parse().ok())
-}
-
-/// CPUs this process may run on, read before the coordinator pins itself (after that,
-/// `available_parallelism` would say 1, and nothing would be pinned apart).
-static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+/// Whether server and load generator can be pinned to CPUs of their own (two CPUs, `taskset`
+/// installed). Decided once, before the coordinator pins itself: after that
+/// `available_parallelism` would say 1, and nothing would be pinned apart.
+static PIN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 fn main() {
-    CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    PIN.get_or_init(|| {
+        std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+            && Command::new("taskset").arg("-V").output().is_ok_and(|o| o.status.success())
+    });
     if let Some(sdk) = arg::<String>("--serve") {
         serve(Sdk::parse(&sdk), arg("--rate").unwrap_or(0), &arg::<String>("--ingest").expect("--ingest DSN"));
     } else if let Some(addr) = arg::<SocketAddr>("--load") {
@@ -98,7 +99,7 @@ fn main() {
     } else if let Some(only) = arg::<String>("--only") {
         // `--only isoscope:100`: one configuration, one run (to profile it).
         let (sdk, rate) = only.split_once(':').unwrap_or((&only, "0"));
-        let (dsn, received) = ingest();
+        let (dsn, received) = accept_all_ingest();
         let s = run_one(Sdk::parse(sdk), rate.parse().unwrap(), &dsn, &received, arg("--seconds").unwrap_or(3.0));
         println!("{only}: {:.0} requests/s, {} events delivered, {} dropped", s.rps, s.delivered, s.dropped);
     } else {
@@ -285,36 +286,10 @@ async fn connection(addr: SocketAddr, start: Instant, end: Instant) -> Vec<u32> 
 
 // ---- the coordinator --------------------------------------------------------------------------
 
-/// The ingest server: answers every envelope, counts them. Its DSN and counter.
-fn ingest() -> (String, Arc<AtomicU64>) {
-    use axum::routing::post;
-    let received = Arc::new(AtomicU64::new(0));
-    let counter = received.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let app = Router::new().route(
-                "/api/{project}/envelope/",
-                post(move |_body: axum::body::Bytes| {
-                    counter.fetch_add(1, Ordering::Relaxed);
-                    async { "{}" }
-                }),
-            );
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    (format!("http://0123456789abcdef0123456789abcdef@{}/1", rx.recv().unwrap()), received)
-}
-
 /// `cmd` pinned to `cpu` with `taskset`, when there are two CPUs to pin to.
 fn pinned(cpu: usize) -> Command {
-    let two = *CPUS.get().expect("set at start") >= 2;
-    let has_taskset = Command::new("taskset").arg("-V").output().is_ok_and(|o| o.status.success());
     let me = std::env::current_exe().unwrap();
-    if two && has_taskset {
+    if *PIN.get().expect("decided at start") {
         let mut c = Command::new("taskset");
         c.arg("-c").arg(cpu.to_string()).arg(me);
         c
@@ -348,11 +323,7 @@ fn run_one(sdk: Sdk, rate: u64, dsn: &str, received: &AtomicU64, seconds: f64) -
     assert!(load.status.success(), "load generator failed: {}", String::from_utf8_lossy(&load.stderr));
     let result: serde_json::Value = serde_json::from_slice(&load.stdout).unwrap();
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.id())).unwrap_or_default();
-    let rss_kib = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0.0);
+    let rss_kib = isoscope_compare::peak_rss_kib(&status).unwrap_or(0) as f64;
     drop(server.stdin.take()); // the server prints its counts and exits
     line.clear();
     out.read_line(&mut line).unwrap();
@@ -368,20 +339,10 @@ fn run_one(sdk: Sdk, rate: u64, dsn: &str, received: &AtomicU64, seconds: f64) -
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn coordinate(rounds: usize, seconds: f64) {
     // The ingest server runs here, on the load generator's CPU.
     let _ = Command::new("taskset").args(["-p", "-c", "1", &std::process::id().to_string()]).output();
-    let (dsn, received) = ingest();
+    let (dsn, received) = accept_all_ingest();
     let mut samples: Vec<Vec<Sample>> = CONFIGS.iter().map(|_| Vec::new()).collect();
     let mut ratios: Vec<Vec<f64>> = CONFIGS.iter().map(|_| Vec::new()).collect();
     let mut per_round: Vec<Vec<f64>> = Vec::new();
