@@ -112,7 +112,10 @@ fn describe(problem: Problem) -> &'static str {
              scope, not to any request: use `isoscope::spawn` to carry the request's scope into a task \
              (stats().writes_unbound counts them)"
         }
-        Problem::QueueFull => "the transport's queue is full: an event was dropped (Options::queue_size)",
+        Problem::QueueFull => {
+            "the transport's queue is full: an event was dropped (Options::queue_size; on a host with no CPU \
+             to spare, the transport's thread runs at the lowest priority: HttpTransportBuilder::low_priority)"
+        }
         Problem::Network => "the server could not be reached",
         Problem::Rejected => "the server rejected an event",
         Problem::RateLimited => "the server is rate limiting: events are dropped until the limit ends",

@@ -2,11 +2,15 @@
 //! payload).
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use serde::Serialize;
 
 use super::{Event, EventId, Transaction};
+
+/// The size of the last item payload serialized: the next one's first allocation.
+static LAST_PAYLOAD: AtomicUsize = AtomicUsize::new(0);
 
 /// One item of an [`Envelope`].
 #[derive(Debug, Clone, PartialEq)]
@@ -241,8 +245,9 @@ impl Envelope {
         }
         let mut out = Vec::new();
         for item in &self.body().items {
-            // Room for a typical event at once (growing from empty reallocates eight times).
-            let mut payload = Vec::with_capacity(4096);
+            // Room for a typical event at once (growing from empty reallocates eight times): the
+            // size of the last one serialized, at least 4 KiB.
+            let mut payload = Vec::with_capacity(LAST_PAYLOAD.load(Ordering::Relaxed).clamp(4096, 1 << 20));
             // Serializing our own types into memory cannot fail (string keys, finite data).
             let (ty, written) = match item {
                 EnvelopeItem::Event(event) => ("event", serde_json::to_writer(&mut payload, event)),
@@ -251,6 +256,7 @@ impl Envelope {
             if written.is_err() {
                 payload.clear();
             }
+            LAST_PAYLOAD.store(payload.len(), Ordering::Relaxed);
             out.reserve(payload.len() + 48);
             out.push(b'\n');
             let _ = serde_json::to_writer(&mut out, &ItemHeader { ty, length: payload.len() });

@@ -99,6 +99,7 @@ fn main() {
     } else if let Some(only) = arg::<String>("--only") {
         // `--only isoscope:100`: one configuration, one run (to profile it).
         let (sdk, rate) = only.split_once(':').unwrap_or((&only, "0"));
+        pin_ingest();
         let (dsn, received) = accept_all_ingest();
         let s = run_one(Sdk::parse(sdk), rate.parse().unwrap(), &dsn, &received, arg("--seconds").unwrap_or(3.0));
         println!("{only}: {:.0} requests/s, {} events delivered, {} dropped", s.rps, s.delivered, s.dropped);
@@ -339,9 +340,15 @@ fn run_one(sdk: Sdk, rate: u64, dsn: &str, received: &AtomicU64, seconds: f64) -
     }
 }
 
+/// The ingest server runs in this process: on the load generator's CPU.
+fn pin_ingest() {
+    if PIN.get() == Some(&true) {
+        let _ = Command::new("taskset").args(["-p", "-c", "1", &std::process::id().to_string()]).output();
+    }
+}
+
 fn coordinate(rounds: usize, seconds: f64) {
-    // The ingest server runs here, on the load generator's CPU.
-    let _ = Command::new("taskset").args(["-p", "-c", "1", &std::process::id().to_string()]).output();
+    pin_ingest();
     let (dsn, received) = accept_all_ingest();
     let mut samples: Vec<Vec<Sample>> = CONFIGS.iter().map(|_| Vec::new()).collect();
     let mut ratios: Vec<Vec<f64>> = CONFIGS.iter().map(|_| Vec::new()).collect();
