@@ -1,5 +1,6 @@
 //! What the comparison binaries share: the hand-written minimal layers isoscope is measured
-//! against (`floor`, and `floor_plus` for reference).
+//! against (`floor`, and `floor_plus` for reference), drop-all transports, the loopback ingest
+//! server, the storm's error and the filled scopes of the capture benches, and small helpers.
 
 /// The least this design can cost: one `Arc<Mutex<..>>` scope per request bound with a tokio
 /// task-local for `call` and the response future, holding the request's method, URI and a
@@ -291,4 +292,58 @@ pub fn accept_all_ingest() -> (String, std::sync::Arc<std::sync::atomic::AtomicU
         });
     });
     (format!("http://0123456789abcdef0123456789abcdef@{}/1", rx.recv().unwrap()), received)
+}
+
+/// The error of a storm: a database that is down (`orders database unavailable` ←
+/// `connection refused`).
+#[derive(Debug)]
+pub struct Unavailable(std::io::Error);
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("orders database unavailable")
+    }
+}
+
+impl std::error::Error for Unavailable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+pub fn unavailable() -> Unavailable {
+    Unavailable(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused"))
+}
+
+/// Fills an isoscope scope the way the capture benches do: `breadcrumbs` breadcrumbs
+/// (`step {i}`, category `app`) and `tags` tags (`tag{i}` = `value {i}`).
+pub fn fill_iso(scope: &isoscope::ScopeHandle, breadcrumbs: usize, tags: usize) {
+    scope.configure(|s| {
+        for i in 0..breadcrumbs {
+            s.add_breadcrumb(isoscope::Breadcrumb::new(format!("step {i}")).category("app"));
+        }
+        for i in 0..tags {
+            s.set_tag(format!("tag{i}"), format!("value {i}"));
+        }
+    });
+}
+
+/// The same for a sentry hub: a new hub from the main one, filled alike.
+pub fn filled_sentry_hub(breadcrumbs: usize, tags: usize) -> std::sync::Arc<sentry::Hub> {
+    let hub = std::sync::Arc::new(sentry::Hub::new_from_top(sentry::Hub::main()));
+    sentry::Hub::run(hub.clone(), || {
+        for i in 0..breadcrumbs {
+            sentry::add_breadcrumb(sentry::Breadcrumb {
+                message: Some(format!("step {i}")),
+                category: Some("app".into()),
+                ..Default::default()
+            });
+        }
+        sentry::configure_scope(|s| {
+            for i in 0..tags {
+                s.set_tag(&format!("tag{i}"), format!("value {i}"));
+            }
+        });
+    });
+    hub
 }

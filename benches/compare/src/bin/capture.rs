@@ -22,7 +22,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use isoscope_compare::{accept_all_ingest, arg, median, DropAll, SentryDropAll};
+use isoscope_compare::{accept_all_ingest, arg, fill_iso, filled_sentry_hub, median, DropAll, SentryDropAll};
 
 const BREADCRUMBS: usize = 100;
 const TAGS: usize = 10;
@@ -111,45 +111,20 @@ struct Scopes {
     sentry: Arc<sentry::Hub>,
 }
 
-fn fill_iso(scope: &isoscope::ScopeHandle) {
-    scope.configure(|s| {
-        for i in 0..BREADCRUMBS {
-            s.add_breadcrumb(isoscope::Breadcrumb::new(format!("step {i}")).category("app"));
-        }
-        for i in 0..TAGS {
-            s.set_tag(format!("tag{i}"), format!("value {i}"));
-        }
-    });
-}
-
 fn setup(ingest: Option<String>) -> Scopes {
     let iso = isoscope::isolation_scope().fork();
-    fill_iso(&iso);
+    fill_iso(&iso, BREADCRUMBS, TAGS);
     let iso_http = isoscope::isolation_scope().fork();
-    fill_iso(&iso_http);
+    fill_iso(&iso_http, BREADCRUMBS, TAGS);
     let dsn = ingest.unwrap_or_else(|| "http://0123456789abcdef0123456789abcdef@127.0.0.1:9/1".to_owned());
     let transport = isoscope::HttpTransport::builder(&dsn).unwrap().queue_size(4 * PER_SAMPLE).build().unwrap();
     let http = isoscope::Client::new(isoscope::Options::new().transport(transport)).unwrap();
     http.bind_to(&iso_http);
     let iso_finished = isoscope::isolation_scope().fork();
-    fill_iso(&iso_finished);
+    fill_iso(&iso_finished, BREADCRUMBS, TAGS);
     let finished = isoscope::Client::new(isoscope::Options::new().transport(FinishHere)).unwrap();
     finished.bind_to(&iso_finished);
-    let sentry = Arc::new(sentry::Hub::new_from_top(sentry::Hub::main()));
-    sentry::Hub::run(sentry.clone(), || {
-        for i in 0..BREADCRUMBS {
-            sentry::add_breadcrumb(sentry::Breadcrumb {
-                message: Some(format!("step {i}")),
-                category: Some("app".into()),
-                ..Default::default()
-            });
-        }
-        sentry::configure_scope(|s| {
-            for i in 0..TAGS {
-                s.set_tag(&format!("tag{i}"), format!("value {i}"));
-            }
-        });
-    });
+    let sentry = filled_sentry_hub(BREADCRUMBS, TAGS);
     Scopes { iso, iso_http, http, iso_finished, _finished: finished, sentry }
 }
 

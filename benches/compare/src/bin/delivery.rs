@@ -19,32 +19,12 @@
 //! other extreme). Medians of interleaved rounds.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
-use isoscope_compare::{accept_all_ingest, arg, median};
+use isoscope_compare::{accept_all_ingest, arg, fill_iso, filled_sentry_hub, median, unavailable};
 
 const BREADCRUMBS: usize = 100;
 const TAGS: usize = 10;
-
-#[derive(Debug)]
-struct Unavailable(std::io::Error);
-
-impl std::fmt::Display for Unavailable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("orders database unavailable")
-    }
-}
-
-impl std::error::Error for Unavailable {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
-
-fn unavailable() -> Unavailable {
-    Unavailable(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused"))
-}
 
 /// CPU nanoseconds the threads of this process named `name` have run so far, and how often
 /// they were woken after blocking (voluntary context switches).
@@ -109,14 +89,7 @@ fn main() {
     let transport = isoscope::HttpTransport::builder(&dsn).unwrap().build().unwrap();
     let iso = isoscope::init(isoscope::Options::new().transport(transport)).unwrap();
     let scope = isoscope::isolation_scope().fork();
-    scope.configure(|s| {
-        for i in 0..BREADCRUMBS {
-            s.add_breadcrumb(isoscope::Breadcrumb::new(format!("step {i}")).category("app"));
-        }
-        for i in 0..TAGS {
-            s.set_tag(format!("tag{i}"), format!("value {i}"));
-        }
-    });
+    fill_iso(&scope, BREADCRUMBS, TAGS);
     let iso_batch = || {
         let _bound = scope.enter();
         for _ in 0..batch {
@@ -128,21 +101,7 @@ fn main() {
     let mut options = sentry::ClientOptions::default();
     options.dsn = Some(dsn.parse().unwrap());
     let sentry_guard = sentry::init(options);
-    let hub = Arc::new(sentry::Hub::new_from_top(sentry::Hub::main()));
-    sentry::Hub::run(hub.clone(), || {
-        for i in 0..BREADCRUMBS {
-            sentry::add_breadcrumb(sentry::Breadcrumb {
-                message: Some(format!("step {i}")),
-                category: Some("app".into()),
-                ..Default::default()
-            });
-        }
-        sentry::configure_scope(|s| {
-            for i in 0..TAGS {
-                s.set_tag(&format!("tag{i}"), format!("value {i}"));
-            }
-        });
-    });
+    let hub = filled_sentry_hub(BREADCRUMBS, TAGS);
     let sentry_batch = || {
         sentry::Hub::run(hub.clone(), || {
             for _ in 0..batch {

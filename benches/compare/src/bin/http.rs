@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use axum::routing::get;
 use axum::Router;
-use isoscope_compare::{accept_all_ingest, arg, median};
+use isoscope_compare::{accept_all_ingest, arg, median, unavailable};
 
 const CONNECTIONS: usize = 64;
 const WARM_UP: Duration = Duration::from_millis(500);
@@ -109,26 +109,6 @@ fn main() {
 }
 
 // ---- the server -------------------------------------------------------------------------------
-
-/// The error of the storm: a database that is down.
-#[derive(Debug)]
-struct Unavailable(std::io::Error);
-
-impl std::fmt::Display for Unavailable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("orders database unavailable")
-    }
-}
-
-impl std::error::Error for Unavailable {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
-
-fn unavailable() -> Unavailable {
-    Unavailable(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused"))
-}
 
 static RATE: AtomicU64 = AtomicU64::new(0);
 static COUNT: AtomicU64 = AtomicU64::new(0);
