@@ -304,6 +304,7 @@ async fn invalid_dsns_are_clear_errors_from_init() {
         ("https://key@o0.ingest.example", "missing project id"),
         ("gopher://key@host/1", "unsupported scheme"),
         ("https://key@host:70000/1", "invalid port"),
+        ("https://key@bad host/1", "is not a valid URL"),
     ] {
         let err = isoscope::init(Options::new().dsn(dsn)).unwrap_err();
         assert!(matches!(err, isoscope::Error::InvalidDsn(_)), "{dsn}: {err}");

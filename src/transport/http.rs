@@ -138,6 +138,11 @@ impl HttpTransportBuilder {
     /// Starts the background thread.
     pub fn build(self) -> Result<HttpTransport, crate::Error> {
         let transport_err = |e: &dyn fmt::Display| crate::Error::Transport(e.to_string());
+        let url = self.dsn.envelope_url();
+        let url = reqwest::Url::parse(&url)
+            .map_err(|e| crate::Error::InvalidDsn(format!("its envelope URL `{url}` is not a valid URL: {e}")))?;
+        let mut auth = reqwest::header::HeaderValue::try_from(self.dsn.auth_header()).map_err(|e| transport_err(&e))?;
+        auth.set_sensitive(true);
         let mut client = reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
             .timeout(self.timeout)
@@ -146,17 +151,10 @@ impl HttpTransportBuilder {
             client = client.no_proxy(); // a proxy can never reach our own machine's server
         }
         let client = client.build().map_err(|e| transport_err(&e))?;
-        let runtime =
-            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| transport_err(&e))?;
         let (tx, rx) = mpsc::channel(self.queue_size);
         let shared = Arc::new(Shared {
-            url: reqwest::Url::parse(&self.dsn.envelope_url()).map_err(|e| transport_err(&e))?,
-            auth: {
-                let mut auth =
-                    reqwest::header::HeaderValue::try_from(self.dsn.auth_header()).map_err(|e| transport_err(&e))?;
-                auth.set_sensitive(true);
-                auth
-            },
+            url,
+            auth,
             public_dsn: self.dsn.to_string(),
             client,
             limits: Mutex::new(RateLimits::default()),
@@ -166,6 +164,9 @@ impl HttpTransportBuilder {
         let worker = shared.clone();
         let low_priority = shared.settings.low_priority;
         let (closed, closed_rx) = watch::channel(false);
+        // The runtime is built, run and dropped on its own thread only: dropping a runtime where
+        // the caller's (async) code runs would panic.
+        let (started, start) = std::sync::mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name("isoscope-http".into())
             .spawn(move || {
@@ -173,9 +174,16 @@ impl HttpTransportBuilder {
                 if low_priority {
                     super::worker::lower_priority();
                 }
-                runtime.block_on(run(rx, worker, closed_rx));
+                match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(runtime) => {
+                        let _ = started.send(Ok(()));
+                        runtime.block_on(run(rx, worker, closed_rx));
+                    }
+                    Err(e) => drop(started.send(Err(transport_err(&e)))),
+                }
             })
             .map_err(|e| transport_err(&e))?;
+        start.recv().unwrap_or_else(|_| Err(transport_err(&"the transport's thread ended at its start")))?;
         Ok(HttpTransport { shared, tx: Mutex::new(Some(tx)), closed })
     }
 }
@@ -440,6 +448,13 @@ mod tests {
         assert!(is_loopback("LOCALHOST"));
         assert!(!is_loopback("sentry.io"));
         assert!(!is_loopback("10.0.0.1"));
+    }
+
+    #[test]
+    fn a_host_no_url_can_have_is_an_invalid_dsn() {
+        let err = HttpTransport::builder("https://key@bad host/1").and_then(HttpTransportBuilder::build).unwrap_err();
+        assert!(matches!(err, crate::Error::InvalidDsn(_)), "{err}");
+        assert!(err.to_string().contains("`https://bad host/api/1/envelope/` is not a valid URL"), "{err}");
     }
 
     #[test]
