@@ -121,9 +121,9 @@ impl HttpTransportBuilder {
     /// delivers more of a storm at the requests' expense. Measured on one saturated core
     /// (`benches/compare --bin http`), a capture on 1 % of requests: on, 0.98x the throughput
     /// without captures and about a fifth of the events delivered; off, 0.76x and all of them.
-    /// A capture on every request: on, 0.89x; off, 0.42x. Delivering one event costs the
-    /// sending host about 60-110 µs of CPU (serialization, gzip, the HTTP request and the
-    /// kernel's TCP work; `--bin delivery`), the same as sentry-rust's transport.
+    /// A capture on every request: on, 0.89x; off, 0.42x. Delivering one event costs this
+    /// thread about 60-130 µs of CPU (the deferred merge, serialization, gzip, the HTTP request
+    /// and the kernel's TCP work; `benches/compare --bin delivery`).
     ///
     /// ```
     /// let transport = isoscope::HttpTransport::builder("http://key@127.0.0.1:9/1")?.low_priority(false).build()?;

@@ -16,7 +16,8 @@
 //! runs on its own thread and is not counted. Also reported: how often the transport thread
 //! was woken after blocking (voluntary context switches), per event: a burst of captures
 //! handed over while it waits should wake it once, not once per event (`--batch 1` for the
-//! other extreme). Medians of interleaved rounds.
+//! other extreme). `--no-gzip` turns isoscope's compression off (sentry-rust's transport does
+//! not compress). Medians of interleaved rounds.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -86,7 +87,8 @@ fn main() {
     let batch: usize = arg::<usize>("--batch").unwrap_or(20).clamp(1, 30);
     let (dsn, received) = accept_all_ingest();
 
-    let transport = isoscope::HttpTransport::builder(&dsn).unwrap().build().unwrap();
+    let gzip = !std::env::args().any(|a| a == "--no-gzip");
+    let transport = isoscope::HttpTransport::builder(&dsn).unwrap().compression(gzip).build().unwrap();
     let iso = isoscope::init(isoscope::Options::new().transport(transport)).unwrap();
     let scope = isoscope::isolation_scope().fork();
     fill_iso(&scope, BREADCRUMBS, TAGS);
