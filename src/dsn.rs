@@ -82,6 +82,17 @@ impl FromStr for Dsn {
         if host.is_empty() || host == "[]" {
             return Err(bad("missing host after `@`"));
         }
+        // The characters no URL's host can hold (WHATWG's forbidden host code points, and control
+        // characters, which a URL parser would silently drop). An IPv6 host (in brackets) and
+        // what only IDNA can tell (`xn--`) are left to the transport's URL parser.
+        let forbidden = |c: char| {
+            c.is_control() || matches!(c, ' ' | '#' | '/' | ':' | '<' | '>' | '?' | '@' | '[' | '\\' | ']' | '^' | '|')
+        };
+        if !host.starts_with('[') {
+            if let Some(c) = host.chars().find(|&c| forbidden(c)) {
+                return Err(bad(format!("invalid host `{host}`: a host holding {c:?} is not a valid URL host")));
+            }
+        }
         let port = port
             .map(|p| {
                 p.parse::<u16>().map_err(|_| bad(format!("invalid port `{p}`: expected a number from 1 to 65535")))
@@ -223,6 +234,9 @@ mod tests {
         assert!(err("https://key@host:0/1").contains("invalid port `0`"));
         assert!(err("https://key@/1").contains("missing host"));
         assert!(err("https://key@host/a b").contains("invalid project id"));
+        assert!(err("https://key@bad host/1").contains("invalid host `bad host`: a host holding ' '"));
+        assert!(err("https://key@a|b/1").contains("invalid host `a|b`"));
+        assert!(err("https://key@a:b:9/1").contains("invalid host `a:b`"));
     }
 
     #[test]

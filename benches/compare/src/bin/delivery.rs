@@ -29,7 +29,7 @@ const TAGS: usize = 10;
 
 /// CPU nanoseconds the threads of this process named `name` have run so far, and how often
 /// they were woken after blocking (voluntary context switches).
-fn thread_cpu_ns(name: &str) -> (u64, u64) {
+fn thread_counters(name: &str) -> (u64, u64) {
     let (mut cpu, mut woken) = (0, 0);
     for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task (Linux only)").flatten() {
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
@@ -69,14 +69,14 @@ fn measure(
     received: &std::sync::atomic::AtomicU64,
     batch: &dyn Fn(),
 ) -> (f64, f64) {
-    let (cpu, woken) = thread_cpu_ns(thread);
+    let (cpu, woken) = thread_counters(thread);
     let got = received.load(Ordering::Relaxed);
     for _ in 0..events / batch_size {
         batch();
     }
     let delivered = received.load(Ordering::Relaxed) - got;
     assert_eq!(delivered as usize, events / batch_size * batch_size, "every event reached the server");
-    let (cpu_after, woken_after) = thread_cpu_ns(thread);
+    let (cpu_after, woken_after) = thread_counters(thread);
     ((cpu_after - cpu) as f64 / 1e3 / delivered as f64, (woken_after - woken) as f64 / delivered as f64)
 }
 
