@@ -19,7 +19,7 @@ static ENABLED: AtomicBool = AtomicBool::new(false);
 /// The kinds of problem the debug output reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Problem {
-    /// A write from a tokio task bound to no scope (kept in that task's own scope).
+    /// A write from code bound to no scope (kept in that task's or thread's own scope).
     UnboundWrite,
     /// The transport's queue was full: an event was dropped.
     QueueFull,
@@ -29,6 +29,9 @@ pub(crate) enum Problem {
     /// The server answered 4xx (other than 429).
     #[cfg_attr(not(feature = "reqwest"), allow(dead_code))] // reported by `HttpTransport`
     Rejected,
+    /// The server answered with a redirect (never followed).
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))] // reported by `HttpTransport`
+    Redirected,
     /// The server announced a rate limit.
     #[cfg_attr(not(feature = "reqwest"), allow(dead_code))] // reported by `HttpTransport`
     RateLimited,
@@ -38,7 +41,7 @@ pub(crate) enum Problem {
     GuardDroppedAtOnce,
 }
 
-const KINDS: usize = 7;
+const KINDS: usize = 8;
 
 impl Problem {
     fn index(self) -> usize {
@@ -60,10 +63,31 @@ pub(crate) fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-/// Prints one line, unconditionally but for the switch.
+/// Prints one line, unconditionally but for the switch: built whole first and written with one
+/// `write` call, so that lines from several threads never interleave mid-line.
 pub(crate) fn line(args: fmt::Arguments<'_>) {
     if enabled() {
-        let _ = writeln!(std::io::stderr().lock(), "[isoscope] {args}");
+        let line = format!("[isoscope] {args}\n");
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+}
+
+/// Text that came from outside (a server's answer, a header, a host name), shown with every
+/// control character escaped (`\n`, `\u{1b}`, ...): it can neither forge a line of ours nor
+/// drive the terminal.
+pub(crate) struct Untrusted<T>(pub(crate) T);
+
+impl<T: AsRef<str>> fmt::Display for Untrusted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.as_ref().chars() {
+            // Also the Unicode controls that reorder text (bidi overrides and isolates).
+            if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                fmt::Write::write_char(f, c)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -108,9 +132,10 @@ fn report(problem: Problem, detail: &dyn Fn() -> String) {
 fn describe(problem: Problem) -> &'static str {
     match problem {
         Problem::UnboundWrite => {
-            "a write from a tokio task bound to no scope (plain `tokio::spawn`) went to that task's own \
-             scope, not to any request: use `isoscope::spawn` to carry the request's scope into a task \
-             (stats().writes_unbound counts them)"
+            "a write from code bound to no scope (a plain `tokio::spawn`, or a thread other than the one \
+             that called init, after start-up) went to that task's or thread's own scope, not to any request \
+             or the base requests fork: use `isoscope::spawn` / `isoscope::thread::spawn` to carry the \
+             request's scope (stats().writes_unbound counts them)"
         }
         Problem::QueueFull => {
             "the transport's queue is full: an event was dropped (Options::queue_size; on a host with no CPU \
@@ -118,6 +143,7 @@ fn describe(problem: Problem) -> &'static str {
         }
         Problem::Network => "the server could not be reached",
         Problem::Rejected => "the server rejected an event",
+        Problem::Redirected => "the server redirected; isoscope does not follow redirects",
         Problem::RateLimited => "the server is rate limiting: events are dropped until the limit ends",
         Problem::Shutdown => "events were still queued or in flight at shutdown and were dropped",
         Problem::GuardDroppedAtOnce => {
@@ -132,12 +158,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn untrusted_text_cannot_forge_a_line_or_drive_the_terminal() {
+        let shown = Untrusted("ok\n[isoscope] FORGED LINE: all good\r\u{1b}[2J\u{7}\u{202e}é").to_string();
+        assert_eq!(shown, "ok\\n[isoscope] FORGED LINE: all good\\r\\u{1b}[2J\\u{7}\\u{202e}é");
+        assert!(!shown.chars().any(char::is_control));
+    }
+
+    #[test]
     fn every_kind_has_its_own_slot() {
         let all = [
             Problem::UnboundWrite,
             Problem::QueueFull,
             Problem::Network,
             Problem::Rejected,
+            Problem::Redirected,
             Problem::RateLimited,
             Problem::Shutdown,
             Problem::GuardDroppedAtOnce,

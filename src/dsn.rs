@@ -1,6 +1,8 @@
-//! [`Dsn`]: where and how to send events, parsed with an error that says what is wrong.
+//! [`Dsn`]: where and how to send events, parsed strictly, with an error that says what is wrong
+//! and where the value came from, and that never shows the key.
 
 use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 /// A parsed DSN: `{scheme}://{public_key}[:{secret}]@{host}[:{port}]/{path/}{project_id}`.
@@ -10,11 +12,20 @@ use std::str::FromStr;
 /// assert_eq!(dsn.project_id(), "42");
 /// assert_eq!(dsn.envelope_url(), "https://o1.ingest.example.com/api/42/envelope/");
 ///
+/// // For people: the key is never shown by `Display` or `Debug`.
+/// assert_eq!(dsn.to_string(), "https://<redacted>@o1.ingest.example.com/42");
+/// assert!(!format!("{dsn:?}").contains("abc123"));
+/// // Only on purpose: the DSN with its public key, as envelope headers carry it.
+/// assert_eq!(dsn.public_dsn(), "https://abc123@o1.ingest.example.com/42");
+///
 /// let err = "https://o1.ingest.example.com/42".parse::<isoscope::Dsn>().unwrap_err();
 /// assert!(err.to_string().contains("public key"));
 /// ```
 ///
-/// The secret (a deprecated DSN part) is never shown by `Debug` or `Display`.
+/// The parser accepts what a URL parser would read as the same URL and nothing else: control
+/// characters anywhere, text after an IPv6 address other than `:port`, a host a URL parser
+/// would rewrite (`127.1`), `.`/`..` path segments and characters no key can hold are each an
+/// [`DsnError`] with its reason.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Dsn {
     scheme: String,
@@ -26,21 +37,105 @@ pub struct Dsn {
     project_id: String,
 }
 
-/// Why a DSN could not be parsed.
+/// Where a DSN came from, as its [`DsnError`] names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DsnOrigin {
+    /// `Options::dsn`.
+    Options,
+    /// An environment variable (`ISOSCOPE_DSN`, `SENTRY_DSN`).
+    Env(&'static str),
+    /// `HttpTransport::builder`.
+    TransportBuilder,
+}
+
+impl fmt::Display for DsnOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Options => f.write_str("Options::dsn"),
+            Self::Env(var) => write!(f, "the environment variable {var}"),
+            Self::TransportBuilder => f.write_str("HttpTransport::builder"),
+        }
+    }
+}
+
+/// Why a DSN could not be used: the reason (which never quotes the key or secret) and, where
+/// known, where the DSN came from.
+///
+/// ```
+/// let err = "https://k@[::1]evil.example:99/1".parse::<isoscope::Dsn>().unwrap_err();
+/// assert!(err.reason().contains("after the IPv6 address"), "{err}");
+/// assert_eq!(err.origin(), None);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DsnError(String);
+pub struct DsnError {
+    reason: String,
+    origin: Option<DsnOrigin>,
+}
+
+impl DsnError {
+    /// What is wrong with the DSN.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// Where the DSN came from, if the code that parsed it knew.
+    pub fn origin(&self) -> Option<DsnOrigin> {
+        self.origin
+    }
+
+    /// This error, saying that the DSN came from `origin`.
+    #[must_use]
+    pub(crate) fn with_origin(mut self, origin: DsnOrigin) -> Self {
+        self.origin = Some(origin);
+        self
+    }
+}
 
 impl fmt::Display for DsnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.reason)?;
+        match self.origin {
+            Some(origin) => write!(f, " (the DSN came from {origin})"),
+            None => Ok(()),
+        }
     }
 }
 
 impl std::error::Error for DsnError {}
 
-fn bad(msg: impl Into<String>) -> DsnError {
-    DsnError(msg.into())
+fn bad(reason: impl Into<String>) -> DsnError {
+    DsnError { reason: reason.into(), origin: None }
 }
+
+/// Characters a key (or secret) may hold: a URL's unreserved characters and `%` escapes; all of
+/// them are valid in an HTTP header value.
+fn key_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '%')
+}
+
+/// Characters of a path segment before the project id (RFC 3986 `pchar`).
+fn path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            '-' | '.' | '_' | '~' | '%' | '!' | '$' | '&' | '\'' | '(' | ')' | '*' | '+' | ',' | ';' | '=' | ':' | '@'
+        )
+}
+
+/// Characters no URL's host can hold (WHATWG's forbidden host code points), plus `%` and
+/// whitespace: a host that needs them is no host a DSN names.
+fn forbidden_host_char(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(
+            c,
+            '#' | '/' | ':' | '<' | '>' | '?' | '@' | '[' | '\\' | ']' | '^' | '|' | '%' | '"' | '`' | '{' | '}'
+        )
+}
+
+/// Most bytes of a DSN: real ones are under 200.
+const MAX_LEN: usize = 2048;
 
 impl FromStr for Dsn {
     type Err = DsnError;
@@ -50,78 +145,129 @@ impl FromStr for Dsn {
         if s.is_empty() {
             return Err(bad("the DSN is empty"));
         }
+        if s.len() > MAX_LEN {
+            return Err(bad(format!("the DSN is {} bytes long; at most {MAX_LEN} are accepted", s.len())));
+        }
+        if let Some(at) = s.find(|c: char| c.is_control()) {
+            return Err(bad(format!("the DSN holds a control character at byte {at}")));
+        }
         let (scheme, rest) = s
             .split_once("://")
             .ok_or_else(|| bad("missing scheme: expected `https://<public key>@<host>/<project id>`"))?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
+            if !scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) {
+                return Err(bad("invalid scheme: use http or https"));
+            }
             return Err(bad(format!("unsupported scheme `{scheme}`: use http or https")));
         }
-        let (userinfo, rest) = rest
-            .split_once('@')
+        // The authority ends at the first `/`, `?` or `#`, as a URL parser reads it; its
+        // userinfo ends at its *last* `@`, so that no part of a key can be taken for the host.
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, rest) = rest.split_at(end);
+        let (userinfo, hostport) = authority
+            .rsplit_once('@')
             .ok_or_else(|| bad("missing public key: expected `<scheme>://<public key>@<host>/<project id>`"))?;
         let (public_key, secret_key) = match userinfo.split_once(':') {
-            Some((k, s)) => (k, (!s.is_empty()).then(|| s.to_owned())),
+            Some((k, s)) => (k, Some(s)),
             None => (userinfo, None),
         };
         if public_key.is_empty() {
             return Err(bad("missing public key before `@`"));
         }
-        let rest = rest.split(['?', '#']).next().unwrap_or_default();
-        let (authority, path) =
-            rest.split_once('/').ok_or_else(|| bad("missing project id: expected `/<project id>` after the host"))?;
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, after) = v6.split_once(']').ok_or_else(|| bad("unterminated IPv6 host"))?;
-            (format!("[{host}]"), after.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h.to_owned(), Some(p)),
-                None => (authority.to_owned(), None),
-            }
-        };
-        if host.is_empty() || host == "[]" {
-            return Err(bad("missing host after `@`"));
+        // The reasons below never quote the key or the secret.
+        if !public_key.chars().all(key_char) {
+            return Err(bad(
+                "the public key holds a character a DSN key cannot (letters, digits, `-._~` and %-escapes)",
+            ));
         }
-        // The characters no URL's host can hold (WHATWG's forbidden host code points, and control
-        // characters, which a URL parser would silently drop). An IPv6 host (in brackets) and
-        // what only IDNA can tell (`xn--`) are left to the transport's URL parser.
-        let forbidden = |c: char| {
-            c.is_control() || matches!(c, ' ' | '#' | '/' | ':' | '<' | '>' | '?' | '@' | '[' | '\\' | ']' | '^' | '|')
-        };
-        if !host.starts_with('[') {
-            if let Some(c) = host.chars().find(|&c| forbidden(c)) {
-                return Err(bad(format!("invalid host `{host}`: a host holding {c:?} is not a valid URL host")));
-            }
+        if secret_key.is_some_and(|s| !s.chars().all(key_char)) {
+            return Err(bad("the secret holds a character a DSN key cannot (letters, digits, `-._~` and %-escapes)"));
         }
+        let secret_key = secret_key.filter(|s| !s.is_empty()).map(str::to_owned);
+        let (host, port) = split_host_port(hostport)?;
         let port = port
-            .map(|p| {
-                p.parse::<u16>().map_err(|_| bad(format!("invalid port `{p}`: expected a number from 1 to 65535")))
+            .map(|p| match p.parse::<u16>() {
+                Ok(0) | Err(_) => Err(bad(format!("invalid port `{p}`: expected a number from 1 to 65535"))),
+                Ok(p) => Ok(p),
             })
             .transpose()?;
-        if port == Some(0) {
-            return Err(bad("invalid port `0`: expected a number from 1 to 65535"));
-        }
+        let path = rest.split(['?', '#']).next().unwrap_or_default();
+        let path =
+            path.strip_prefix('/').ok_or_else(|| bad("missing project id: expected `/<project id>` after the host"))?;
         let path = path.trim_end_matches('/');
         let (prefix, project_id) = match path.rsplit_once('/') {
-            Some((prefix, id)) => (format!("/{prefix}"), id),
-            None => (String::new(), path),
+            Some((prefix, id)) => (Some(prefix), id),
+            None => (None, path),
         };
         if project_id.is_empty() {
             return Err(bad("missing project id at the end of the path"));
         }
         if !project_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(bad(format!("invalid project id `{project_id}`")));
+            return Err(bad(format!("invalid project id `{project_id}`: letters, digits, `-` and `_` only")));
         }
-        Ok(Self {
+        let mut path = String::new();
+        for segment in prefix.into_iter().flat_map(|p| p.split('/')) {
+            if segment.is_empty() || segment == "." || segment == ".." || !segment.chars().all(path_char) {
+                return Err(bad(format!("invalid path segment `{segment}` before the project id")));
+            }
+            path.push('/');
+            path.push_str(segment);
+        }
+        let dsn = Self {
             scheme,
             public_key: public_key.to_owned(),
             secret_key,
             host,
             port,
-            path: prefix,
+            path,
             project_id: project_id.to_owned(),
-        })
+        };
+        dsn.check_url()?;
+        Ok(dsn)
     }
+}
+
+/// The host (lower-cased, IPv6 in brackets) and the port text, checked.
+fn split_host_port(hostport: &str) -> Result<(String, Option<&str>), DsnError> {
+    if let Some(v6) = hostport.strip_prefix('[') {
+        let (addr, after) = v6.split_once(']').ok_or_else(|| bad("unterminated IPv6 address: `]` is missing"))?;
+        let addr: Ipv6Addr = addr.parse().map_err(|_| bad(format!("invalid IPv6 address `[{addr}]`")))?;
+        let port = match after {
+            "" => None,
+            _ => Some(after.strip_prefix(':').ok_or_else(|| {
+                bad(format!("unexpected `{after}` after the IPv6 address `[{addr}]`: only `:<port>` may follow it"))
+            })?),
+        };
+        return Ok((format!("[{addr}]"), port));
+    }
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (hostport, None),
+    };
+    if host.is_empty() {
+        return Err(bad("missing host after `@`"));
+    }
+    if let Some(c) = host.chars().find(|&c| forbidden_host_char(c)) {
+        return Err(bad(format!("invalid host `{host}`: a host holding {c:?} is not a valid URL host")));
+    }
+    if host.split('.').any(str::is_empty) {
+        return Err(bad(format!("invalid host `{host}`: a host has no empty labels")));
+    }
+    // A URL parser reads a host whose last label is a number as an IPv4 address (`127.1` is
+    // `127.0.0.1`): accept only the four-number form, so the host is what the URL says.
+    let last = host.rsplit('.').next().unwrap_or_default();
+    let numeric = last.bytes().all(|b| b.is_ascii_digit())
+        || last
+            .strip_prefix("0x")
+            .or_else(|| last.strip_prefix("0X"))
+            .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+    if numeric && host.parse::<Ipv4Addr>().is_err() {
+        return Err(bad(format!(
+            "invalid host `{host}`: it ends in a number but is not an IPv4 address like 10.0.0.1"
+        )));
+    }
+    Ok((host.to_lowercase(), port))
 }
 
 impl Dsn {
@@ -162,7 +308,21 @@ impl Dsn {
         format!("{}{}/api/{}/envelope/", self.origin(), self.path, self.project_id)
     }
 
-    /// The `X-Sentry-Auth` header value.
+    /// The DSN with its public key and without its secret, as envelope headers carry it to the
+    /// DSN's own server. Holds the key: not for logs.
+    pub fn public_dsn(&self) -> String {
+        format!("{}://{}@{}{}/{}", self.scheme, self.public_key, self.host_port(), self.path, self.project_id)
+    }
+
+    fn host_port(&self) -> String {
+        match self.port {
+            Some(p) => format!("{}:{p}", self.host),
+            None => self.host.clone(),
+        }
+    }
+
+    /// The `X-Sentry-Auth` header value. Holds the key (and the secret, if the DSN has one):
+    /// only for the DSN's own server.
     pub fn auth_header(&self) -> String {
         let mut h = format!(
             "Sentry sentry_key={}, sentry_version=7, sentry_client={}/{}",
@@ -176,23 +336,45 @@ impl Dsn {
         }
         h
     }
+
+    /// With a URL parser at hand (the `reqwest` feature): the envelope URL parses, to the same
+    /// host. What only IDNA can tell (an `xn--` label that decodes to nothing valid) is found
+    /// here.
+    #[cfg(feature = "reqwest")]
+    fn check_url(&self) -> Result<(), DsnError> {
+        let url = reqwest::Url::parse(&self.envelope_url())
+            .map_err(|e| bad(format!("the host `{}` is not a valid URL host: {e}", self.host)))?;
+        match url.host_str() {
+            // IPv6 was parsed by std already (which writes IPv4-mapped ones differently); a
+            // non-ASCII host becomes its punycode form.
+            Some(h) if !self.host.is_ascii() || self.host.starts_with('[') || h == self.host => Ok(()),
+            Some(h) => Err(bad(format!("invalid host `{}`: a URL parser reads it as `{h}`", self.host))),
+            None => Err(bad(format!("the host `{}` is not a valid URL host", self.host))),
+        }
+    }
+
+    #[cfg(not(feature = "reqwest"))]
+    #[allow(clippy::unnecessary_wraps, clippy::unused_self)] // the same shape as with a URL parser
+    fn check_url(&self) -> Result<(), DsnError> {
+        Ok(())
+    }
 }
 
 impl fmt::Display for Dsn {
-    /// The DSN without its secret, as sent in envelope headers.
+    /// For people: the DSN without its key or secret.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let origin = self.origin();
-        let (scheme, host) = origin.split_once("://").unwrap_or(("https", &origin));
-        write!(f, "{scheme}://{}@{host}{}/{}", self.public_key, self.path, self.project_id)
+        write!(f, "{}://<redacted>@{}{}/{}", self.scheme, self.host_port(), self.path, self.project_id)
     }
 }
 
 impl fmt::Debug for Dsn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dsn")
-            .field("url", &self.to_string())
-            .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
-            .finish()
+            .field("scheme", &self.scheme)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("project_id", &self.project_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -210,14 +392,18 @@ mod tests {
         assert_eq!(d.envelope_url(), "https://o0.ingest.sentry.io/api/123/envelope/");
         let d: Dsn = "http://abc@127.0.0.1:8765/1".parse().unwrap();
         assert_eq!(d.envelope_url(), "http://127.0.0.1:8765/api/1/envelope/");
-        assert_eq!(d.to_string(), "http://abc@127.0.0.1:8765/1");
-        let d: Dsn = "https://key:secret@host.example/sub/path/7/".parse().unwrap();
+        assert_eq!(d.public_dsn(), "http://abc@127.0.0.1:8765/1");
+        assert_eq!(d.to_string(), "http://<redacted>@127.0.0.1:8765/1");
+        let d: Dsn = "https://key:secret@Host.Example/sub/path/7/".parse().unwrap();
         assert_eq!(d.envelope_url(), "https://host.example/sub/path/api/7/envelope/");
         assert!(d.auth_header().contains("sentry_secret=secret"));
-        assert!(!format!("{d:?}").contains("secret\""));
-        assert!(!format!("{d:?} {d}").contains(":secret"));
+        for shown in [format!("{d:?}"), d.to_string(), d.public_dsn()] {
+            assert!(!shown.contains("secret"), "{shown}");
+        }
         let d: Dsn = "http://k@[::1]:9000/5".parse().unwrap();
         assert_eq!(d.envelope_url(), "http://[::1]:9000/api/5/envelope/");
+        let d: Dsn = "http://k@[0:0::1]/5?x=1#f".parse().unwrap();
+        assert_eq!(d.host(), "[::1]");
     }
 
     #[test]
@@ -237,6 +423,50 @@ mod tests {
         assert!(err("https://key@bad host/1").contains("invalid host `bad host`: a host holding ' '"));
         assert!(err("https://key@a|b/1").contains("invalid host `a|b`"));
         assert!(err("https://key@a:b:9/1").contains("invalid host `a:b`"));
+        assert!(err("https://key@a..b/1").contains("empty labels"));
+        assert!(err("https://key@host/../1").contains("invalid path segment `..`"));
+        assert!(err("https://key@host//1").contains("invalid path segment ``"));
+    }
+
+    #[test]
+    fn what_a_url_parser_would_read_otherwise_is_rejected() {
+        assert!(err("http://k@[::1]evil.example:99/1").contains("only `:<port>` may follow it"));
+        assert!(err("http://k@[::1/1").contains("unterminated IPv6"));
+        assert!(err("http://k@[not-v6]/1").contains("invalid IPv6 address"));
+        assert!(err("http://k\r\n@host/1").contains("control character at byte 8"));
+        assert!(err("http://k\0@host/1").contains("control character"));
+        assert!(err("http://k@ho\tst/1").contains("control character"));
+        assert!(err("http://k@127.1/1").contains("not an IPv4 address"));
+        assert!(err("http://k@0x7f.1/1").contains("not an IPv4 address"));
+        assert!(err("http://k@1.2.3.256/1").contains("not an IPv4 address"));
+        assert!(err("http://k@h%41st/1").contains("a host holding '%'"));
+        assert!(err("http://k y@host/1").contains("public key holds a character"));
+        assert!(err(&format!("http://k@host/{}", "1".repeat(3000))).contains("at most 2048"));
+    }
+
+    #[test]
+    fn no_reason_quotes_the_key_or_the_secret() {
+        for dsn in [
+            "https://PUBKEY:ssSECRET@host@x/1",
+            "https://PUBKEY:ssSECRET@bad host/1",
+            "https://PUBKEY:ss SECRET@host/1",
+            "https://PUB KEY@host/1",
+            "https://PUBKEY:ssSECRET@[::1]x/1",
+            "https://PUBKEY:ssSECRET@host:port/1",
+            "https://PUBKEY:ssSECRET@host/x y/1",
+            "https://PUBKEY:ssSECRET/@host/1",
+            "ftp://PUBKEY:ssSECRET@host/1",
+        ] {
+            let e = err(dsn);
+            assert!(!e.contains("SECRET") && !e.contains("KEY"), "{dsn}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_origin_is_named() {
+        let e = "https://host/1".parse::<Dsn>().unwrap_err().with_origin(DsnOrigin::Env("SENTRY_DSN"));
+        assert_eq!(e.origin(), Some(DsnOrigin::Env("SENTRY_DSN")));
+        assert!(e.to_string().ends_with("(the DSN came from the environment variable SENTRY_DSN)"), "{e}");
     }
 
     #[test]

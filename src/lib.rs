@@ -57,7 +57,8 @@
 //! | [`ScopeHandle::run`], [`ScopeHandle::bind`] | that handle's scope |
 //! | while an [`EnterGuard`] lives (same task) | that guard's scope (the newest wins) |
 //! | a plain `tokio::spawn` task (bound to nothing) | its own scope: its writes never reach a request ([`Stats::writes_unbound`]) |
-//! | `main`, start-up code, plain `std::thread::spawn` threads (outside any tokio task) | the process default isolation scope, the base every request forks |
+//! | a plain thread other than `init`'s (a worker pool, a sync library), once the first request (or other unit of work) has forked the base | its own scope, kept with the thread: its writes never reach a request ([`Stats::writes_unbound`]) |
+//! | start-up code: outside any tokio task, on the thread that called [`init`], or on any thread before the first request | the process default isolation scope, the base every request forks |
 //!
 //! # Reused worker threads: why nothing leaks
 //!
@@ -77,8 +78,13 @@
 //!
 //! Code bound to no scope cannot leak into requests either: a write from a plain
 //! `tokio::spawn` task goes to a scope of that task (bounded: at most 1,024 such tasks' scopes
-//! are kept), counted in [`Stats::writes_unbound`]. Only code outside any tokio task (`main`,
-//! start-up, plain threads) writes to the process default that requests fork.
+//! are kept), and a write from a plain thread that is not start-up code (a handler handed work
+//! to a pool thread, which set the user) goes to a scope of that thread (dropped with it); both
+//! are counted in [`Stats::writes_unbound`]. Only start-up code — outside any tokio task, on the
+//! thread that called [`init`], or on any thread before the first request forks the base —
+//! writes to the process default that requests fork. To report from a pool job with the
+//! request's data, bind its scope to the job: `let scope = isoscope::isolation_scope();` in the
+//! handler, `scope.run(|| ..)` in the job.
 //!
 //! # Panics
 //!
@@ -159,7 +165,7 @@ pub use bind::{spawn, spawn_blocking, thread, Bound, EnterGuard, Outcome, Propag
 pub use client::{
     flush, init, start_span, trace_headers, Client, ClientGuard, Options, SamplingContext, SpanGuard, TraceHeaders,
 };
-pub use dsn::{Dsn, DsnError};
+pub use dsn::{Dsn, DsnError, DsnOrigin};
 pub use error::Error;
 pub use event::{
     Breadcrumb, Envelope, EnvelopeItem, Event, EventId, Exception, Frame, Level, Mechanism, Package, Request, Sdk,

@@ -8,12 +8,26 @@ use std::process::Command;
 use std::time::Duration;
 
 use isoscope::{HttpTransport, Level, Options};
-use support::ingest::{refused_dsn, KEY};
+use support::ingest::{refused_dsn, Answer, Ingest, KEY};
 
 const CHILD: &str = "ISOSCOPE_DEBUG_TEST_CHILD";
 
-/// The scenario, in the child: a refused server, a guard dropped at once, unbound writes.
+/// The scenario, in the child: a refused server, a guard dropped at once, unbound writes, a
+/// server that redirects, and one whose rejection tries to forge a line and drive the terminal.
 fn scenario() {
+    let servers = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let hostile = servers.block_on(Ingest::start(Answer::Accept));
+    hostile.script([
+        Answer::Redirect(302, "http://elsewhere.example:8080/collect?token=abc".to_owned()),
+        Answer::StatusWithBody(400, "bad\n[isoscope] FORGED LINE: all good\u{1b}[2J"),
+    ]);
+    let guard = isoscope::init(Options::new().dsn(hostile.dsn())).unwrap();
+    isoscope::capture_message("redirected", Level::Error);
+    guard.flush(Duration::from_secs(5));
+    isoscope::capture_message("rejected", Level::Error);
+    guard.flush(Duration::from_secs(5));
+    drop(guard);
+
     let dsn = refused_dsn();
     let _ = isoscope::init(Options::new().dsn(dsn.clone())); // dropped at once: reported
     let transport = HttpTransport::builder(&dsn)
@@ -65,6 +79,17 @@ fn debug_output_says_what_is_wrong_once_per_kind_and_never_the_key() {
     // 1,000 unbound writes: one line (rate-limited), not a thousand.
     assert_eq!(count("bound to no scope"), 1, "{lines:#?}");
     assert!(!stderr.contains(KEY), "the DSN's key never appears: {stderr}");
+    // A redirect is named (its host and port only), and never followed.
+    assert_eq!(
+        count("the server redirected to elsewhere.example:8080; isoscope does not follow redirects"),
+        1,
+        "{lines:#?}"
+    );
+    assert!(!stderr.contains("token=abc"), "{stderr}");
+    // What the server said is shown escaped: no forged line, no escape sequence.
+    assert_eq!(count("rejected an event with 400: bad\\n[isoscope] FORGED LINE: all good\\u{1b}[2J"), 1, "{lines:#?}");
+    assert!(!stderr.lines().any(|l| l.starts_with("[isoscope] FORGED")), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
 }
 
 #[test]

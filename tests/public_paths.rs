@@ -6,8 +6,8 @@
 
 // Types at the crate root.
 use isoscope::{
-    Bound, Breadcrumb, ClientGuard, Dsn, DsnError, EnterGuard, Envelope, EnvelopeItem, Error, Event, EventId,
-    Exception, Isolation, IsolationLayer, Level, LocalTransport, Mechanism, MemoryTransport, Options, Outcome,
+    Bound, Breadcrumb, ClientGuard, Dsn, DsnError, DsnOrigin, EnterGuard, Envelope, EnvelopeItem, Error, Event,
+    EventId, Exception, Isolation, IsolationLayer, Level, LocalTransport, Mechanism, MemoryTransport, Options, Outcome,
     Propagation, Request, RequestInfo, ResponseBody, Scope, ScopeFutureExt, ScopeHandle, Sdk, Stats, Tags, Transport,
     User,
 };

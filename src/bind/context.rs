@@ -9,10 +9,11 @@
 //!    own: `LocalKey::scope` (a `TaskLocalFuture`) for the layer's response future and for
 //!    [`ScopeHandle::bind`] / spawned children, `LocalKey::sync_scope` for the inner service's
 //!    `call`, every poll and drop of the response body, [`ScopeHandle::run`] and blocking jobs;
-//! 3. in a tokio task bound to nothing (a plain `tokio::spawn`), that task's own scope
-//!    (`unbound.rs`): its writes never reach the process default that requests fork;
-//! 4. the process-wide default isolation scope (code outside any tokio task: `main`, plain
-//!    threads, start-up).
+//! 3. in a tokio task bound to nothing (a plain `tokio::spawn`), or on a plain thread that is
+//!    not start-up code, its own scope (`unbound.rs`): its writes never reach the process
+//!    default that requests fork;
+//! 4. the process-wide default isolation scope (start-up code: outside any tokio task, on the
+//!    thread that called `init` or before the first request).
 //!
 //! Every binding also opens a *mark* on this thread's context ([`Marks`]): the guard stack's
 //! depth on entry, restored on exit (also on unwind), so whatever user code pushed and leaked
@@ -141,6 +142,10 @@ pub(crate) fn request_starts_empty() -> bool {
 #[cold]
 #[inline(never)]
 fn refresh_request_base(version: u64) -> Option<Arc<Scope>> {
+    // Forking the base for a unit of work (a request, a test client's scope, a task's own
+    // scope): start-up has ended. (Here, not on every request: each thread's first fork and every
+    // change of the default scope pass here, so no request is served before it.)
+    unbound::end_start_up();
     // Taken outside the borrow: it locks the default scope.
     let mut scope = default_isolation().snapshot();
     scope.clear_breadcrumbs();

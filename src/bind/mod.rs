@@ -11,7 +11,7 @@
 //!  lookup of the active isolation scope (context.rs)
 //!    1. newest live EnterGuard entry of the running task  ─ guard.rs (tombstones, stale ids)
 //!    2. the tokio task-local ISOLATION (scope / sync_scope) ─ context.rs (+ Marks: depth, purge)
-//!    3. an unbound tokio task's own scope                 ─ unbound.rs (bounded table)
+//!    3. an unbound task's or non-start-up thread's own scope ─ unbound.rs (bounded)
 //!    4. the process default isolation scope
 //!
 //!  spawn / spawn_blocking / thread::spawn / bind_scope   ─ propagate.rs (Fork | Share | None)
@@ -35,4 +35,5 @@ pub use guard::EnterGuard;
 pub use handle::{Outcome, ScopeHandle};
 pub(crate) use propagate::set_policy;
 pub use propagate::{spawn, spawn_blocking, thread, Bound, Propagation, ScopeFutureExt};
+pub(crate) use unbound::called_init;
 pub(crate) use write::{record_breadcrumb, set_context, set_extra, set_tag, set_user, with_scope, with_scope_async};

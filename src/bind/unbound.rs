@@ -1,16 +1,28 @@
-//! Scopes of tokio tasks bound to no scope (a plain `tokio::spawn`): their writes stay in a
-//! scope of that task, so they never reach the process default that every request forks.
+//! Scopes of code bound to no scope — a tokio task started with a plain `tokio::spawn`, or a
+//! plain thread that is not start-up code: their writes stay in a scope of their own, so they
+//! never reach the process default that every request forks.
 //!
-//! The rule: code outside any tokio task (`main`, start-up, plain threads) configures the
-//! process default, the base of every request. A write from inside a tokio task that nothing
-//! bound goes to a scope of that task only, keyed by its `tokio::task::Id` (ids are never
-//! reused), forked from the request base on the task's first write and counted in
-//! `stats().writes_unbound`. tokio says nothing when a task ends, so the table is bounded: at
-//! most [`MAX_TASKS`] tasks' scopes are kept, and when it is full the least recently used half
-//! is dropped (counted in `unbound_scopes_evicted`); a million short tasks that each write once
-//! hold at most [`MAX_TASKS`] scopes.
+//! The rule: *start-up code* configures the process default, the base of every request. Start-up
+//! code is code outside any tokio task and bound to nothing, running on a thread that called
+//! `init`, or on any thread before start-up ends — when the first unit of work forks the base (a
+//! request, a test client's scope, an unbound task's scope). Everything else bound to nothing
+//! writes to a scope of its own, forked from the request base on its first write and counted in
+//! `stats().writes_unbound`:
+//!
+//! - a tokio task: keyed by its `tokio::task::Id` (ids are never reused). tokio says nothing
+//!   when a task ends, so the table is bounded: at most [`MAX_TASKS`] tasks' scopes are kept,
+//!   and when it is full the least recently used half is dropped (counted in
+//!   `unbound_scopes_evicted`); a million short tasks that each write once hold at most
+//!   [`MAX_TASKS`] scopes.
+//! - a plain thread (a worker pool's, a sync library's): in a thread-local, dropped with the
+//!   thread, so bounded by the live threads. A handler that hands work to a pool thread which
+//!   sets the user therefore changes that thread's scope, never the next request's. (A pooled
+//!   thread keeps its scope from job to job: bind the request's scope to the job with
+//!   `ScopeHandle::run` or `isoscope::thread::spawn` to report with it.)
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use super::context::request_base;
@@ -28,6 +40,37 @@ struct Table {
 
 static TABLE: Mutex<Option<Table>> = Mutex::new(None);
 
+/// Whether start-up has ended (the first unit of work forked the base).
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Whether this thread called `init`: its code outside tasks stays start-up code.
+    static CALLED_INIT: Cell<bool> = const { Cell::new(false) };
+    /// This plain thread's own scope, once it wrote after start-up.
+    static THREAD_SCOPE: RefCell<Option<ScopeHandle>> = const { RefCell::new(None) };
+}
+
+/// Start-up has ended: from now on, only threads that called `init` write to the base.
+#[inline]
+pub(crate) fn end_start_up() {
+    if !STARTED.load(Ordering::Relaxed) {
+        STARTED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// This thread called `init`: its code outside tasks configures the base. (A scope of its own
+/// it had made is dropped: it reads the base from now on.)
+pub(crate) fn called_init() {
+    let _ = CALLED_INIT.try_with(|c| c.set(true));
+    let own = THREAD_SCOPE.try_with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.take())).ok().flatten();
+    drop(own); // outside the borrow
+}
+
+/// Whether this thread, outside any task and bound to nothing, is start-up code.
+fn is_start_up() -> bool {
+    !STARTED.load(Ordering::Relaxed) || CALLED_INIT.try_with(Cell::get).unwrap_or(true)
+}
+
 /// Runs `f` on the table, under its lock. `f` must not drop a handle (a scope's event processor
 /// may call back into isoscope when dropped): it returns what to drop, dropped after the lock.
 fn with_table<R>(f: impl FnOnce(&mut Table) -> (R, Vec<ScopeHandle>)) -> R {
@@ -40,9 +83,11 @@ fn with_table<R>(f: impl FnOnce(&mut Table) -> (R, Vec<ScopeHandle>)) -> R {
     result
 }
 
-/// The running task's scope, if it is a tokio task that has one.
+/// The running task's or plain thread's own scope, if it has one.
 pub(crate) fn existing() -> Option<ScopeHandle> {
-    let id = tokio::task::try_id()?;
+    let Some(id) = tokio::task::try_id() else {
+        return THREAD_SCOPE.try_with(|s| s.try_borrow().ok()?.clone()).ok().flatten();
+    };
     with_table(|t| {
         t.clock += 1;
         let clock = t.clock;
@@ -54,20 +99,24 @@ pub(crate) fn existing() -> Option<ScopeHandle> {
     })
 }
 
-/// The running task's scope for a write, made on first use; `None` outside a tokio task. Every
-/// call is an unbound write and counted.
+/// The running task's or plain thread's own scope for a write, made on first use; `None` for
+/// start-up code (it writes to the base). Every other call is an unbound write and counted.
 pub(crate) fn for_write() -> Option<ScopeHandle> {
-    tokio::task::try_id()?;
+    if tokio::task::try_id().is_none() && is_start_up() {
+        return None;
+    }
     incr(&COUNTERS.writes_unbound);
     crate::debug::once(crate::debug::Problem::UnboundWrite);
     own()
 }
 
-/// The running task's scope, made on first use; `None` outside a tokio task. (What
-/// `isolation_scope()` hands out there: whatever is written through that handle stays in the
-/// task.)
+/// The running task's or plain thread's own scope, made on first use; `None` for start-up code.
+/// (What `isolation_scope()` hands out there: whatever is written through that handle stays
+/// there.)
 pub(crate) fn own() -> Option<ScopeHandle> {
-    let id = tokio::task::try_id()?;
+    let Some(id) = tokio::task::try_id() else {
+        return if is_start_up() { None } else { own_thread() };
+    };
     if let Some(handle) = existing() {
         return Some(handle);
     }
@@ -80,6 +129,16 @@ pub(crate) fn own() -> Option<ScopeHandle> {
         let handle = t.scopes.entry(id).or_insert((made, clock)).0.clone();
         (handle, dropped)
     }))
+}
+
+/// This plain thread's own scope, made on first use; `None` during thread-local destruction.
+fn own_thread() -> Option<ScopeHandle> {
+    if let Some(handle) = existing() {
+        return Some(handle);
+    }
+    // Made outside the borrow: it reads the default scope.
+    let made = ScopeHandle::forked_from(request_base());
+    THREAD_SCOPE.try_with(|s| s.try_borrow_mut().ok().map(|mut s| s.get_or_insert(made).clone())).ok().flatten()
 }
 
 /// Drops the least recently used half of the table (O(n) per n/2 insertions).
@@ -107,6 +166,20 @@ pub(crate) fn len() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plain_thread_after_start_up_writes_to_its_own_scope_unless_it_called_init() {
+        end_start_up();
+        std::thread::spawn(|| {
+            let mine = for_write().expect("not start-up code");
+            assert_eq!(existing(), Some(mine.clone()), "reads see it too");
+            assert_eq!(own(), Some(mine));
+            called_init();
+            assert!(for_write().is_none() && own().is_none() && existing().is_none(), "init's thread writes the base");
+        })
+        .join()
+        .unwrap();
+    }
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_plain_task_writes_to_its_own_scope_and_the_table_stays_bounded() {

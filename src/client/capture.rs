@@ -229,7 +229,7 @@ impl Finish for Capture {
         self.merge();
         let Self { core, mut event, iso, .. } = *self;
         if !core.options.send_default_pii {
-            scrub::scrub(&mut event);
+            scrub::scrub(&mut event, &core.options.scrubber);
         }
         limits::apply(&mut event);
         let trace = trace_of(&iso);

@@ -35,6 +35,7 @@ pub(crate) use transaction::{finish_transaction, sample_request};
 pub use transaction::{start_span, SpanGuard};
 
 use crate::bind;
+use crate::dsn::DsnOrigin;
 use crate::error::Error;
 use crate::transport::{LocalTransport, Transport};
 
@@ -122,24 +123,23 @@ fn env_debug() -> bool {
 
 /// The debug line `init` prints: which transport, and for a DSN its host and project (never
 /// its key).
-fn describe_transport(options: &Options, dsn_source: &str) -> String {
+fn describe_transport(options: &Options, dsn: Option<&crate::Dsn>, dsn_source: DsnOrigin) -> String {
     if options.transport.is_some() {
         return "init: events go to the transport given in Options::transport".to_owned();
     }
-    match options.dsn.as_deref().map(str::parse::<crate::Dsn>) {
-        Some(Ok(dsn)) => format!(
+    match dsn {
+        Some(dsn) => format!(
             "init: events go to {}://{}{} project {} over HTTP (DSN from {dsn_source})",
             dsn.scheme(),
             dsn.host(),
             dsn.port().map(|p| format!(":{p}")).unwrap_or_default(),
             dsn.project_id()
         ),
-        Some(Err(_)) => format!("init: the DSN from {dsn_source} is invalid"),
         None => match std::env::var_os("ISOSCOPE_OUTPUT").filter(|v| !v.is_empty()) {
             Some(path) => format!(
                 "init: no DSN (Options::dsn, ISOSCOPE_DSN, SENTRY_DSN): events are JSON lines in {} \
                  (ISOSCOPE_OUTPUT)",
-                std::path::Path::new(&path).display()
+                crate::debug::Untrusted(std::path::Path::new(&path).display().to_string())
             ),
             None => "init: no DSN (Options::dsn, ISOSCOPE_DSN, SENTRY_DSN): events are JSON lines on stdout".to_owned(),
         },
@@ -172,6 +172,7 @@ pub fn init(options: Options) -> Result<ClientGuard, Error> {
     SEND_DEFAULT_PII.store(options.send_default_pii, Ordering::Relaxed);
     HAS_BEFORE_BREADCRUMB.store(options.before_breadcrumb.is_some(), Ordering::Relaxed);
     bind::set_policy(options.propagation);
+    bind::called_init();
     panic::set_capturing(options.capture_panics);
     transaction::set_tracing(options);
     let client = Arc::new(core);
@@ -206,27 +207,31 @@ impl Core {
         if options.server_name.is_none() {
             options.server_name = defaults::server_name().map(Into::into);
         }
-        let mut dsn_source = "Options::dsn";
+        let mut dsn_source = DsnOrigin::Options;
         if options.dsn.is_none() {
             if let Some((dsn, var)) = env_dsn() {
                 options.dsn = Some(dsn);
-                dsn_source = var;
+                dsn_source = DsnOrigin::Env(var);
             }
         }
+        // Parsed once, here; a bad DSN says where it came from.
+        let dsn = match (&options.transport, options.dsn.as_deref()) {
+            (None, Some(dsn)) => {
+                Some(dsn.parse::<crate::Dsn>().map_err(|e| Error::InvalidDsn(e.with_origin(dsn_source)))?)
+            }
+            // A transport of the user's: the DSN only names the key for the sampling context.
+            (Some(_), Some(dsn)) => dsn.parse::<crate::Dsn>().ok(),
+            (_, None) => None,
+        };
         if crate::debug::enabled() {
-            // Only then: it parses the DSN once more and builds the line.
-            crate::debug::line(format_args!("{}", describe_transport(&options, dsn_source)));
+            crate::debug::line(format_args!("{}", describe_transport(&options, dsn.as_ref(), dsn_source)));
         }
-        let transport: Arc<dyn Transport> = match (&options.transport, &options.dsn) {
+        let transport: Arc<dyn Transport> = match (&options.transport, &dsn) {
             (Some(t), _) => t.clone(),
-            (None, Some(dsn)) => crate::transport::for_dsn(dsn, options.queue_size).map_err(|e| match e {
-                Error::InvalidDsn(m) => Error::InvalidDsn(format!("{m} (the DSN came from {dsn_source})")),
-                other => other,
-            })?,
+            (None, Some(dsn)) => crate::transport::for_dsn(dsn.clone(), options.queue_size)?,
             (None, None) => Arc::new(LocalTransport::from_env().map_err(Error::Transport)?),
         };
-        let public_key =
-            options.dsn.as_deref().and_then(|d| d.parse::<crate::Dsn>().ok()).map(|d| d.public_key().to_owned());
+        let public_key = dsn.map(|d| d.public_key().to_owned());
         Ok(Self { options, transport, public_key })
     }
 }

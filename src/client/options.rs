@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::bind::Propagation;
+use crate::event::scrub::Scrubber;
 use crate::event::{Breadcrumb, Event};
 use crate::stack::InApp;
 use crate::transport::Transport;
@@ -54,6 +55,7 @@ pub struct Options {
     pub(crate) before_send: Option<BeforeSend>,
     pub(crate) before_breadcrumb: Option<BeforeBreadcrumb>,
     pub(crate) send_default_pii: bool,
+    pub(crate) scrubber: Arc<Scrubber>,
     pub(crate) propagation: Propagation,
     pub(crate) transport: Option<Arc<dyn Transport>>,
     pub(crate) shutdown_timeout: Duration,
@@ -78,6 +80,7 @@ impl Default for Options {
             before_send: None,
             before_breadcrumb: None,
             send_default_pii: false,
+            scrubber: Arc::default(),
             propagation: Propagation::Fork,
             transport: None,
             shutdown_timeout: Duration::from_secs(2),
@@ -104,6 +107,7 @@ impl fmt::Debug for Options {
             .field("before_send", &self.before_send.is_some())
             .field("before_breadcrumb", &self.before_breadcrumb.is_some())
             .field("send_default_pii", &self.send_default_pii)
+            .field("scrubber", &self.scrubber)
             .field("propagation", &self.propagation)
             .field("transport", &self.transport.is_some())
             .field("shutdown_timeout", &self.shutdown_timeout)
@@ -198,6 +202,46 @@ impl Options {
     #[must_use]
     pub fn send_default_pii(mut self, yes: bool) -> Self {
         self.send_default_pii = yes;
+        self
+    }
+
+    /// Also scrub values under keys that contain any of `substrings` (ASCII case-insensitive,
+    /// `-` and `_` alike), in addition to the default rule: Relay's `@password` substrings
+    /// (`password`, `passwd`, `secret`, `token`, `api_key`, `apikey`, `auth`, `credentials`,
+    /// `mysql_pwd`, `privatekey`, `private_key`, `session`) and `cookie`. Keys are matched in
+    /// extra, contexts, breadcrumb data, user attributes, tags, header names, query and path
+    /// parameters and URLs inside values. Nothing is scrubbed with
+    /// [`send_default_pii`](Self::send_default_pii) on.
+    ///
+    /// ```
+    /// let transport = isoscope::MemoryTransport::new();
+    /// let options = isoscope::Options::new().transport(transport.clone()).scrub_keys(["ssn"]).keep_keys(["author"]);
+    /// let client = isoscope::Client::new(options)?;
+    /// client.new_scope().run(|| {
+    ///     isoscope::set_extra("customer_ssn", "078-05-1120");
+    ///     isoscope::set_extra("author", "ada"); // kept, though it contains `auth`
+    ///     isoscope::set_tag("x-session-token", "t0k3n");
+    ///     isoscope::capture_message("signed up", isoscope::Level::Info);
+    /// });
+    /// let event = &transport.events()[0];
+    /// assert_eq!(event.extra["customer_ssn"], "[Filtered]");
+    /// assert_eq!(event.extra["author"], "ada");
+    /// assert_eq!(event.tags["x-session-token"], "[Filtered]");
+    /// # Ok::<(), isoscope::Error>(())
+    /// ```
+    #[must_use]
+    pub fn scrub_keys<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, substrings: I) -> Self {
+        Arc::make_mut(&mut self.scrubber).deny(substrings);
+        self
+    }
+
+    /// Never scrub the values under exactly these keys (ASCII case-insensitive, `-` and `_`
+    /// alike), though they contain a secret-looking substring: `keep_keys(["author"])` keeps an
+    /// `author` field the default `auth` substring would scrub. Headers never recorded without
+    /// `send_default_pii` (`authorization`, `cookie`, client addresses) stay unrecorded.
+    #[must_use]
+    pub fn keep_keys<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, keys: I) -> Self {
+        Arc::make_mut(&mut self.scrubber).keep(keys);
         self
     }
 

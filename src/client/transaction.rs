@@ -9,6 +9,7 @@ use super::options::SamplingContext;
 use crate::bind::{self, ScopeHandle};
 use std::collections::BTreeMap;
 
+use crate::event::scrub::{self, Scrubber};
 use crate::event::{span_status, Deferred, DeferredParts, Envelope, EventId, Sdk, Span, Transaction};
 use crate::scope::{Recorder, RequestInfo, Scope};
 use crate::stats::{incr, COUNTERS};
@@ -94,26 +95,40 @@ fn finish_transaction_slow(handle: &ScopeHandle, status_code: Option<u16>, statu
         server_name: core.options.server_name.as_deref().map(str::to_owned),
         sdk: Sdk::default(),
         // The request data and tags are built on the transport's thread, from this snapshot.
-        deferred: Deferred::new(FromScope(scope.clone())),
+        deferred: Deferred::new(FromScope {
+            scope: scope.clone(),
+            scrubber: (!core.options.send_default_pii).then(|| core.options.scrubber.clone()),
+        }),
     };
     let dsc = super::propagate::dynamic_sampling_context(trace, &core);
     incr(&COUNTERS.transactions_captured);
     core.transport.send(Envelope::from_transaction(transaction).with_trace_header(dsc));
 }
 
-/// A transaction's request data and tags, from the snapshot of its request's scope.
-struct FromScope(Scope);
+/// A transaction's request data and tags, from the snapshot of its request's scope, scrubbed
+/// by the client's rules (unless `send_default_pii`).
+struct FromScope {
+    scope: Scope,
+    scrubber: Option<Arc<Scrubber>>,
+}
 
 impl DeferredParts for FromScope {
     fn request(&self) -> Option<crate::event::Request> {
-        self.0.request().map(RequestInfo::to_event_request)
+        let mut request = self.scope.request().map(RequestInfo::event_request)?;
+        if let Some(rules) = &self.scrubber {
+            scrub::scrub_request(&mut request, rules);
+        }
+        Some(request)
     }
 
     fn tags(&self) -> BTreeMap<String, String> {
         let mut tags: BTreeMap<String, String> =
-            self.0.tags().iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        if let Some(request) = self.0.request() {
+            self.scope.tags().iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if let Some(request) = self.scope.request() {
             tags.entry("request_id".to_owned()).or_insert_with(|| request.request_id());
+        }
+        if let Some(rules) = &self.scrubber {
+            scrub::scrub_tags(&mut tags, rules);
         }
         tags
     }

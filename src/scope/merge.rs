@@ -42,7 +42,7 @@ pub(crate) fn apply_scopes(event: &mut Event, scopes: &[&Scope], max: usize) {
             event.fingerprint = rest.fingerprint.as_deref().map(<[String]>::to_vec);
         }
         if event.request.is_none() {
-            event.request = scope.request().map(RequestInfo::to_event_request);
+            event.request = scope.request().map(RequestInfo::event_request);
         }
     }
     // The event's own breadcrumbs were recorded "now" unless they came from a scope.

@@ -212,7 +212,8 @@ impl RequestInfo {
     }
 
     /// Sentry's `request` object: absolute URL without credentials or query, the query string
-    /// and headers, scrubbed unless `send_default_pii`, and bounded in size.
+    /// and headers, scrubbed by the default rules unless `send_default_pii` (events are
+    /// scrubbed by the client's rules, `Options::scrub_keys`), and bounded in size.
     ///
     /// ```
     /// use isoscope::RequestInfo;
@@ -226,8 +227,33 @@ impl RequestInfo {
     /// assert_eq!(req.query_string.as_deref(), Some("id=7&token=[Filtered]"));
     /// assert!(!req.headers.contains_key("authorization"));
     /// ```
+    ///
+    /// Headers named like secrets keep their name, not their value; URLs inside header values
+    /// lose their userinfo and secret parameters:
+    ///
+    /// ```
+    /// # use isoscope::RequestInfo;
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("x-session-token", "s3cret".parse().unwrap());
+    /// headers.insert("referer", "https://shop.example/login?password=hunter2".parse().unwrap());
+    /// let uri: http::Uri = "/a;password=p/b?p%61ssword=x;page=2".parse().unwrap();
+    /// let req = RequestInfo::new(http::Method::GET, uri, headers, false).to_event_request();
+    /// assert_eq!(req.headers["x-session-token"], "[Filtered]");
+    /// assert_eq!(req.headers["referer"], "https://shop.example/login?password=[Filtered]");
+    /// assert_eq!(req.url.as_deref(), Some("/a;password=[Filtered]/b"));
+    /// assert_eq!(req.query_string.as_deref(), Some("p%61ssword=[Filtered];page=2"));
+    /// ```
     pub fn to_event_request(&self) -> Request {
-        let pii = self.send_default_pii;
+        let mut request = self.event_request();
+        if !self.send_default_pii {
+            scrub::scrub_request(&mut request, &scrub::Scrubber::default());
+        }
+        request
+    }
+
+    /// Sentry's `request` object before scrubbing (the finish step scrubs it with the client's
+    /// rules): absolute URL without credentials, query string and headers, bounded in size.
+    pub(crate) fn event_request(&self) -> Request {
         let mut headers = BTreeMap::new();
         // Sensitive headers were left out when recorded (unless `send_default_pii`).
         for (name, value) in self.recorded.iter() {
@@ -264,7 +290,7 @@ impl RequestInfo {
         };
         crate::util::truncate_chars(&mut url, MAX_URL);
         let query_string = r.query().map(|q| {
-            let mut q = if pii { q.to_owned() } else { scrub::filter_query(q) };
+            let mut q = q.to_owned();
             crate::util::truncate_chars(&mut q, MAX_QUERY);
             q
         });

@@ -13,7 +13,7 @@ use super::ratelimit::RateLimits;
 use super::worker::Pending;
 use super::Transport;
 use crate::debug::{self, Problem};
-use crate::dsn::Dsn;
+use crate::dsn::{Dsn, DsnOrigin};
 use crate::event::Envelope;
 use crate::stats::{incr, Counter, COUNTERS};
 
@@ -138,12 +138,17 @@ impl HttpTransportBuilder {
     /// Starts the background thread.
     pub fn build(self) -> Result<HttpTransport, crate::Error> {
         let transport_err = |e: &dyn fmt::Display| crate::Error::Transport(e.to_string());
-        let url = self.dsn.envelope_url();
-        let url = reqwest::Url::parse(&url)
-            .map_err(|e| crate::Error::InvalidDsn(format!("its envelope URL `{url}` is not a valid URL: {e}")))?;
-        let mut auth = reqwest::header::HeaderValue::try_from(self.dsn.auth_header()).map_err(|e| transport_err(&e))?;
+        // The DSN parser checked that its envelope URL parses, and that its key and secret are
+        // valid in a header: these errors are unreachable, and never quote the key.
+        let url = reqwest::Url::parse(&self.dsn.envelope_url())
+            .map_err(|e| transport_err(&format_args!("the envelope URL for {} does not parse: {e}", self.dsn)))?;
+        let mut auth = reqwest::header::HeaderValue::try_from(self.dsn.auth_header())
+            .map_err(|_| transport_err(&format_args!("the key of {} is not valid in a header", self.dsn)))?;
         auth.set_sensitive(true);
         let mut client = reqwest::Client::builder()
+            // Only the DSN's server may see the key and the envelope: a redirect is an answer
+            // like any other (a rejection), never followed.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(self.connect_timeout)
             .timeout(self.timeout)
             .user_agent(concat!("isoscope/", env!("CARGO_PKG_VERSION")));
@@ -155,7 +160,7 @@ impl HttpTransportBuilder {
         let shared = Arc::new(Shared {
             url,
             auth,
-            public_dsn: self.dsn.to_string(),
+            public_dsn: self.dsn.public_dsn(),
             client,
             limits: Mutex::new(RateLimits::default()),
             pending: Pending::default(),
@@ -185,6 +190,17 @@ impl HttpTransportBuilder {
             .map_err(|e| transport_err(&e))?;
         start.recv().unwrap_or_else(|_| Err(transport_err(&"the transport's thread ended at its start")))?;
         Ok(HttpTransport { shared, tx: Mutex::new(Some(tx)), closed })
+    }
+}
+
+/// Where a redirect points, for the debug output: the target's host and port only (its path and
+/// query may hold anything), escaped.
+fn redirect_target(from: &reqwest::Url, location: &reqwest::header::HeaderValue) -> String {
+    let target = location.to_str().ok().and_then(|l| from.join(l).ok());
+    match target.as_ref().and_then(|t| Some((t.host_str()?, t.port_or_known_default()))) {
+        Some((host, Some(port))) => format!("{}:{port}", debug::Untrusted(host)),
+        Some((host, None)) => debug::Untrusted(host).to_string(),
+        None => "an unreadable Location".to_owned(),
     }
 }
 
@@ -249,8 +265,13 @@ struct Shared {
 impl HttpTransport {
     /// Settings for a transport to `dsn`, with the defaults described on the setters.
     pub fn builder(dsn: &str) -> Result<HttpTransportBuilder, crate::Error> {
-        let dsn: Dsn = dsn.parse().map_err(|e: crate::dsn::DsnError| crate::Error::InvalidDsn(e.to_string()))?;
-        Ok(HttpTransportBuilder {
+        let dsn: Dsn = dsn.parse().map_err(|e: crate::dsn::DsnError| e.with_origin(DsnOrigin::TransportBuilder))?;
+        Ok(Self::for_dsn(dsn))
+    }
+
+    /// Settings for a transport to a parsed DSN.
+    pub(crate) fn for_dsn(dsn: Dsn) -> HttpTransportBuilder {
+        HttpTransportBuilder {
             dsn,
             queue_size: 100,
             concurrency: 8,
@@ -261,7 +282,7 @@ impl HttpTransport {
             max_backoff: Duration::from_secs(5),
             compression: true,
             low_priority: true,
-        })
+        }
     }
 }
 
@@ -341,12 +362,25 @@ impl Shared {
                             return &COUNTERS.events_dropped_rate_limited;
                         }
                         500..=599 => format!("{} answered {status}", self.url),
+                        300..=399 => {
+                            debug::problem(Problem::Redirected, || {
+                                let to = response.headers().get("location").map(|l| redirect_target(&self.url, l));
+                                format!(
+                                    "{} answered {status}: the server redirected to {}; isoscope does not follow \
+                                     redirects (only the DSN's host may see its key), so the event was dropped: \
+                                     use the DSN your server shows now",
+                                    self.url,
+                                    to.as_deref().unwrap_or("nowhere (no Location)")
+                                )
+                            });
+                            return &COUNTERS.events_dropped_rejected;
+                        }
                         _ => {
                             debug::problem(Problem::Rejected, || {
                                 format!(
                                     "{} rejected an event with {status}: {}",
                                     self.url,
-                                    String::from_utf8_lossy(&said).trim()
+                                    debug::Untrusted(String::from_utf8_lossy(&said).trim())
                                 )
                             });
                             return &COUNTERS.events_dropped_rejected;
@@ -354,7 +388,7 @@ impl Shared {
                     }
                 }
                 // Connection refused or reset, timeout.
-                Err(err) => format!("sending to {} failed: {err}", self.url),
+                Err(err) => format!("sending to {} failed: {}", self.url, debug::Untrusted(err.to_string())),
             };
             let gave_up = retries >= self.settings.max_retries;
             debug::problem(Problem::Network, || {
@@ -455,7 +489,17 @@ mod tests {
         // Past the DSN parser's character check: only the URL parser's IDNA step rejects it.
         let err = HttpTransport::builder("https://key@xn--/1").and_then(HttpTransportBuilder::build).unwrap_err();
         assert!(matches!(err, crate::Error::InvalidDsn(_)), "{err}");
-        assert!(err.to_string().contains("`https://xn--/api/1/envelope/` is not a valid URL"), "{err}");
+        assert!(err.to_string().contains("the host `xn--` is not a valid URL host"), "{err}");
+        assert!(err.to_string().contains("(the DSN came from HttpTransport::builder)"), "{err}");
+    }
+
+    #[test]
+    fn a_redirect_target_shows_its_host_and_port_only() {
+        let from = reqwest::Url::parse("http://127.0.0.1:9/api/1/envelope/").unwrap();
+        let to = |l: &str| redirect_target(&from, &reqwest::header::HeaderValue::from_str(l).unwrap());
+        assert_eq!(to("http://other.example/x?token=1"), "other.example:80");
+        assert_eq!(to("/elsewhere"), "127.0.0.1:9");
+        assert_eq!(to("https://[::1]:8443/"), "[::1]:8443");
     }
 
     #[test]

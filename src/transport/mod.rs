@@ -109,18 +109,14 @@ pub(crate) fn count_queue_full() {
 }
 
 /// The transport for a configured DSN.
-pub(crate) fn for_dsn(dsn: &str, queue_size: usize) -> Result<Arc<dyn Transport>, crate::Error> {
-    // `HttpTransport::builder` parses the DSN and reports a bad one as `InvalidDsn`.
+pub(crate) fn for_dsn(dsn: crate::Dsn, queue_size: usize) -> Result<Arc<dyn Transport>, crate::Error> {
     #[cfg(feature = "reqwest")]
     {
-        Ok(Arc::new(HttpTransport::builder(dsn)?.queue_size(queue_size).build()?))
+        Ok(Arc::new(HttpTransport::for_dsn(dsn).queue_size(queue_size).build()?))
     }
     #[cfg(not(feature = "reqwest"))]
     {
-        let _ = queue_size;
-        if let Err(e) = dsn.parse::<crate::Dsn>() {
-            return Err(crate::Error::InvalidDsn(e.to_string()));
-        }
+        let _ = (dsn, queue_size);
         Err(crate::Error::Transport(
             "a DSN is configured but isoscope was built without the `reqwest` feature; enable it, unset \
              ISOSCOPE_DSN/SENTRY_DSN to use the local JSON-lines sink, or pass Options::transport"

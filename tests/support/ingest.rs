@@ -27,6 +27,10 @@ pub enum Answer {
     Status(u16),
     /// 429 with these headers (`Retry-After` and/or `X-Sentry-Rate-Limits`).
     TooMany { retry_after: Option<&'static str>, rate_limits: Option<&'static str> },
+    /// Answer this status with this body, without storing.
+    StatusWithBody(u16, &'static str),
+    /// Answer this status (3xx) with `Location: location`, without storing.
+    Redirect(u16, String),
     /// Never answer.
     Hang,
     /// Answer (as `Accept`) only once the test releases a permit with [`Ingest::release`].
@@ -193,6 +197,10 @@ async fn handle(
     let rate_limits = match answer {
         Answer::Hang => std::future::pending().await,
         Answer::Status(code) => return StatusCode::from_u16(code).unwrap().into_response(),
+        Answer::StatusWithBody(code, body) => return (StatusCode::from_u16(code).unwrap(), body).into_response(),
+        Answer::Redirect(code, location) => {
+            return (StatusCode::from_u16(code).unwrap(), [("location", location)]).into_response()
+        }
         Answer::TooMany { retry_after, rate_limits } => {
             let mut res = StatusCode::TOO_MANY_REQUESTS.into_response();
             if let Some(v) = retry_after {
