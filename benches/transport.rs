@@ -94,7 +94,7 @@ fn throughput() {
         addr
     });
     let dsn = format!("http://0123456789abcdef0123456789abcdef@{addr}/1");
-    let plain_bytes = Envelope::from_event(typical_event(0)).to_bytes(None);
+    let plain_bytes = Envelope::from_event(typical_event(0)).finish().to_bytes(None);
     let size = plain_bytes.len();
     let gzipped = {
         use std::io::Write;

@@ -149,6 +149,7 @@ mod error;
 mod event;
 pub mod integrations;
 pub mod layer;
+pub mod protocol;
 mod scope;
 mod sdk;
 mod stack;
@@ -168,8 +169,8 @@ pub use client::{
 pub use dsn::{Dsn, DsnError, DsnOrigin};
 pub use error::Error;
 pub use event::{
-    Breadcrumb, Envelope, EnvelopeItem, Event, EventId, Exception, Frame, Level, Mechanism, Package, Request, Sdk,
-    Span, Stacktrace, Template, Thread, Transaction, User,
+    Breadcrumb, DataCategory, Envelope, EnvelopeItem, Event, EventId, Exception, FinishedEnvelope, Frame, ItemType,
+    Level, Mechanism, Package, Request, Sdk, Span, Stacktrace, Template, Thread, Transaction, User,
 };
 #[cfg(feature = "anyhow")]
 #[cfg_attr(docsrs, doc(cfg(feature = "anyhow")))]

@@ -200,7 +200,7 @@ fn an_event_read_on_another_thread_holds_the_scopes_as_they_were_at_capture() {
     let reader = std::thread::Builder::new()
         .name("reader".into())
         .spawn(move || {
-            let envelope = rx.recv().unwrap();
+            let envelope = rx.recv().unwrap().finish();
             let event = envelope.event().unwrap().clone();
             (event, envelope.trace_header().cloned())
         })

@@ -176,7 +176,7 @@ fn stacks_are_resolved_lazily_and_serialize_resolved() {
     let raw = Raw::default();
     let client = isoscope::Client::new(Options::new().attach_stacktrace(true).transport(raw.clone())).unwrap();
     client.new_scope().run(|| isoscope::capture_message("lazy", Level::Info));
-    let envelope = raw.0.lock().unwrap().pop().unwrap();
+    let envelope = raw.0.lock().unwrap().pop().unwrap().finish();
     let trace = envelope.event().unwrap().threads[0].stacktrace.clone().unwrap();
     assert!(!trace.is_resolved(), "resolved on the capturing thread");
     assert!(trace.frames.is_empty());

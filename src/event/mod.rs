@@ -10,13 +10,18 @@
 //!         └─ Envelope        what a transport is handed: header line + items
 //! ```
 
+mod attachment;
 mod breadcrumb;
+mod check_in;
+mod client_report;
 mod envelope;
 mod exception;
 mod id;
 pub(crate) mod limits;
+mod log;
 mod request;
 pub(crate) mod scrub;
+mod sessions;
 mod stacktrace;
 mod transaction;
 mod user;
@@ -29,13 +34,18 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+pub use attachment::{Attachment, AttachmentType};
 pub(crate) use breadcrumb::{advance_order, observe_order};
 pub use breadcrumb::{Breadcrumb, Level};
+pub use check_in::{CheckIn, CheckInContexts, CheckInStatus, CheckInTrace};
+pub use client_report::{ClientReport, DiscardReason, DiscardedEvent};
 pub(crate) use envelope::Finish;
-pub use envelope::{Envelope, EnvelopeItem};
+pub use envelope::{DataCategory, Envelope, EnvelopeItem, FinishedEnvelope, ItemType};
 pub use exception::{Exception, Mechanism};
 pub use id::EventId;
+pub use log::{Log, LogAttribute, LogLevel};
 pub use request::Request;
+pub use sessions::{SessionAggregate, SessionAggregates, SessionAttributes};
 
 pub(crate) use stacktrace::ResolveFrames;
 pub use stacktrace::{Frame, Stacktrace, Thread};

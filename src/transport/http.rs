@@ -14,7 +14,7 @@ use super::worker::Pending;
 use super::Transport;
 use crate::debug::{self, Problem};
 use crate::dsn::{Dsn, DsnOrigin};
-use crate::event::Envelope;
+use crate::event::{Envelope, FinishedEnvelope, ItemType};
 use crate::stats::{incr, Counter, COUNTERS};
 
 /// Most bytes of a rejection's answer shown in the debug output.
@@ -289,7 +289,7 @@ impl HttpTransport {
 impl Shared {
     /// One attempt's body: the header line stamped now, the items, gzipped above
     /// [`GZIP_ABOVE`] (whether it is, second).
-    fn body(&self, envelope: &Envelope, items: &[u8]) -> (Bytes, bool) {
+    fn body(&self, envelope: &FinishedEnvelope, items: &[u8]) -> (Bytes, bool) {
         let mut body = envelope.header_line(Some(&self.public_dsn), crate::util::now_f64());
         body.extend_from_slice(items);
         if self.settings.compression && body.len() > GZIP_ABOVE {
@@ -300,9 +300,32 @@ impl Shared {
         (Bytes::from(body), false)
     }
 
-    /// Whether envelopes of `category` (`error`, `transaction`) are rate limited now.
-    fn limited(&self, category: &str) -> bool {
-        self.limits.lock().unwrap_or_else(PoisonError::into_inner).is_limited(category, Instant::now())
+    /// Whether every item of kinds `types` is rate limited now (an envelope of them would be
+    /// dropped whole; a client report alone never is).
+    fn all_limited(&self, types: impl Iterator<Item = ItemType>) -> bool {
+        let limits = self.limits.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        let mut any = false;
+        for t in types {
+            match t.category() {
+                Some(c) if limits.is_limited(c, now) => any = true,
+                _ => return false,
+            }
+        }
+        any
+    }
+
+    /// Drops the items that are rate limited now; whether the envelope is still worth sending
+    /// (what is left is more than the client reports riding along).
+    fn drop_limited(&self, envelope: &mut FinishedEnvelope) -> bool {
+        let counted = |e: &FinishedEnvelope| e.items().iter().filter(|i| i.item_type().category().is_some()).count();
+        let before = counted(envelope);
+        {
+            let limits = self.limits.lock().unwrap_or_else(PoisonError::into_inner);
+            let now = Instant::now();
+            envelope.retain(|item| item.item_type().category().is_none_or(|c| !limits.is_limited(c, now)));
+        }
+        !envelope.items().is_empty() && (before == 0 || counted(envelope) > 0)
     }
 
     fn backoff(&self, retry: u32) -> Duration {
@@ -312,12 +335,17 @@ impl Shared {
 
     /// Delivers one envelope (with retries) and says how it ended: the counter to count.
     async fn deliver(&self, envelope: Envelope) -> &'static Counter {
-        let items = envelope.items_bytes();
-        let category = envelope.category();
+        // The capture's deferred work (merge, scrub, limits), here on the transport's thread.
+        let mut envelope = envelope.finish();
+        let mut items = Vec::new();
         let mut retries = 0;
         loop {
-            if self.limited(category) {
+            let kept = envelope.items().len();
+            if !self.drop_limited(&mut envelope) {
                 return &COUNTERS.events_dropped_rate_limited;
+            }
+            if items.is_empty() || envelope.items().len() != kept {
+                items = envelope.items_bytes();
             }
             // Each attempt says when it was sent.
             let (body, gzipped) = self.body(&envelope, &items);
@@ -435,7 +463,7 @@ async fn run(mut rx: mpsc::Receiver<Envelope>, shared: Arc<Shared>, mut closed: 
 
 impl Transport for HttpTransport {
     fn send(&self, envelope: Envelope) {
-        if self.shared.limited(envelope.category()) {
+        if self.shared.all_limited(envelope.item_types()) {
             incr(&COUNTERS.events_dropped_rate_limited);
             return;
         }

@@ -64,7 +64,9 @@ impl LocalTransport {
 
     fn with_writer<W: Write + Send + 'static>(target: String, mut out: W) -> io::Result<Self> {
         let worker = Worker::spawn("isoscope-local", QUEUE, move |envelope: Envelope| {
-            // One JSON line per event or transaction (`"type": "transaction"`).
+            // The capture's deferred work, on this thread; then one JSON line per event or
+            // transaction (`"type": "transaction"`).
+            let envelope = envelope.finish();
             let mut line = match (envelope.event(), envelope.transaction()) {
                 (Some(event), _) => serde_json::to_vec(event),
                 (None, Some(transaction)) => serde_json::to_vec(transaction),

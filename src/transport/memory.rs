@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::Transport;
-use crate::event::{Envelope, Event};
+use crate::event::{Envelope, Event, FinishedEnvelope};
 
 /// Keeps every envelope it is sent in memory. Clones share the buffer, so keep one clone and
 /// pass another to `Options::transport`.
@@ -21,7 +21,7 @@ use crate::event::{Envelope, Event};
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct MemoryTransport {
-    envelopes: Arc<Mutex<Vec<Envelope>>>,
+    envelopes: Arc<Mutex<Vec<FinishedEnvelope>>>,
 }
 
 impl MemoryTransport {
@@ -30,8 +30,8 @@ impl MemoryTransport {
         Self::default()
     }
 
-    /// Every envelope received so far.
-    pub fn envelopes(&self) -> Vec<Envelope> {
+    /// Every envelope received so far (finished).
+    pub fn envelopes(&self) -> Vec<FinishedEnvelope> {
         self.envelopes.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
@@ -83,7 +83,7 @@ impl MemoryTransport {
     /// Removes and returns every event received so far.
     pub fn take_events(&self) -> Vec<Event> {
         let taken = std::mem::take(&mut *self.envelopes.lock().unwrap_or_else(PoisonError::into_inner));
-        taken.into_iter().filter_map(Envelope::into_event).collect()
+        taken.into_iter().filter_map(FinishedEnvelope::into_event).collect()
     }
 
     /// Forgets everything received.
@@ -93,9 +93,11 @@ impl MemoryTransport {
 }
 
 impl Transport for MemoryTransport {
-    /// Keeps the envelope, resolved (captured stacks, transactions' request data: on the
-    /// caller's thread, as this is a transport for tests, read right after the capture).
-    fn send(&self, mut envelope: Envelope) {
+    /// Keeps the envelope, finished and resolved (the capture's deferred work, captured
+    /// stacks, transactions' request data: on the caller's thread, as this is a transport for
+    /// tests, read right after the capture).
+    fn send(&self, envelope: Envelope) {
+        let mut envelope = envelope.finish();
         envelope.resolve_all();
         crate::stats::incr(&crate::stats::COUNTERS.events_sent);
         self.envelopes.lock().unwrap_or_else(PoisonError::into_inner).push(envelope);

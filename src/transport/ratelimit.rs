@@ -1,42 +1,25 @@
 //! Rate limits announced by the server: `X-Sentry-Rate-Limits`, `Retry-After`, bare 429.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Data categories this SDK knows; limits naming only other categories are ignored.
-const KNOWN: &[&str] = &[
-    "default",
-    "error",
-    "transaction",
-    "security",
-    "attachment",
-    "session",
-    "profile",
-    "replay",
-    "span",
-    "log_item",
-    "monitor",
-    "check_in",
-    "feedback",
-    "metric_bucket",
-    "statsd",
-];
+use crate::event::DataCategory;
 
 /// Without any header, a 429 limits everything for this long (the Sentry spec's default).
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-/// Per-category "disabled until" instants. A longer limit is never shortened by a later,
-/// shorter one (sentry-rust overwrites; the spec asks for the maximum).
+/// Per-category "disabled until" instants, one slot per [`DataCategory`] (limits naming only
+/// categories this SDK does not know are ignored). A longer limit is never shortened by a
+/// later, shorter one (sentry-rust overwrites; the spec asks for the maximum).
 #[derive(Debug, Default)]
 pub(crate) struct RateLimits {
     all: Option<Instant>,
-    categories: HashMap<String, Instant>,
+    categories: [Option<Instant>; DataCategory::ALL.len()],
 }
 
 impl RateLimits {
-    /// Whether `category` (e.g. `"error"`) is limited at `now`.
-    pub(crate) fn is_limited(&self, category: &str, now: Instant) -> bool {
-        self.all.is_some_and(|t| t > now) || self.categories.get(category).is_some_and(|t| *t > now)
+    /// Whether `category` is limited at `now`.
+    pub(crate) fn is_limited(&self, category: DataCategory, now: Instant) -> bool {
+        self.all.is_some_and(|t| t > now) || self.categories[category.index()].is_some_and(|t| t > now)
     }
 
     /// Reads a response: `X-Sentry-Rate-Limits` on any status; else, on 429, `Retry-After`
@@ -64,11 +47,8 @@ impl RateLimits {
             extend(&mut self.all, until);
             return;
         }
-        for cat in categories.split(';').map(str::trim).filter(|c| KNOWN.contains(c)) {
-            let slot = self.categories.entry(cat.to_owned()).or_insert(until);
-            if *slot < until {
-                *slot = until;
-            }
+        for category in categories.split(';').filter_map(|c| DataCategory::from_name(c.trim())) {
+            extend(&mut self.categories[category.index()], until);
         }
     }
 }
@@ -98,10 +78,12 @@ mod tests {
         let now = Instant::now();
         let mut rl = RateLimits::default();
         rl.update(200, Some("1.5:error;transaction:organization, 10:unknown_cat:key"), None, now);
-        assert!(rl.is_limited("error", now + Duration::from_millis(1400)));
-        assert!(!rl.is_limited("error", now + Duration::from_millis(1600)));
-        assert!(!rl.is_limited("session", now));
-        assert!(!rl.is_limited("unknown_cat", now), "unknown categories are ignored");
+        assert!(rl.is_limited(DataCategory::Error, now + Duration::from_millis(1400)));
+        assert!(!rl.is_limited(DataCategory::Error, now + Duration::from_millis(1600)));
+        assert!(!rl.is_limited(DataCategory::Session, now));
+        let mut others =
+            DataCategory::ALL.into_iter().filter(|c| !matches!(c, DataCategory::Error | DataCategory::Transaction));
+        assert!(others.all(|c| !rl.is_limited(c, now)), "unknown categories are ignored");
     }
 
     #[test]
@@ -110,7 +92,7 @@ mod tests {
         let mut rl = RateLimits::default();
         rl.update(200, Some("60:error:key"), None, now);
         rl.update(200, Some("1:error:key"), None, now);
-        assert!(rl.is_limited("error", now + Duration::from_secs(30)));
+        assert!(rl.is_limited(DataCategory::Error, now + Duration::from_secs(30)));
     }
 
     #[test]
@@ -118,8 +100,8 @@ mod tests {
         let now = Instant::now();
         let mut rl = RateLimits::default();
         rl.update(429, Some("5::organization"), None, now);
-        assert!(rl.is_limited("error", now + Duration::from_secs(4)));
-        assert!(rl.is_limited("attachment", now));
+        assert!(rl.is_limited(DataCategory::Error, now + Duration::from_secs(4)));
+        assert!(rl.is_limited(DataCategory::Attachment, now));
     }
 
     #[test]
@@ -127,14 +109,14 @@ mod tests {
         let now = Instant::now();
         let mut rl = RateLimits::default();
         rl.update(429, None, Some("2"), now);
-        assert!(rl.is_limited("error", now + Duration::from_secs(1)));
-        assert!(!rl.is_limited("error", now + Duration::from_secs(3)));
+        assert!(rl.is_limited(DataCategory::Error, now + Duration::from_secs(1)));
+        assert!(!rl.is_limited(DataCategory::Error, now + Duration::from_secs(3)));
         let mut rl = RateLimits::default();
         rl.update(429, None, None, now);
-        assert!(rl.is_limited("error", now + Duration::from_secs(59)));
+        assert!(rl.is_limited(DataCategory::Error, now + Duration::from_secs(59)));
         let mut rl = RateLimits::default();
         rl.update(429, None, Some("garbage"), now);
-        assert!(rl.is_limited("error", now + Duration::from_secs(59)));
+        assert!(rl.is_limited(DataCategory::Error, now + Duration::from_secs(59)));
     }
 
     #[test]
@@ -142,8 +124,8 @@ mod tests {
         let now = Instant::now();
         let mut rl = RateLimits::default();
         rl.update(200, Some("86400:transaction;span:organization"), None, now);
-        assert!(!rl.is_limited("error", now));
-        assert!(rl.is_limited("transaction", now));
+        assert!(!rl.is_limited(DataCategory::Error, now));
+        assert!(rl.is_limited(DataCategory::Transaction, now));
     }
 
     #[test]

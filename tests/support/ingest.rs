@@ -179,7 +179,12 @@ fn parse_envelope(body: &[u8]) -> Result<(Value, Vec<(Value, Value)>), String> {
             }
             None => next_line(&mut rest).unwrap_or_default(),
         };
-        let payload: Value = serde_json::from_slice(&payload).map_err(|_| "payload not JSON".to_owned())?;
+        // An attachment's payload is its bytes as they are; every other item's is JSON.
+        let payload: Value = if item["type"] == "attachment" {
+            Value::String(String::from_utf8_lossy(&payload).into_owned())
+        } else {
+            serde_json::from_slice(&payload).map_err(|_| "payload not JSON".to_owned())?
+        };
         items.push((item, payload));
     }
     Ok((header, items))

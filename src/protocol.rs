@@ -1,0 +1,9 @@
+//! The payloads of envelope items besides events and transactions: attachments, release-health
+//! sessions, client reports, logs and cron check-ins, as Sentry's protocol (and Relay's
+//! definitions) shape them. An [`Envelope`](crate::Envelope) carries them as
+//! [`EnvelopeItem`](crate::EnvelopeItem)s.
+
+pub use crate::event::{
+    Attachment, AttachmentType, CheckIn, CheckInContexts, CheckInStatus, CheckInTrace, ClientReport, DiscardReason,
+    DiscardedEvent, Log, LogAttribute, LogLevel, SessionAggregate, SessionAggregates, SessionAttributes,
+};
