@@ -122,7 +122,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         || inventory_event.contexts["trace"]["parent_span_id"] != call.span_id.to_string()
         || checkout_event.contexts["trace"]["span_id"] != checkout_tx.span_id.to_string()
         || inventory_tx.status != "already_exists"
-        || call.status.as_deref() != Some("already_exists")
+        || call.status != Some(isoscope::SpanStatus::AlreadyExists)
         || !inventory_tx.spans.iter().any(|s| s.op == "db.query")
     {
         return Err("the two services' events and transactions are not linked as expected".into());

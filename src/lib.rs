@@ -170,7 +170,8 @@ pub use dsn::{Dsn, DsnError, DsnOrigin};
 pub use error::Error;
 pub use event::{
     Breadcrumb, DataCategory, Envelope, EnvelopeItem, Event, EventId, Exception, FinishedEnvelope, Frame, ItemType,
-    Level, Mechanism, Package, Request, Sdk, Span, Stacktrace, Template, Thread, Transaction, User,
+    Level, Mechanism, Package, Request, Sdk, Span, SpanStatus, Stacktrace, Template, Thread, Transaction,
+    UnknownSpanStatus, User,
 };
 #[cfg(feature = "anyhow")]
 #[cfg_attr(docsrs, doc(cfg(feature = "anyhow")))]
@@ -196,7 +197,7 @@ pub use transport::{LocalTransport, MemoryTransport, Transport};
 /// assert_eq!(request.run(isoscope::isolation_scope), request);
 /// ```
 pub fn isolation_scope() -> ScopeHandle {
-    bind::active_own()
+    bind::find(bind::Access::Own)
 }
 
 /// The global scope: applied to every event of the process, below every other scope.
@@ -217,7 +218,7 @@ pub fn global_scope() -> ScopeHandle {
 /// });
 /// ```
 pub fn configure_scope<F: FnOnce(&mut Scope)>(f: F) {
-    bind::active_for_write().configure(f);
+    bind::find(bind::Access::Write).configure(f);
 }
 
 /// Records a breadcrumb in the active isolation scope, after `before_breadcrumb`.
@@ -334,7 +335,7 @@ pub fn capture_event(event: Event) -> Option<EventId> {
 
 /// The id of the last event captured with the active isolation scope.
 pub fn last_event_id() -> Option<EventId> {
-    bind::active().last_event_id()
+    bind::find(bind::Access::Read).last_event_id()
 }
 
 #[doc(hidden)]

@@ -43,7 +43,7 @@ fn app() -> Router {
                 let outer = isoscope::start_span("db.query", "SELECT * FROM orders WHERE id = ?");
                 {
                     let mut inner = outer.start_child("cache.get", "order:7");
-                    inner.set_status("not_found");
+                    inner.set_status(isoscope::SpanStatus::NotFound);
                 }
                 drop(outer);
                 isoscope::capture_message("order loaded", Level::Info);
@@ -112,7 +112,7 @@ async fn a_sampled_request_sends_one_transaction_with_its_spans() {
     let cache = t.spans.iter().find(|s| s.op == "cache.get").unwrap();
     assert_eq!(query.parent_span_id, t.span_id);
     assert_eq!(cache.parent_span_id, query.span_id);
-    assert_eq!(cache.status.as_deref(), Some("not_found"));
+    assert_eq!(cache.status, Some(isoscope::SpanStatus::NotFound));
     assert!(t.start_timestamp <= query.start_timestamp && query.timestamp <= t.timestamp);
     assert!(query.start_timestamp <= cache.start_timestamp && cache.timestamp <= query.timestamp);
     assert!(t.spans.iter().all(|s| s.trace_id == t.trace_id));
@@ -253,7 +253,7 @@ async fn an_outgoing_call_is_an_http_client_span_and_the_callees_parent() {
     let callee = &transactions_of("tx-callee")[0];
     let call = caller.spans.iter().find(|s| s.op == "http.client").expect("an http.client span");
     assert_eq!(call.description.as_deref(), Some(format!("GET http://{b_addr}/b").as_str()));
-    assert_eq!(call.status.as_deref(), Some("not_found"));
+    assert_eq!(call.status, Some(isoscope::SpanStatus::NotFound));
     assert_eq!(callee.trace_id, caller.trace_id);
     assert_eq!(callee.parent_span_id, Some(call.span_id), "the call's span is the callee's parent");
     // The callee passes the caller's dynamic sampling context on (from its baggage).

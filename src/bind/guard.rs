@@ -5,8 +5,8 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::MutexGuard;
 
-use super::context::{Entry, CTX, MAX_GUARDS};
 use super::handle::ScopeHandle;
+use super::stack::{self, Removal};
 use crate::stats::{incr, COUNTERS};
 
 /// A thread-local binding of a [`ScopeHandle`], returned by [`ScopeHandle::enter`].
@@ -58,30 +58,16 @@ impl fmt::Debug for EnterGuard {
     }
 }
 
-impl EnterGuard {
-    pub(crate) fn push(handle: ScopeHandle) -> Self {
-        let owner = tokio::task::try_id();
-        let mut handle = Some(handle);
-        let pushed = CTX
-            .try_with(|ctx| {
-                let mut ctx = ctx.try_borrow_mut().ok()?;
-                if ctx.slots.len() >= MAX_GUARDS {
-                    return None;
-                }
-                let id = ctx.next_id;
-                ctx.next_id += 1;
-                ctx.slots.push(Some(Entry { id, owner, handle: handle.take()? }));
-                Some((ctx.slots.len() - 1, id))
-            })
-            .ok()
-            .flatten();
-        match pushed {
-            Some((pos, id)) => Self { pos, id, _not_send: PhantomData },
-            None => {
-                incr(&COUNTERS.bindings_refused);
-                drop(handle); // outside the borrow
-                Self { pos: 0, id: 0, _not_send: PhantomData }
-            }
+impl ScopeHandle {
+    /// Binds this scope to the current thread until the guard is dropped, for code that
+    /// cannot pass a closure (prefer [`run`](Self::run) or [`bind`](Self::bind)).
+    ///
+    /// The guard is `!Send`: it cannot be held across an `.await` in a `Send` future. Guards
+    /// may be dropped in any order, or leaked; see [`EnterGuard`](crate::EnterGuard).
+    pub fn enter(&self) -> EnterGuard {
+        match stack::push(self.clone()) {
+            Some((pos, id)) => EnterGuard { pos, id, _not_send: PhantomData },
+            None => EnterGuard { pos: 0, id: 0, _not_send: PhantomData },
         }
     }
 }
@@ -91,30 +77,11 @@ impl Drop for EnterGuard {
         if self.id == 0 {
             return;
         }
-        // `try_with`: during thread-local destruction this is a no-op, not a panic (#1237).
-        let removed = CTX
-            .try_with(|ctx| {
-                let mut ctx = ctx.try_borrow_mut().ok()?;
-                let is_ours = matches!(ctx.slots.get(self.pos), Some(Some(e)) if e.id == self.id);
-                if !is_ours {
-                    return Some(Err(())); // stale: purged by a binding's end or a lookup
-                }
-                let entry = ctx.slots[self.pos].take();
-                let on_top = self.pos + 1 == ctx.slots.len();
-                ctx.pop_tombstones();
-                Some(Ok((entry, on_top)))
-            })
-            .ok()
-            .flatten();
-        match removed {
-            Some(Ok((entry, on_top))) => {
-                if !on_top {
-                    incr(&COUNTERS.bindings_out_of_order);
-                }
-                drop(entry); // outside the borrow
-            }
-            Some(Err(())) => incr(&COUNTERS.bindings_stale),
-            None => {}
+        // During thread-local destruction this is a no-op, not a panic (#1237).
+        match stack::remove(self.pos, self.id) {
+            Removal::Removed { on_top: false } => incr(&COUNTERS.bindings_out_of_order),
+            Removal::Stale => incr(&COUNTERS.bindings_stale),
+            Removal::Removed { on_top: true } | Removal::Unreachable => {}
         }
     }
 }

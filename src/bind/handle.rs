@@ -2,13 +2,9 @@
 //! `configure` (short edits under one lock; re-entrant calls queued, see `reentrant`).
 
 use std::fmt;
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::context::with_bound;
-use super::guard::EnterGuard;
-use super::propagate::Bound;
 use super::reentrant;
 use crate::event::EventId;
 use crate::scope::{RequestInfo, Scope};
@@ -44,13 +40,22 @@ fn next_scope_id() -> u64 {
 
 /// How a request (or other unit of work bound by the layer) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)] // kept in an `AtomicU8` beside the two states that are no outcome
 pub enum Outcome {
     /// The response was produced and its body streamed to the end.
-    Completed,
+    Completed = 1,
     /// The response future or body was dropped first (client went away, timeout, ...).
-    Cancelled,
+    Cancelled = 2,
     /// The handler panicked.
-    Panicked,
+    Panicked = 3,
+}
+
+impl Outcome {
+    /// The outcome stored as `code`; `None` for the states that are no outcome
+    /// ([`IN_PROGRESS`], [`NOT_A_REQUEST`]).
+    fn from_code(code: u8) -> Option<Self> {
+        [Self::Completed, Self::Cancelled, Self::Panicked].into_iter().find(|o| *o as u8 == code)
+    }
 }
 
 /// A cheap-to-clone shared handle to one lockable [`Scope`].
@@ -270,45 +275,6 @@ impl ScopeHandle {
         reentrant::defer(move || this.write(f));
     }
 
-    /// Runs `f` with this scope bound as the active isolation scope (on any thread, sync
-    /// code). The binding is undone when `f` returns or panics.
-    ///
-    /// ```
-    /// let handle = isoscope::isolation_scope().fork();
-    /// let seen = handle.run(|| isoscope::isolation_scope());
-    /// assert_eq!(seen, handle);
-    /// ```
-    pub fn run<F, R>(&self, f: F) -> R
-    where
-        F: FnOnce() -> R,
-    {
-        with_bound(self, f)
-    }
-
-    /// Binds this scope to a future: it is the active isolation scope whenever the future is
-    /// polled or dropped.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let handle = isoscope::isolation_scope().fork();
-    /// handle.bind(async { isoscope::set_tag("in", "future") }).await;
-    /// assert_eq!(handle.snapshot().tag("in"), Some("future"));
-    /// # }
-    /// ```
-    pub fn bind<F: Future>(&self, future: F) -> Bound<F> {
-        Bound::new(self.clone(), None, future)
-    }
-
-    /// Binds this scope to the current thread until the guard is dropped, for code that
-    /// cannot pass a closure (prefer [`run`](Self::run) or [`bind`](Self::bind)).
-    ///
-    /// The guard is `!Send`: it cannot be held across an `.await` in a `Send` future. Guards
-    /// may be dropped in any order, or leaked; see [`EnterGuard`](crate::EnterGuard).
-    pub fn enter(&self) -> EnterGuard {
-        EnterGuard::push(self.clone())
-    }
-
     /// Marks a write; `_locked` proves the scope lock is held, so a plain store cannot lose a
     /// concurrent increment.
     fn bump_version(&self, _locked: &MutexGuard<'_, Scope>) {
@@ -323,23 +289,19 @@ impl ScopeHandle {
     /// How the request bound to this scope ended, once it has (`None` for a scope that serves
     /// no request: forks, spawned children, scopes you made).
     pub fn outcome(&self) -> Option<Outcome> {
-        match self.0.outcome.load(Ordering::Acquire) {
-            1 => Some(Outcome::Completed),
-            2 => Some(Outcome::Cancelled),
-            3 => Some(Outcome::Panicked),
-            _ => None,
-        }
+        Outcome::from_code(self.0.outcome.load(Ordering::Acquire))
     }
 
     /// Records a request's outcome once; later calls, and calls on a scope that serves no
     /// request, are ignored. Returns whether this call set it.
     pub(crate) fn end(&self, outcome: Outcome) -> bool {
-        let (code, counter) = match outcome {
-            Outcome::Completed => (1, &COUNTERS.requests_completed),
-            Outcome::Cancelled => (2, &COUNTERS.requests_cancelled),
-            Outcome::Panicked => (3, &COUNTERS.requests_panicked),
+        let counter = match outcome {
+            Outcome::Completed => &COUNTERS.requests_completed,
+            Outcome::Cancelled => &COUNTERS.requests_cancelled,
+            Outcome::Panicked => &COUNTERS.requests_panicked,
         };
-        let set = self.0.outcome.compare_exchange(IN_PROGRESS, code, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        let set =
+            self.0.outcome.compare_exchange(IN_PROGRESS, outcome as u8, Ordering::AcqRel, Ordering::Acquire).is_ok();
         if set {
             incr(counter);
         }

@@ -8,32 +8,34 @@
 //! reaches the next request on a reused thread.
 //!
 //! ```text
-//!  lookup of the active isolation scope (context.rs)
-//!    1. newest live EnterGuard entry of the running task  ─ guard.rs (tombstones, stale ids)
-//!    2. the tokio task-local ISOLATION (scope / sync_scope) ─ context.rs (+ Marks: depth, purge)
+//!  the thread's binding state: guard stack, ids, floor, marks, cached base ─ stack.rs (one owner)
+//!  lookup of the active isolation scope: active::find(Access::{Read, Own, Write})
+//!    1. newest live EnterGuard entry of the running task   ─ guard.rs → stack.rs
+//!    2. the tokio task-local ISOLATION                      ─ active.rs: bind_sync, Binding
 //!    3. an unbound task's or non-start-up thread's own scope ─ unbound.rs (bounded)
-//!    4. the process default isolation scope
+//!    4. the process default isolation scope (the base)     ─ base.rs (start-up code)
 //!
 //!  spawn / spawn_blocking / thread::spawn / bind_scope   ─ propagate.rs (Fork | Share | None)
-//!  set_tag, add_breadcrumb, with_scope, ...              ─ write.rs → context::edit_active
+//!  set_tag, add_breadcrumb, with_scope, ...              ─ write.rs → active::edit_active
 //!  configure() re-entrancy (queued work)                 ─ reentrant.rs
 //! ```
 
-mod context;
+mod active;
+mod base;
 mod guard;
 mod handle;
 mod propagate;
 pub(crate) mod reentrant;
+mod stack;
 mod unbound;
 mod write;
 
-pub(crate) use context::{
-    active, active_for_write, active_own, current, global, marked, request_base, request_starts_empty, scoped,
-    stack_depth, task_bound, with_bound,
-};
+pub(crate) use active::{bind_sync, bound, current, find, request_starts_empty, Access, Binding, Enter};
+pub(crate) use base::{global, request_base};
 pub use guard::EnterGuard;
 pub use handle::{Outcome, ScopeHandle};
 pub(crate) use propagate::set_policy;
 pub use propagate::{spawn, spawn_blocking, thread, Bound, Propagation, ScopeFutureExt};
+pub(crate) use stack::depth as stack_depth;
 pub(crate) use unbound::called_init;
 pub(crate) use write::{record_breadcrumb, set_context, set_extra, set_tag, set_user, with_scope, with_scope_async};

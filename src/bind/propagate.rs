@@ -24,7 +24,8 @@ use pin_project_lite::pin_project;
 use tokio::task::futures::TaskLocalFuture;
 use tokio::task::JoinHandle;
 
-use super::context::{self, marked, CURRENT, ISOLATION};
+use super::active::{self, bind_sync, find, with_current, Access, Binding, Enter};
+use super::base::request_base;
 use super::handle::ScopeHandle;
 use crate::scope::Scope;
 
@@ -44,6 +45,7 @@ use crate::scope::Scope;
 /// Blocking jobs and threads started by the helpers also purge anything an earlier job left
 /// bound on a reused thread before they start, and whatever they leak when they end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(u8)] // the policy in force is kept in an `AtomicU8`
 pub enum Propagation {
     /// The child gets a fork made at spawn time: it sees the parent's data so far, and its own
     /// changes never flow back (sentry-python's `propagate_scope` since 2.26.1).
@@ -62,58 +64,44 @@ pub(crate) fn set_policy(p: Propagation) {
 }
 
 pub(crate) fn policy() -> Propagation {
-    match POLICY.load(Ordering::Relaxed) {
-        1 => Propagation::Share,
-        2 => Propagation::None,
-        _ => Propagation::Fork,
-    }
+    let stored = POLICY.load(Ordering::Relaxed);
+    [Propagation::Share, Propagation::None].into_iter().find(|p| *p as u8 == stored).unwrap_or_default()
 }
 
 /// The (isolation, current) scopes a child should run with, per the policy in force.
 fn for_child() -> (ScopeHandle, Option<Arc<Scope>>) {
     match policy() {
-        Propagation::Fork => (context::active().fork(), context::current()),
-        Propagation::Share => (context::active(), context::current()),
+        Propagation::Fork => (find(Access::Read).fork(), active::current()),
+        Propagation::Share => (find(Access::Read), active::current()),
         Propagation::None => (fresh_request_scope(), None),
     }
 }
 
 /// A fork of the process default with no breadcrumbs: the start of a new unit of work.
 pub(crate) fn fresh_request_scope() -> ScopeHandle {
-    ScopeHandle::forked_from(context::request_base())
+    ScopeHandle::forked_from(request_base())
 }
 
 pin_project! {
     /// A future with an isolation scope (and current scope) bound whenever it is polled or
-    /// dropped: two tokio `TaskLocalFuture`s, inside a mark of the thread's binding context.
-    /// Returned by [`ScopeHandle::bind`] and [`ScopeFutureExt::bind_scope`].
+    /// dropped, through the future entry point (`bind::active::Binding`). Returned by
+    /// [`ScopeHandle::bind`] and [`ScopeFutureExt::bind_scope`].
     #[must_use = "futures do nothing unless polled"]
     pub struct Bound<F: Future> {
         #[pin]
-        inner: Option<TaskLocalFuture<ScopeHandle, TaskLocalFuture<Option<Arc<Scope>>, F>>>,
-    }
-
-    impl<F: Future> PinnedDrop for Bound<F> {
-        fn drop(this: Pin<&mut Self>) {
-            let mut inner = this.project().inner;
-            if inner.is_some() {
-                // tokio drops the inner future with the values bound; the mark purges what its
-                // `Drop` impls leaked.
-                marked(|| inner.set(None));
-            }
-        }
+        inner: Binding<TaskLocalFuture<Option<Arc<Scope>>, F>>,
     }
 }
 
 impl<F: Future> std::fmt::Debug for Bound<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bound").field("done", &self.inner.is_none()).finish_non_exhaustive()
+        f.debug_struct("Bound").field("done", &self.inner.is_done()).finish_non_exhaustive()
     }
 }
 
 impl<F: Future> Bound<F> {
     pub(crate) fn new(handle: ScopeHandle, current: Option<Arc<Scope>>, future: F) -> Self {
-        Self { inner: Some(ISOLATION.scope(handle, CURRENT.scope(current, future))) }
+        Self { inner: Binding::new(handle, with_current(current, future)) }
     }
 }
 
@@ -121,18 +109,27 @@ impl<F: Future> Future for Bound<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut inner = self.project().inner;
-        // One mark covers the poll and, once it is ready, the drop of the values.
-        marked(|| {
-            let Some(future) = inner.as_mut().as_pin_mut() else {
-                panic!("`isoscope::Bound` polled after completion");
-            };
-            let polled = future.poll(cx);
-            if polled.is_ready() {
-                inner.set(None);
-            }
-            polled
-        })
+        match self.project().inner.poll_bound(cx) {
+            Some(polled) => polled,
+            None => panic!("`isoscope::Bound` polled after completion"),
+        }
+    }
+}
+
+impl ScopeHandle {
+    /// Binds this scope to a future: it is the active isolation scope whenever the future is
+    /// polled or dropped.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let handle = isoscope::isolation_scope().fork();
+    /// handle.bind(async { isoscope::set_tag("in", "future") }).await;
+    /// assert_eq!(handle.snapshot().tag("in"), Some("future"));
+    /// # }
+    /// ```
+    pub fn bind<F: Future>(&self, future: F) -> Bound<F> {
+        Bound::new(self.clone(), None, future)
     }
 }
 
@@ -216,7 +213,7 @@ where
     R: Send + 'static,
 {
     let (handle, current) = for_child();
-    tokio::task::spawn_blocking(move || context::run_bound(handle, Some(current), true, f))
+    tokio::task::spawn_blocking(move || bind_sync(&handle, Enter::Job(current), f))
 }
 
 /// Threads that carry the active scope.
@@ -241,6 +238,6 @@ pub mod thread {
         R: Send + 'static,
     {
         let (handle, current) = for_child();
-        std::thread::spawn(move || context::run_bound(handle, Some(current), true, f))
+        std::thread::spawn(move || bind_sync(&handle, Enter::Job(current), f))
     }
 }

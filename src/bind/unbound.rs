@@ -20,12 +20,11 @@
 //!   thread keeps its scope from job to job: bind the request's scope to the job with
 //!   `ScopeHandle::run` or `isoscope::thread::spawn` to report with it.)
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use super::context::request_base;
+use super::base::{self, is_start_up, request_base};
 use super::handle::ScopeHandle;
 use crate::stats::{incr, COUNTERS};
 
@@ -40,35 +39,17 @@ struct Table {
 
 static TABLE: Mutex<Option<Table>> = Mutex::new(None);
 
-/// Whether start-up has ended (the first unit of work forked the base).
-static STARTED: AtomicBool = AtomicBool::new(false);
-
 thread_local! {
-    /// Whether this thread called `init`: its code outside tasks stays start-up code.
-    static CALLED_INIT: Cell<bool> = const { Cell::new(false) };
     /// This plain thread's own scope, once it wrote after start-up.
     static THREAD_SCOPE: RefCell<Option<ScopeHandle>> = const { RefCell::new(None) };
-}
-
-/// Start-up has ended: from now on, only threads that called `init` write to the base.
-#[inline]
-pub(crate) fn end_start_up() {
-    if !STARTED.load(Ordering::Relaxed) {
-        STARTED.store(true, Ordering::Relaxed);
-    }
 }
 
 /// This thread called `init`: its code outside tasks configures the base. (A scope of its own
 /// it had made is dropped: it reads the base from now on.)
 pub(crate) fn called_init() {
-    let _ = CALLED_INIT.try_with(|c| c.set(true));
+    base::mark_init_thread();
     let own = THREAD_SCOPE.try_with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.take())).ok().flatten();
     drop(own); // outside the borrow
-}
-
-/// Whether this thread, outside any task and bound to nothing, is start-up code.
-fn is_start_up() -> bool {
-    !STARTED.load(Ordering::Relaxed) || CALLED_INIT.try_with(Cell::get).unwrap_or(true)
 }
 
 /// Runs `f` on the table, under its lock. `f` must not drop a handle (a scope's event processor
@@ -169,7 +150,7 @@ mod tests {
 
     #[test]
     fn a_plain_thread_after_start_up_writes_to_its_own_scope_unless_it_called_init() {
-        end_start_up();
+        drop(request_base()); // a unit of work forks the base: start-up ends
         std::thread::spawn(|| {
             let mine = for_write().expect("not start-up code");
             assert_eq!(existing(), Some(mine.clone()), "reads see it too");

@@ -2,13 +2,14 @@
 //! (tags, extra, contexts, user, breadcrumbs) and the current scope of `with_scope` blocks.
 //!
 //! Only the thin wrappers here are generic; the lookup-and-lock code runs through one copy
-//! ([`context::edit_active`]), not one per argument type in every caller's crate.
+//! ([`active::edit_active`]), not one per argument type in every caller's crate.
 
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 
-use super::context::{self, CURRENT};
+use super::active::{self, sync_with_current, with_current};
+use super::base::global;
 use crate::event::{observe_order, Breadcrumb, User};
 use crate::scope::Scope;
 
@@ -27,14 +28,14 @@ pub(crate) fn record_breadcrumb(mut breadcrumb: Breadcrumb) {
 /// whether that is the global scope.
 fn edit_active(edit: impl FnOnce(&mut Scope, bool) + 'static) {
     let mut edit = Some(edit);
-    let pending = context::edit_active(&mut |s, global| {
+    let pending = active::edit_active(&mut |s, global| {
         if let Some(edit) = edit.take() {
             edit(s, global);
         }
     });
     if let (Some(scope), Some(edit)) = (pending, edit) {
         // Inside a `configure` closure: queued until it returns.
-        let global = scope == *context::global();
+        let global = scope == *global();
         scope.write_later(move |s| edit(s, global));
     }
 }
@@ -69,7 +70,7 @@ pub(crate) fn set_context(key: String, value: serde_json::Value) {
 
 /// Runs `f` with a current scope made by `configure` (see `isoscope::with_scope`).
 pub(crate) fn with_scope<R>(configure: impl FnOnce(&mut Scope), f: impl FnOnce() -> R) -> R {
-    CURRENT.sync_scope(Some(new_current(configure)), f)
+    sync_with_current(Some(new_current(configure)), f)
 }
 
 /// Binds a current scope made by `configure` to `future` (see `isoscope::with_scope_async`).
@@ -77,12 +78,12 @@ pub(crate) fn with_scope_async<F: Future>(
     configure: impl FnOnce(&mut Scope),
     future: F,
 ) -> impl Future<Output = F::Output> {
-    CURRENT.scope(Some(new_current(configure)), future)
+    with_current(Some(new_current(configure)), future)
 }
 
 /// A fork of the enclosing current scope (if any) edited by `configure`, for `with_scope`.
 fn new_current(configure: impl FnOnce(&mut Scope)) -> Arc<Scope> {
-    let mut scope = context::current().map(|s| Scope::clone(&s)).unwrap_or_default();
+    let mut scope = active::current().map(|s| Scope::clone(&s)).unwrap_or_default();
     configure(&mut scope);
     // Its fields shared from here on, so that copying it for a nested `with_scope` is O(1).
     Arc::new(scope.fork())

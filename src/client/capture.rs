@@ -86,7 +86,7 @@ fn capture_with(
 /// The event is built only if it is wanted: not for a sampled-out capture, nor for one the
 /// transport has no room for.
 pub(crate) fn capture_at_site(build: impl FnOnce() -> Event) -> Option<EventId> {
-    capture_with(bind::active(), bind::current(), build, Stack::IfAttach)
+    capture_with(bind::find(bind::Access::Read), bind::current(), build, Stack::IfAttach)
 }
 
 /// [`capture`] without waiting for this thread's scope lock to be released: for the panic
@@ -281,10 +281,10 @@ fn attach_stack(event: &mut Event, stack: Stack, options: &super::Options) {
 #[cfg(feature = "anyhow")]
 pub(crate) fn capture_with_backtrace(event: Event, backtrace: Option<String>) -> Option<EventId> {
     let stack = backtrace.map_or(Stack::IfAttach, Stack::StdText);
-    capture_with(bind::active(), bind::current(), || event, stack)
+    capture_with(bind::find(bind::Access::Read), bind::current(), || event, stack)
 }
 
 /// Captures `event` with the active scopes (values set on the event win).
 pub(crate) fn capture_event(event: Event) -> Option<EventId> {
-    capture(bind::active(), bind::current(), event)
+    capture(bind::find(bind::Access::Read), bind::current(), event)
 }

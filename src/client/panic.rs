@@ -84,7 +84,7 @@ fn on_panic(info: &PanicHookInfo<'_>) {
     if crate::transport::on_worker_thread() {
         return; // a panic inside our own delivery code must not feed itself
     }
-    let handle = bind::active();
+    let handle = bind::find(bind::Access::Read);
     let current = bind::current();
     if !super::capture::wants_panic(&handle, current.as_deref()) {
         return; // no client in force here captures panics (the layer's fallback may, if its does)

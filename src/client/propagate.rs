@@ -61,7 +61,7 @@ impl TraceHeaders {
 /// The headers that pass the active request's trace on to a call it makes (see
 /// [`TraceHeaders`]); outside a request, those of the process's trace.
 pub fn trace_headers() -> TraceHeaders {
-    let scope = bind::active().snapshot();
+    let scope = bind::find(bind::Access::Read).snapshot();
     match scope.request() {
         Some(request) => headers_for(request.trace()),
         None => headers_for(crate::trace::process()),

@@ -10,7 +10,7 @@ use crate::bind::{self, ScopeHandle};
 use std::collections::BTreeMap;
 
 use crate::event::scrub::{self, Scrubber};
-use crate::event::{span_status, Deferred, DeferredParts, Envelope, EventId, Sdk, Span, Transaction};
+use crate::event::{Deferred, DeferredParts, Envelope, EventId, Sdk, Span, SpanStatus, Transaction};
 use crate::scope::{Recorder, RequestInfo, Scope};
 use crate::stats::{incr, COUNTERS};
 use crate::trace::{PropagationContext, SpanId};
@@ -62,7 +62,7 @@ fn sample_request_slow(info: &mut RequestInfo) {
 /// Sends the transaction of a sampled request that ended: `status_code` from its response, or
 /// `status` (`internal_error`, `cancelled`) when there was none. A no-op for other requests.
 #[inline]
-pub(crate) fn finish_transaction(handle: &ScopeHandle, status_code: Option<u16>, status: &'static str) {
+pub(crate) fn finish_transaction(handle: &ScopeHandle, status_code: Option<u16>, status: SpanStatus) {
     if TRACING.load(Ordering::Relaxed) {
         finish_transaction_slow(handle, status_code, status);
     }
@@ -70,7 +70,7 @@ pub(crate) fn finish_transaction(handle: &ScopeHandle, status_code: Option<u16>,
 
 #[cold]
 #[inline(never)]
-fn finish_transaction_slow(handle: &ScopeHandle, status_code: Option<u16>, status: &'static str) {
+fn finish_transaction_slow(handle: &ScopeHandle, status_code: Option<u16>, status: SpanStatus) {
     let scope = handle.snapshot();
     let Some(request) = scope.request() else { return };
     let Some((start, end, spans)) = request.recorder().and_then(|r| r.finish()) else { return };
@@ -83,7 +83,7 @@ fn finish_transaction_slow(handle: &ScopeHandle, status_code: Option<u16>, statu
         trace_id: trace.trace_id(),
         span_id: trace.span_id(),
         parent_span_id: trace.parent_span_id(),
-        status: status_code.map_or(status, span_status).to_owned(),
+        status: status_code.map_or(status, SpanStatus::from_http),
         start_timestamp: start,
         timestamp: end,
         request: None,
@@ -177,7 +177,7 @@ pub fn start_span(op: impl Into<String>, description: impl Into<String>) -> Span
     if !TRACING.load(Ordering::Relaxed) {
         return SpanGuard { open: None };
     }
-    let scope = bind::active().snapshot();
+    let scope = bind::find(bind::Access::Read).snapshot();
     let Some(request) = scope.request() else { return SpanGuard { open: None } };
     let Some(recorder) = request.recorder() else { return SpanGuard { open: None } };
     let trace = request.trace();
@@ -222,10 +222,15 @@ impl SpanGuard {
         }
     }
 
-    /// Sets the span's status (`ok`, `internal_error`, `not_found`, ...).
-    pub fn set_status(&mut self, status: impl Into<String>) {
+    /// Sets the span's status.
+    ///
+    /// ```
+    /// let mut span = isoscope::start_span("cache.get", "GET user:7");
+    /// span.set_status(isoscope::SpanStatus::NotFound);
+    /// ```
+    pub fn set_status(&mut self, status: SpanStatus) {
         if let Some(o) = &mut self.open {
-            o.span.status = Some(status.into());
+            o.span.status = Some(status);
         }
     }
 

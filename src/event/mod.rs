@@ -12,6 +12,7 @@
 
 mod attachment;
 mod breadcrumb;
+mod category;
 mod check_in;
 mod client_report;
 mod envelope;
@@ -22,6 +23,7 @@ mod log;
 mod request;
 pub(crate) mod scrub;
 mod sessions;
+mod span_status;
 mod stacktrace;
 mod transaction;
 mod user;
@@ -37,19 +39,20 @@ use serde_json::Value;
 pub use attachment::{Attachment, AttachmentType};
 pub(crate) use breadcrumb::{advance_order, observe_order};
 pub use breadcrumb::{Breadcrumb, Level};
+pub use category::DataCategory;
 pub use check_in::{CheckIn, CheckInContexts, CheckInStatus, CheckInTrace};
 pub use client_report::{ClientReport, DiscardReason, DiscardedEvent};
 pub(crate) use envelope::Finish;
-pub use envelope::{DataCategory, Envelope, EnvelopeItem, FinishedEnvelope, ItemType};
+pub use envelope::{Envelope, EnvelopeItem, FinishedEnvelope, ItemType};
 pub use exception::{Exception, Mechanism};
 pub use id::EventId;
 pub use log::{Log, LogAttribute, LogLevel};
 pub use request::Request;
 pub use sessions::{SessionAggregate, SessionAggregates, SessionAttributes};
+pub use span_status::{SpanStatus, UnknownSpanStatus};
 
 pub(crate) use stacktrace::ResolveFrames;
 pub use stacktrace::{Frame, Stacktrace, Thread};
-pub(crate) use transaction::span_status;
 pub(crate) use transaction::{Deferred, DeferredParts};
 pub use transaction::{Span, Transaction};
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use super::{EventId, Request, Sdk};
+use super::{EventId, Request, Sdk, SpanStatus};
 use crate::trace::{SpanId, TraceId};
 
 /// One timed operation inside a transaction (`isoscope::start_span`, or a `tracing` span).
@@ -31,7 +31,7 @@ pub struct Span {
     pub timestamp: f64,
     /// `ok`, or an error status (`internal_error`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<SpanStatus>,
 }
 
 /// What a transaction takes from its request's scope when it is serialized (on the
@@ -86,7 +86,7 @@ pub struct Transaction {
     /// The caller's span, when the trace was continued.
     pub parent_span_id: Option<SpanId>,
     /// Sentry's span status from the response (`ok`, `not_found`, `internal_error`, ...).
-    pub status: String,
+    pub status: SpanStatus,
     /// Start, seconds since the Unix epoch.
     pub start_timestamp: f64,
     /// End, seconds since the Unix epoch.
@@ -124,32 +124,6 @@ impl Transaction {
     }
 }
 
-/// Sentry's span status for an HTTP status code.
-pub(crate) fn span_status(code: u16) -> &'static str {
-    let exact = match code {
-        400 => "invalid_argument",
-        401 => "unauthenticated",
-        403 => "permission_denied",
-        404 => "not_found",
-        409 => "already_exists",
-        429 => "resource_exhausted",
-        499 => "cancelled",
-        501 => "unimplemented",
-        503 => "unavailable",
-        504 => "deadline_exceeded",
-        _ => "",
-    };
-    if !exact.is_empty() {
-        exact
-    } else if code < 400 {
-        "ok"
-    } else if code < 500 {
-        "failed_precondition"
-    } else {
-        "internal_error"
-    }
-}
-
 impl Serialize for Transaction {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
@@ -161,7 +135,7 @@ impl Serialize for Transaction {
             #[serde(skip_serializing_if = "Option::is_none")]
             parent_span_id: Option<SpanId>,
             op: &'a str,
-            status: &'a str,
+            status: SpanStatus,
         }
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("type", "transaction")?;
@@ -177,7 +151,7 @@ impl Serialize for Transaction {
             span_id: self.span_id,
             parent_span_id: self.parent_span_id,
             op: &self.op,
-            status: &self.status,
+            status: self.status,
         };
         let mut contexts = BTreeMap::new();
         contexts.insert("trace", serde_json::to_value(&trace).unwrap_or_default());

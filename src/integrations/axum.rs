@@ -52,6 +52,6 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestScope {
 
     async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         crate::sdk::note(crate::sdk::Integration::Axum);
-        bind::task_bound().map(RequestScope).ok_or(MissingIsolationLayer)
+        bind::bound().map(RequestScope).ok_or(MissingIsolationLayer)
     }
 }

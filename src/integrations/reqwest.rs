@@ -56,8 +56,8 @@ impl TraceRequest for reqwest::RequestBuilder {
             let started = Instant::now();
             let answer = client.execute(request).await;
             span.set_status(match &answer {
-                Ok(res) => crate::event::span_status(res.status().as_u16()),
-                Err(_) => "internal_error",
+                Ok(res) => crate::SpanStatus::from_http(res.status().as_u16()),
+                Err(_) => crate::SpanStatus::InternalError,
             });
             drop(span);
             let millis = started.elapsed().as_secs_f64() * 1000.0;

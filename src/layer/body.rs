@@ -7,7 +7,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::guarded;
-use crate::bind::{with_bound, Outcome, ScopeHandle};
+use crate::bind::{bind_sync, Enter, Outcome, ScopeHandle};
 
 pin_project! {
     /// Response body of [`Isolation`](super::Isolation). hyper polls the body after the
@@ -30,7 +30,7 @@ pin_project! {
                 return; // streamed to the end: dropped already
             }
             let mut inner = this.inner;
-            with_bound(this.handle, || inner.set(None));
+            bind_sync(this.handle, Enter::Nested, || inner.set(None));
             // A no-op if end of stream was already seen (then the request completed).
             this.handle.end(Outcome::Cancelled);
         }
@@ -74,7 +74,7 @@ impl<B: Body> Body for ResponseBody<B> {
         let (mut polled, mut ended) = (Poll::Ready(None), true);
         let handle = &*this.handle;
         guarded(handle, || {
-            with_bound(handle, || {
+            bind_sync(handle, Enter::Nested, || {
                 let Some(mut body) = inner.as_mut().as_pin_mut() else { return };
                 polled = body.as_mut().poll_frame(cx);
                 ended = match &polled {

@@ -8,9 +8,8 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use super::{guarded, ResponseBody};
-use tokio::task::futures::TaskLocalFuture;
-
-use crate::bind::{marked, scoped, Outcome, ScopeHandle};
+use crate::bind::{Binding, Outcome, ScopeHandle};
+use crate::event::SpanStatus;
 
 pin_project! {
     /// Response future of [`Isolation`](super::Isolation): the inner future under a tokio
@@ -19,7 +18,7 @@ pin_project! {
     /// polling it, and wraps the response body in [`ResponseBody`].
     pub struct ResponseFuture<F> {
         #[pin]
-        inner: Option<TaskLocalFuture<ScopeHandle, F>>,
+        inner: Binding<F>,
         // `None` once handed to the response body.
         handle: Option<ScopeHandle>,
         capture_server_errors: bool,
@@ -28,15 +27,18 @@ pin_project! {
     impl<F> PinnedDrop for ResponseFuture<F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if this.inner.is_some() {
-                // Dropped before it produced a response: the request was cancelled. tokio drops
-                // the inner future with the scope bound, and the mark purges a guard leaked by
+            if !this.inner.is_done() {
+                // Dropped before it produced a response: the request was cancelled. The inner
+                // future is dropped with the scope bound, and a mark purges a guard leaked by
                 // its `Drop` impls.
-                let mut inner = this.inner;
-                marked(|| inner.set(None));
+                this.inner.drop_now();
                 if let Some(handle) = this.handle {
                     handle.end(Outcome::Cancelled);
-                    let status = if handle.outcome() == Some(Outcome::Panicked) { "internal_error" } else { "cancelled" };
+                    let status = if handle.outcome() == Some(Outcome::Panicked) {
+                        SpanStatus::InternalError
+                    } else {
+                        SpanStatus::Cancelled
+                    };
                     crate::client::finish_transaction(handle, None, status);
                 }
             }
@@ -54,7 +56,7 @@ impl<F: Future> ResponseFuture<F> {
     /// `inner` is `None` only if the inner service's `call` panicked, and then this future
     /// is never returned (the panic goes on).
     pub(crate) fn new(inner: Option<F>, handle: ScopeHandle, capture_server_errors: bool) -> Self {
-        let inner = inner.map(|f| scoped(handle.clone(), f));
+        let inner = inner.map_or_else(Binding::done, |f| Binding::new(handle.clone(), f));
         Self { inner, handle: Some(handle), capture_server_errors }
     }
 }
@@ -84,25 +86,21 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut inner = this.inner;
-        let (true, Some(handle)) = (inner.is_some(), this.handle.as_ref()) else {
+        let (false, Some(handle)) = (inner.is_done(), this.handle.as_ref()) else {
             panic!("`isoscope::layer::ResponseFuture` polled after completion");
         };
-        // One mark covers the poll and, once it is ready, the drop of the task-local future.
         let mut ready = None;
         guarded(handle, || {
-            marked(|| {
-                if let Some(Poll::Ready(result)) = inner.as_mut().as_pin_mut().map(|f| f.poll(cx)) {
-                    inner.set(None);
-                    ready = Some(result);
-                }
-            });
+            if let Some(Poll::Ready(result)) = inner.as_mut().poll_bound(cx) {
+                ready = Some(result);
+            }
         });
         let Some(result) = ready else { return Poll::Pending };
         // The future is done: the response body takes the handle over.
         let Some(handle) = this.handle.take() else { unreachable!("checked above") };
         Poll::Ready(match result {
             Ok(response) => {
-                crate::client::finish_transaction(&handle, Some(response.status().as_u16()), "ok");
+                crate::client::finish_transaction(&handle, Some(response.status().as_u16()), SpanStatus::Ok);
                 // A request that captured an event already (its error, its panic) is not
                 // reported a second time for the 5xx it answers with.
                 if *this.capture_server_errors
@@ -114,7 +112,7 @@ where
                 Ok(response.map(|body| ResponseBody::new(body, handle)))
             }
             Err(err) => {
-                crate::client::finish_transaction(&handle, None, "internal_error");
+                crate::client::finish_transaction(&handle, None, SpanStatus::InternalError);
                 handle.end(Outcome::Completed);
                 Err(err)
             }

@@ -70,7 +70,7 @@ fn request_scope<B>(req: &Request<B>) -> ScopeHandle {
 #[cold]
 #[inline(never)]
 fn forked_request_scope(mut info: RequestInfo) -> ScopeHandle {
-    let mut scope = match bind::task_bound() {
+    let mut scope = match bind::bound() {
         Some(parent) => {
             let scope = parent.snapshot();
             if let Some(outer) = scope.request() {
@@ -103,7 +103,9 @@ where
         let (inner, mut req, mut future) = (&mut self.inner, Some(req), None);
         // By reference: a request moved into the closure would be copied in and out of
         // `catch_unwind`'s slot.
-        guarded(&handle, || bind::with_bound(&handle, || future = req.take().map(|req| inner.call(req))));
+        guarded(&handle, || {
+            bind::bind_sync(&handle, bind::Enter::Nested, || future = req.take().map(|req| inner.call(req)))
+        });
         ResponseFuture::new(future, handle, CAPTURE_SERVER_ERRORS)
     }
 }

@@ -4,8 +4,7 @@
 
 use serde::Serialize;
 
-use super::DataCategory;
-use crate::event::{Attachment, CheckIn, ClientReport, Event, Log, SessionAggregates, Transaction};
+use crate::event::{Attachment, CheckIn, ClientReport, DataCategory, Event, Log, SessionAggregates, Transaction};
 
 /// One item of an [`Envelope`](super::Envelope).
 #[derive(Debug, Clone, PartialEq)]

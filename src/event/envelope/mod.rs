@@ -3,7 +3,6 @@
 //! [`Envelope::finish`] — an explicit step, run by the transport on its own thread — does it and
 //! gives the [`FinishedEnvelope`] whose items can be read and written out.
 
-mod category;
 mod item;
 
 use std::fmt;
@@ -11,7 +10,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
-pub use category::DataCategory;
 pub use item::{EnvelopeItem, ItemType};
 
 use super::{Event, EventId, Transaction};
