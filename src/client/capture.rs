@@ -1,6 +1,8 @@
 //! The capture pipeline: an event and the scopes in force become an envelope for the client's
-//! transport (merge, sample, defaults, processors, `before_send`, scrub, limits), and the
-//! `before_breadcrumb` path of breadcrumbs.
+//! transport — sampled, with O(1) snapshots of the scopes, through the event processors and
+//! `before_send` if there are any — whose deferred `Capture` step (merge, defaults, scrub,
+//! limits) runs when the transport calls `Envelope::finish`; and the `before_breadcrumb` path
+//! of breadcrumbs.
 
 use std::sync::Arc;
 
@@ -240,7 +242,7 @@ impl Finish for Capture {
             .and_then(|t| t.as_str())
             .is_some_and(|id| id.parse().ok() == Some(trace.trace_id()));
         // A trace context set by hand (another trace) gets no sampling context of ours.
-        let dsc = own_trace.then(|| super::propagate::dynamic_sampling_context(trace, &core));
+        let dsc = own_trace.then(|| super::trace_headers::dynamic_sampling_context(trace, &core));
         (event, dsc)
     }
 }

@@ -3,36 +3,40 @@
 //! its transport.
 //!
 //! ```text
-//!   capture_event(event) ─▶ capture(isolation, current, event)
-//!        merge scopes (scope::apply_scopes) ─▶ sample ─▶ release/environment/contexts
-//!        ─▶ event processors ─▶ before_send ─▶ scrub + limits ─▶ Envelope ─▶ Transport::send
+//!  on the calling thread:
+//!   capture_event(event) ─▶ capture(isolation, current, event) ─▶ sample ─▶ stack walk
+//!        ─▶ O(1) snapshots of the scopes ─▶ [event processors ─▶ before_send, if any]
+//!        ─▶ Envelope (deferred: a `Capture`) ─▶ Transport::send
+//!  on the transport's thread, when it calls Envelope::finish:
+//!        merge scopes (scope::apply_scopes) ─▶ release/environment/contexts ─▶ trace context
+//!        ─▶ scrub (with the client's rules) ─▶ limits ─▶ dynamic sampling context
 //! ```
 //!
 //! One client is in force per process (`init` replaces it); the capture pipeline reads it
 //! under a read lock and calls user hooks outside every lock of ours.
 
-mod bound;
 mod capture;
 mod defaults;
 mod options;
-mod panic;
-mod propagate;
-mod transaction;
+mod panic_hook;
+mod performance;
+mod scoped_client;
+mod trace_headers;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-pub use bound::Client;
 #[cfg(feature = "anyhow")]
 pub(crate) use capture::capture_with_backtrace;
 pub(crate) use capture::{add_breadcrumb, capture, capture_at_site, capture_event, capture_now, Stack};
 pub use options::{Options, SamplingContext};
-pub(crate) use panic::{forget_hook_capture, hook_captured};
-pub use propagate::{trace_headers, TraceHeaders};
-pub(crate) use transaction::{finish_transaction, sample_request};
-pub use transaction::{start_span, SpanGuard};
+pub(crate) use panic_hook::{forget_hook_capture, hook_captured};
+pub(crate) use performance::{finish_transaction, sample_request};
+pub use performance::{start_span, SpanGuard};
+pub use scoped_client::Client;
+pub use trace_headers::{trace_headers, TraceHeaders};
 
 use crate::bind;
 use crate::dsn::DsnOrigin;
@@ -98,7 +102,7 @@ impl Drop for ClientGuard {
         let mut slot = CLIENT.write().unwrap_or_else(PoisonError::into_inner);
         if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, &self.client)) {
             *slot = None;
-            panic::set_capturing(false);
+            panic_hook::set_capturing(false);
         }
     }
 }
@@ -173,8 +177,8 @@ pub fn init(options: Options) -> Result<ClientGuard, Error> {
     HAS_BEFORE_BREADCRUMB.store(options.before_breadcrumb.is_some(), Ordering::Relaxed);
     bind::set_policy(options.propagation);
     bind::called_init();
-    panic::set_capturing(options.capture_panics);
-    transaction::set_tracing(options);
+    panic_hook::set_capturing(options.capture_panics);
+    performance::set_tracing(options);
     let client = Arc::new(core);
     let old = CLIENT.write().unwrap_or_else(PoisonError::into_inner).replace(client.clone());
     drop(old);

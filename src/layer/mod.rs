@@ -82,17 +82,17 @@
 //! into the request's breadcrumbs.
 
 mod body;
+mod catch_panic;
 pub mod future;
 #[allow(clippy::module_inception)]
 mod layer;
-mod panic;
 #[cfg(feature = "axum")]
 mod route;
 mod service;
 
 pub use body::ResponseBody;
+use catch_panic::guarded;
 pub use layer::IsolationLayer;
-use panic::guarded;
 pub use service::Isolation;
 
 pub use crate::scope::RequestInfo;

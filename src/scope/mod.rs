@@ -7,7 +7,7 @@
 //!
 //! ```text
 //!   Scope { level, tags, breadcrumbs, request, rest: Arc<Rest> }
-//!             │      │        │          └─ RequestInfo (request.rs) ── RequestSnapshot (snapshot.rs)
+//!             │      │        │          └─ RequestInfo (request_info.rs) ── RequestSnapshot (snapshot.rs)
 //!             │      │        └─ ring of Arc<Breadcrumb> (breadcrumbs.rs)
 //!             └──────┴─ Field: Empty │ Own(T) │ Shared(Arc<T>)   (field.rs)
 //!   apply_scopes(event, [current, isolation, global])             (merge.rs)
@@ -17,7 +17,7 @@ mod breadcrumbs;
 mod field;
 mod merge;
 mod recorder;
-mod request;
+mod request_info;
 mod snapshot;
 
 use std::borrow::Cow;
@@ -31,7 +31,7 @@ pub(crate) use breadcrumbs::{set_max_breadcrumbs, DEFAULT_MAX_BREADCRUMBS};
 use field::{Field, RequestField};
 pub(crate) use merge::apply_scopes;
 pub(crate) use recorder::Recorder;
-pub use request::RequestInfo;
+pub use request_info::RequestInfo;
 
 use crate::event::{Breadcrumb, Event, Level, User};
 

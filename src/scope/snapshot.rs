@@ -12,10 +12,10 @@ use http::{HeaderMap, Uri};
 
 use crate::event::scrub::is_sensitive_header;
 
-/// Bytes kept of one value: enough for the first [`MAX_HEADER_VALUE`](super::request) characters
+/// Bytes kept of one value: enough for the first [`MAX_HEADER_VALUE`](super::request_info) characters
 /// whatever the encoding (a character is at most 4 bytes; lossy decoding makes at most one
 /// character per byte), so cutting here never changes what an event shows.
-const MAX_VALUE_BYTES: usize = 4 * super::request::MAX_HEADER_VALUE;
+const MAX_VALUE_BYTES: usize = 4 * super::request_info::MAX_HEADER_VALUE;
 /// Header lines kept (hyper accepts 100 by default; an event shows at most 100 names).
 const MAX_LINES: usize = 1024;
 /// Bytes kept in all: lines past this are not recorded.

@@ -99,7 +99,7 @@ mod tests {
     fn machinery_is_trimmed_from_the_innermost_end_only() {
         let innermost_first = vec![
             named("backtrace::backtrace::trace"),
-            named("isoscope::client::panic::on_panic"),
+            named("isoscope::client::panic_hook::on_panic"),
             named("std::panicking::rust_panic_with_hook"),
             named("core::panicking::panic_fmt"),
             named("core::result::Result<T,E>::expect"),

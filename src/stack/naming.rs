@@ -239,7 +239,7 @@ mod tests {
             ("/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.54.1/src/park.rs", Some("tokio")),
             ("/home/u/.cargo/registry/src/index.crates.io-x/tower-http-0.7.0/src/a.rs", Some("tower_http")),
             ("/home/u/.cargo/git/checkouts/hyper-abc/1234567/src/a.rs", Some("hyper")),
-            (concat!(env!("CARGO_MANIFEST_DIR"), "/src/client/panic.rs"), Some("isoscope")),
+            (concat!(env!("CARGO_MANIFEST_DIR"), "/src/client/panic_hook.rs"), Some("isoscope")),
             ("/srv/shop/src/main.rs", Some("poll")),
         ];
         let generic = Frame {

@@ -118,12 +118,8 @@ impl HttpTransportBuilder {
     /// priority, about 1.5 % of a CPU shared with one.
     ///
     /// Off: it competes for the CPU on equal terms with the threads serving requests, and
-    /// delivers more of a storm at the requests' expense. Measured on one saturated core
-    /// (`benches/compare --bin http`), a capture on 1 % of requests: on, 0.98x the throughput
-    /// without captures and about a fifth of the events delivered; off, 0.76x and all of them.
-    /// A capture on every request: on, 0.89x; off, 0.42x. Delivering one event costs this
-    /// thread about 60-130 µs of CPU (the deferred merge, serialization, gzip, the HTTP request
-    /// and the kernel's TCP work; `benches/compare --bin delivery`).
+    /// delivers more of a storm at the requests' expense. README's performance section gives
+    /// the measured trade-off (`benches/compare --bin http` and `--bin delivery`).
     ///
     /// ```
     /// let transport = isoscope::HttpTransport::builder("http://key@127.0.0.1:9/1")?.low_priority(false).build()?;

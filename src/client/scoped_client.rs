@@ -49,7 +49,7 @@ impl Client {
     pub fn new(options: Options) -> Result<Self, Error> {
         let core = Core::new(options)?;
         if core.options.capture_panics {
-            super::panic::bound_client_captures();
+            super::panic_hook::bound_client_captures();
         }
         Ok(Self(Arc::new(core)))
     }

@@ -100,7 +100,7 @@ fn finish_transaction_slow(handle: &ScopeHandle, status_code: Option<u16>, statu
             scrubber: (!core.options.send_default_pii).then(|| core.options.scrubber.clone()),
         }),
     };
-    let dsc = super::propagate::dynamic_sampling_context(trace, &core);
+    let dsc = super::trace_headers::dynamic_sampling_context(trace, &core);
     incr(&COUNTERS.transactions_captured);
     core.transport.send(Envelope::from_transaction(transaction).with_trace_header(dsc));
 }
@@ -217,7 +217,7 @@ impl SpanGuard {
     /// Outside a sampled request, [`trace_headers`](crate::trace_headers).
     pub fn trace_headers(&self) -> super::TraceHeaders {
         match &self.open {
-            Some(o) => super::propagate::headers_for(&o.context.with_span(o.span.span_id)),
+            Some(o) => super::trace_headers::headers_for(&o.context.with_span(o.span.span_id)),
             None => crate::trace_headers(),
         }
     }
