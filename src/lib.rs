@@ -337,9 +337,3 @@ pub fn capture_event(event: Event) -> Option<EventId> {
 pub fn last_event_id() -> Option<EventId> {
     bind::find(bind::Access::Read).last_event_id()
 }
-
-#[doc(hidden)]
-/// Depth of this thread's guard stack (for tests of the reset path).
-pub fn __thread_binding_depth() -> usize {
-    bind::stack_depth()
-}

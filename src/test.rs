@@ -67,6 +67,21 @@ pub fn with_captured_events_sync<F: FnOnce()>(f: F) -> Vec<Event> {
     transport.take_events()
 }
 
+/// How many [`EnterGuard`](crate::EnterGuard) bindings this thread holds now (live, or
+/// tombstones of guards dropped out of order that a newer one still covers). Outside any
+/// guard it is 0: a test can check that code it ran left nothing bound on the thread.
+///
+/// ```
+/// let scope = isoscope::isolation_scope().fork();
+/// let guard = scope.enter();
+/// assert_eq!(isoscope::test::bindings_on_this_thread(), 1);
+/// drop(guard);
+/// assert_eq!(isoscope::test::bindings_on_this_thread(), 0);
+/// ```
+pub fn bindings_on_this_thread() -> usize {
+    crate::bind::stack_depth()
+}
+
 fn test_client() -> (Client, MemoryTransport) {
     let transport = MemoryTransport::new();
     // Only a transport: nothing in these options can be invalid.

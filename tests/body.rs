@@ -99,7 +99,7 @@ async fn the_request_ends_at_end_of_stream_or_when_the_body_is_dropped_early() {
     let first = body.frame().await.unwrap().unwrap();
     assert_eq!(first.into_data().unwrap(), "chunk0;");
     drop(body); // client disconnects mid-stream
-    assert_eq!(isoscope::__thread_binding_depth(), 0);
+    assert_eq!(isoscope::test::bindings_on_this_thread(), 0);
     assert!(events_tagged("stream_req", "100001").is_empty(), "no end of stream, no capture");
 
     let cancelled_before = isoscope::stats().requests_cancelled;

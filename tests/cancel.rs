@@ -74,7 +74,7 @@ async fn a_request_dropped_mid_flight_is_cancelled_and_leaves_no_residue() {
     assert_eq!(dropped_rx.await.unwrap().as_deref(), Some("hang"), "the handler's Drop saw its request scope");
     assert_eq!(scope.outcome(), Some(Outcome::Cancelled));
     assert!(isoscope::stats().requests_cancelled > before);
-    assert_eq!(isoscope::__thread_binding_depth(), 0);
+    assert_eq!(isoscope::test::bindings_on_this_thread(), 0);
 
     // The next request on this (only) thread starts clean.
     let res = app.oneshot(Request::get("/next").body(Body::empty()).unwrap()).await.unwrap();

@@ -122,7 +122,7 @@ fn capture_error_walks_the_source_chain_and_options_fill_the_event() {
     let options = Options::new().release("app@1.0.0").environment("test").server_name("host-1");
     with_client(options, |transport| {
         let err = Wrapped(std::io::Error::new(std::io::ErrorKind::NotFound, "config.toml missing"));
-        isoscope::set_user(Some(isoscope::User { id: Some("7".into()), ..Default::default() }));
+        isoscope::set_user(Some(isoscope::User::with_id("7")));
         isoscope::set_context("job", serde_json::json!({"name": "import"}));
         isoscope::set_extra("attempt", 3);
         isoscope::capture_error(&err).unwrap();

@@ -108,7 +108,7 @@ fn stored(bugsink: &Bugsink, ids: &[String]) -> Vec<Value> {
 
 async fn order(Path(id): Path<u32>) -> String {
     isoscope::set_tag("order", id.to_string());
-    isoscope::set_user(Some(isoscope::User { id: Some(format!("user-{id}")), ..Default::default() }));
+    isoscope::set_user(Some(isoscope::User::with_id(format!("user-{id}"))));
     for step in ["load", "price"] {
         isoscope::add_breadcrumb(Breadcrumb::new(format!("order {id}: {step}")).category("order"));
         tokio::task::yield_now().await;

@@ -37,7 +37,7 @@ fn out_of_order_drops_keep_the_newest_live_guard_active() {
     assert_eq!(isoscope::isolation_scope(), a);
     drop(ga);
     assert_eq!(isoscope::isolation_scope(), base);
-    assert_eq!(isoscope::__thread_binding_depth(), 0);
+    assert_eq!(isoscope::test::bindings_on_this_thread(), 0);
 
     // A guard moved into a struct and dropped later.
     struct Holder {
@@ -48,7 +48,7 @@ fn out_of_order_drops_keep_the_newest_live_guard_active() {
     drop(holder);
     assert_eq!(isoscope::isolation_scope(), b);
     drop(gb);
-    assert_eq!(isoscope::__thread_binding_depth(), 0);
+    assert_eq!(isoscope::test::bindings_on_this_thread(), 0);
 }
 
 #[test]
@@ -69,13 +69,13 @@ fn a_stale_guard_never_pops_a_newer_entry_at_the_same_position() {
     let before = isoscope::stats().bindings_stale;
     // `run` is a boundary: the guard escapes it, but its entry is purged when `run` returns.
     let stale = a.run(|| b.enter());
-    assert_eq!(isoscope::__thread_binding_depth(), 0);
+    assert_eq!(isoscope::test::bindings_on_this_thread(), 0);
     let newer = c.enter(); // same position, new id
     drop(stale);
     assert_eq!(isoscope::isolation_scope(), c, "the stale guard must not remove the newer entry");
     assert!(isoscope::stats().bindings_stale > before);
     drop(newer);
-    assert_eq!(isoscope::__thread_binding_depth(), 0);
+    assert_eq!(isoscope::test::bindings_on_this_thread(), 0);
 }
 
 #[test]
@@ -89,7 +89,7 @@ fn pushing_past_capacity_fails_gracefully() {
     assert!(isoscope::stats().bindings_refused > before);
     drop(refused);
     drop(guards);
-    assert_eq!(isoscope::__thread_binding_depth(), 0);
+    assert_eq!(isoscope::test::bindings_on_this_thread(), 0);
 }
 
 #[derive(Debug, Clone)]
@@ -122,7 +122,7 @@ proptest! {
             prop_assert_eq!(&isoscope::isolation_scope(), expected);
         }
         drop(live);
-        prop_assert_eq!(isoscope::__thread_binding_depth(), 0);
+        prop_assert_eq!(isoscope::test::bindings_on_this_thread(), 0);
         prop_assert_eq!(isoscope::isolation_scope(), base);
     }
 }
@@ -190,7 +190,7 @@ fn configure_closures_may_call_back_into_the_api() {
     let events = support::events_tagged("reentrant", "outer");
     assert_eq!(events.len(), 1, "the capture inside configure is delivered after it");
     assert_eq!(events[0].tags["nested_set"], "1");
-    assert_eq!(isoscope::__thread_binding_depth(), 0);
+    assert_eq!(isoscope::test::bindings_on_this_thread(), 0);
 }
 
 #[test]
@@ -217,7 +217,7 @@ fn event_processors_and_drops_may_call_back_into_the_api() {
     let guard = handle.enter();
     drop(handle);
     drop(guard);
-    assert_eq!(isoscope::__thread_binding_depth(), 0);
+    assert_eq!(isoscope::test::bindings_on_this_thread(), 0);
 }
 
 #[test]
@@ -266,7 +266,7 @@ async fn a_guard_held_across_await_in_a_local_task_is_never_seen_by_other_tasks(
                 isoscope::isolation_scope()
             }));
             rx.await.unwrap();
-            assert_eq!(isoscope::__thread_binding_depth(), 0);
+            assert_eq!(isoscope::test::bindings_on_this_thread(), 0);
             tx2.send(()).unwrap();
             assert_eq!(a.await.unwrap(), bound);
         })

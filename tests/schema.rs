@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-
 use axum::body::Body;
 use axum::routing::get;
 use axum::Router;
@@ -37,14 +35,9 @@ async fn every_kind_of_event_is_valid_against_sentrys_schema() {
                 isoscope::set_tag("tenant", "acme");
                 isoscope::set_extra("cart", serde_json::json!({"items": 3, "password": "x"}));
                 isoscope::set_context("order", serde_json::json!({"id": 7}));
-                let mut other = BTreeMap::new();
-                other.insert("subscription".to_owned(), Value::from("gold"));
-                isoscope::set_user(Some(User {
-                    id: Some("42".into()),
-                    email: Some("a@b.example".into()),
-                    other,
-                    ..User::default()
-                }));
+                isoscope::set_user(Some(
+                    User::with_id("42").with_email("a@b.example").with_data("subscription", Value::from("gold")),
+                ));
                 isoscope::add_breadcrumb(
                     Breadcrumb::new("cart loaded").category("cart").data("n", 3).level(Level::Debug),
                 );

@@ -173,7 +173,7 @@ proptest! {
                         isoscope::set_tag(k.clone(), MARKER);
                         let mut other = BTreeMap::new();
                         other.insert(k.clone(), serde_json::Value::from(MARKER));
-                        isoscope::set_user(Some(User { id: Some("u1".into()), other, ..User::default() }));
+                        isoscope::set_user(Some({ let mut u = User::with_id("u1"); u.other = other; u }));
                         isoscope::capture_message("with secrets", Level::Error);
                     }
                 }))

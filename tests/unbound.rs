@@ -27,7 +27,7 @@ async fn a_plain_spawn_in_one_request_never_reaches_the_requests_after_it() {
                 tokio::spawn(async move {
                     // Through a handle too: `isolation_scope()` here is the task's own scope.
                     isoscope::isolation_scope().configure(|s| s.set_tag("through_handle", "alice"));
-                    isoscope::set_user(Some(User { id: Some("alice".into()), ..User::default() }));
+                    isoscope::set_user(Some(User::with_id("alice")));
                     isoscope::set_tag("customer", "alice");
                     isoscope::add_breadcrumb(Breadcrumb::new("alice's background work"));
                     isoscope::set_tag("test", "unbound-task");
@@ -101,7 +101,7 @@ async fn a_plain_thread_started_by_a_handler_never_writes_into_later_requests() 
             "/login/alice",
             get(|| async {
                 std::thread::spawn(|| {
-                    isoscope::set_user(Some(User { id: Some("alice".into()), ..User::default() }));
+                    isoscope::set_user(Some(User::with_id("alice")));
                     isoscope::set_tag("thread_customer", "alice");
                     isoscope::isolation_scope().configure(|s| s.set_tag("thread_handle", "alice"));
                 })
@@ -179,7 +179,7 @@ async fn a_reused_pool_thread_never_writes_into_requests() {
                     for _ in 0..4 {
                         let name = name.clone();
                         run_on_pool(Box::new(move || {
-                            isoscope::set_user(Some(User { id: Some(name.clone()), ..User::default() }));
+                            isoscope::set_user(Some(User::with_id(name.clone())));
                             isoscope::add_breadcrumb(Breadcrumb::new(format!("pool work for {name}")));
                         }))
                         .await

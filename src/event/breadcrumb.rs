@@ -95,6 +95,7 @@ pub(crate) fn observe_order() -> u64 {
 /// assert_eq!(crumb.data["key"], "user:42");
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Breadcrumb {
     /// Seconds since the Unix epoch when the breadcrumb was created.
     pub timestamp: f64,

@@ -6,6 +6,7 @@ use super::Stacktrace;
 
 /// One exception in an event (an error, or one error of a `source()` chain).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Exception {
     /// The error's type name (e.g. `ParseIntError`).
     #[serde(rename = "type")]
@@ -24,10 +25,32 @@ pub struct Exception {
 
 /// How an exception was captured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Mechanism {
     /// The capturing integration (`"generic"`, `"panic"`, `"http"`).
     #[serde(rename = "type")]
     pub ty: String,
     /// Whether the application handled it (`false` for panics).
     pub handled: bool,
+}
+
+impl Exception {
+    /// An exception of type `ty` with `value` as its text.
+    ///
+    /// ```
+    /// let mut event = isoscope::Event::message("import failed", isoscope::Level::Error);
+    /// let mut e = isoscope::Exception::new("ImportError", "row 7: bad date");
+    /// e.mechanism = Some(isoscope::Mechanism::new("generic", true));
+    /// event.exception.push(e);
+    /// ```
+    pub fn new(ty: impl Into<String>, value: impl Into<String>) -> Self {
+        Self { ty: ty.into(), value: Some(value.into()), mechanism: None, stacktrace: None }
+    }
+}
+
+impl Mechanism {
+    /// A mechanism of type `ty` (`generic`, `panic`, ...), `handled` or not.
+    pub fn new(ty: impl Into<String>, handled: bool) -> Self {
+        Self { ty: ty.into(), handled }
+    }
 }

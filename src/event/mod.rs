@@ -72,6 +72,7 @@ pub use user::User;
 /// assert_eq!(json["logentry"]["formatted"], "disk almost full");
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[non_exhaustive]
 pub struct Event {
     /// Unique id.
     pub event_id: EventId,
@@ -143,6 +144,7 @@ pub struct Event {
 
 /// A message template and its parameters: `logentry.message` and `logentry.params`.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Template {
     /// The template, with `{}` where each parameter goes (`order {} failed`).
     pub message: String,
@@ -152,6 +154,7 @@ pub struct Template {
 
 /// The SDK description sent with every event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Sdk {
     /// `"sentry.rust.isoscope"`: Sentry's `entity.ecosystem.flavor` form.
     pub name: String,
@@ -168,6 +171,7 @@ pub struct Sdk {
 
 /// A package of the [`Sdk`], as `{"name": "cargo:isoscope", "version": "0.2.0"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Package {
     /// `registry:name`.
     pub name: String,

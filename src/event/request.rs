@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// The HTTP request an event happened in, as Sentry's `request` interface.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Request {
     /// HTTP method.
     #[serde(default, skip_serializing_if = "Option::is_none")]

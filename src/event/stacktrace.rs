@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// One frame of a [`Stacktrace`], as Sentry's `frame` interface.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Frame {
     /// The function, demangled, without its hash (`myapp::orders::load`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,18 +62,27 @@ impl Pending {
     }
 }
 
+impl Frame {
+    /// A frame in `function` (its other fields unknown until set).
+    pub fn new(function: impl Into<String>) -> Self {
+        Self { function: Some(function.into()), ..Self::default() }
+    }
+}
+
 /// A stack trace: frames oldest first, the frame where it happened last (Sentry's order).
 ///
 /// ```
 /// use isoscope::{Frame, Stacktrace};
-/// let trace = Stacktrace::new(vec![
-///     Frame { function: Some("myapp::main".into()), in_app: Some(true), ..Frame::default() },
-///     Frame { function: Some("myapp::load".into()), lineno: Some(12), ..Frame::default() },
-/// ]);
+/// let mut main = Frame::new("myapp::main");
+/// main.in_app = Some(true);
+/// let mut load = Frame::new("myapp::load");
+/// load.lineno = Some(12);
+/// let trace = Stacktrace::new(vec![main, load]);
 /// let json = serde_json::to_value(&trace).unwrap();
 /// assert_eq!(json["frames"][1]["function"], "myapp::load");
 /// ```
 #[derive(Clone, Default)]
+#[non_exhaustive]
 pub struct Stacktrace {
     /// The frames, oldest first. Empty while a captured stack is still unresolved: call
     /// [`resolve`](Self::resolve) to read them earlier than the transport does.
@@ -159,6 +169,7 @@ impl<'de> Deserialize<'de> for Stacktrace {
 /// A thread in an event's `threads` interface: where a message event captured with
 /// `Options::attach_stacktrace` carries its capture site's stack.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Thread {
     /// The thread's name, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -13,6 +13,7 @@ use crate::trace::{SpanId, TraceId};
 
 /// One timed operation inside a transaction (`isoscope::start_span`, or a `tracing` span).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Span {
     /// The span's id.
     pub span_id: SpanId,
@@ -72,6 +73,7 @@ impl PartialEq for Deferred {
 /// serialized, on the transport's thread; until then they are empty unless
 /// [`resolve`](Self::resolve) was called (`MemoryTransport` does it on `send`).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Transaction {
     /// Unique id.
     pub event_id: EventId,
