@@ -71,7 +71,7 @@
 //! panic. The thread-local guard stack of [`ScopeHandle::enter`] is defended three ways: a
 //! guard removes exactly its own entry, whatever the drop order; every poll and job that
 //! isoscope runs restores the stack's depth when it ends (so a `mem::forget`-ed guard or a
-//! panic mid-way is purged, and counted in [`Stats::leaked_bindings_purged`]); and an entry
+//! panic mid-way is purged, and counted in [`Stats::bindings`]); and an entry
 //! left by another task (say a raw `spawn_blocking` job that leaked its guard) is ignored and
 //! purged by the next lookup. The reset path never panics, not even during thread-local
 //! destruction.
@@ -182,7 +182,7 @@ pub use layer::{Isolation, IsolationLayer, ResponseBody};
 #[doc(no_inline)] // documented at its public module path, `layer::RequestInfo`
 pub use scope::RequestInfo;
 pub use scope::{Scope, Tags};
-pub use stats::{stats, Stats};
+pub use stats::{stats, BindingCounters, Stats};
 pub use trace::{InvalidId, PropagationContext, SpanId, TraceId};
 #[cfg(feature = "reqwest")]
 pub use transport::{HttpTransport, HttpTransportBuilder};

@@ -40,12 +40,23 @@ fn shard() -> usize {
 }
 
 macro_rules! counters {
-    ($( $(#[$doc:meta])* $name:ident ),* $(,)?) => {
-        pub(crate) struct Counters { $( pub(crate) $name: Counter, )* }
+    (
+        public { $( $(#[$doc:meta])* $name:ident ),* $(,)? }
+        internal { $( $(#[$idoc:meta])* $iname:ident ),* $(,)? }
+    ) => {
+        pub(crate) struct Counters {
+            $( pub(crate) $name: Counter, )*
+            $( pub(crate) $iname: Counter, )*
+        }
 
-        pub(crate) static COUNTERS: Counters = Counters { $( $name: Counter::new(), )* };
+        pub(crate) static COUNTERS: Counters = Counters {
+            $( $name: Counter::new(), )*
+            $( $iname: Counter::new(), )*
+        };
 
-        /// A snapshot of isoscope's process-wide counters.
+        /// A snapshot of isoscope's process-wide counters: the public fields are what you act
+        /// on (README's troubleshooting table); the binding machinery's own counters are read
+        /// with [`bindings`](Self::bindings) (and shown by `Debug`).
         ///
         /// Counters only grow. Compare two snapshots to see what happened in between.
         ///
@@ -56,11 +67,17 @@ macro_rules! counters {
         /// ```
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
         #[non_exhaustive]
-        pub struct Stats { $( $(#[$doc])* pub $name: u64, )* }
+        pub struct Stats {
+            $( $(#[$doc])* pub $name: u64, )*
+            $( $(#[$idoc])* $iname: u64, )*
+        }
 
         /// Reads every counter (each read is atomic; the set is not a single atomic snapshot).
         pub fn stats() -> Stats {
-            Stats { $( $name: COUNTERS.$name.load(), )* }
+            Stats {
+                $( $name: COUNTERS.$name.load(), )*
+                $( $iname: COUNTERS.$iname.load(), )*
+            }
         }
 
         impl Stats {
@@ -73,10 +90,30 @@ macro_rules! counters {
             /// ```
             #[must_use]
             pub fn since(&self, earlier: &Self) -> Self {
-                Self { $( $name: self.$name.saturating_sub(earlier.$name), )* }
+                Self {
+                    $( $name: self.$name.saturating_sub(earlier.$name), )*
+                    $( $iname: self.$iname.saturating_sub(earlier.$iname), )*
+                }
             }
         }
     };
+}
+
+/// The binding machinery's own counters (see [`Stats::bindings`]): how often the reset path
+/// had work to do. Nothing here is an error to act on; a growing `leaked_purged` says some code
+/// leaks `EnterGuard`s (`mem::forget`, a panic mid-way) that isoscope cleaned up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BindingCounters {
+    /// Thread-local guards dropped while a newer guard was still alive (handled).
+    pub out_of_order: u64,
+    /// Guards dropped after their entry was already purged: ignored.
+    pub stale: u64,
+    /// Thread-local bindings removed because the code that made them leaked them (a forgotten
+    /// guard, a panic, a guard left by another task on a reused thread).
+    pub leaked_purged: u64,
+    /// Guards refused because the thread's binding stack was full (the guard is a no-op).
+    pub refused: u64,
 }
 
 impl Stats {
@@ -95,20 +132,31 @@ impl Stats {
             + self.events_dropped_rejected
             + self.events_dropped_shutdown
     }
+
+    /// The binding machinery's own counters.
+    ///
+    /// ```
+    /// let before = isoscope::stats();
+    /// isoscope::isolation_scope().fork().run(|| {
+    ///     std::mem::forget(isoscope::isolation_scope().fork().enter()); // leaked inside `run`
+    /// }); // purged when `run` ends
+    /// assert_eq!(isoscope::stats().since(&before).bindings().leaked_purged, 1);
+    /// assert_eq!(isoscope::test::bindings_on_this_thread(), 0);
+    /// ```
+    pub fn bindings(&self) -> BindingCounters {
+        BindingCounters {
+            out_of_order: self.bindings_out_of_order,
+            stale: self.bindings_stale,
+            leaked_purged: self.leaked_bindings_purged,
+            refused: self.bindings_refused,
+        }
+    }
 }
 
 counters! {
+  public {
     /// Scopes forked (per request by the layer, per spawn, and by `ScopeHandle::fork`).
     scopes_forked,
-    /// Thread-local guards dropped while a newer guard was still alive (handled, not an error).
-    bindings_out_of_order,
-    /// Guards dropped after their entry was already purged: ignored.
-    bindings_stale,
-    /// Thread-local bindings removed because the code that made them leaked them (a forgotten
-    /// guard, a panic, a guard left by another task on a reused thread).
-    leaked_bindings_purged,
-    /// Guards refused because the thread's binding stack was full (the guard is a no-op).
-    bindings_refused,
     /// Requests whose response completed (end of body or body dropped after end of stream).
     requests_completed,
     /// Requests whose future or body was dropped before completion.
@@ -154,6 +202,17 @@ counters! {
     transactions_captured,
     /// Child spans dropped: past 1,000 in one transaction, or ended after it was sent.
     spans_dropped,
+  }
+  internal {
+    /// See [`BindingCounters::out_of_order`].
+    bindings_out_of_order,
+    /// See [`BindingCounters::stale`].
+    bindings_stale,
+    /// See [`BindingCounters::leaked_purged`].
+    leaked_bindings_purged,
+    /// See [`BindingCounters::refused`].
+    bindings_refused,
+  }
 }
 
 pub(crate) fn incr(counter: &Counter) {

@@ -34,7 +34,7 @@ fn a_guard_leaked_by_a_helper_job_is_purged_before_the_next_job() {
         let request = isoscope::isolation_scope().fork();
         let leaked = isoscope::isolation_scope().fork();
         let l = leaked.clone();
-        let before = isoscope::stats().leaked_bindings_purged;
+        let before = isoscope::stats().bindings().leaked_purged;
         let thread_a = request
             .bind(async move {
                 isoscope::spawn_blocking(move || {
@@ -50,7 +50,7 @@ fn a_guard_leaked_by_a_helper_job_is_purged_before_the_next_job() {
         assert_eq!(thread_a, thread_b, "the pool thread was reused");
         assert_ne!(seen, leaked);
         assert_unbound(&seen);
-        assert!(isoscope::stats().leaked_bindings_purged > before);
+        assert!(isoscope::stats().bindings().leaked_purged > before);
     });
 }
 
@@ -65,13 +65,13 @@ fn a_guard_leaked_by_a_raw_job_is_ignored_and_purged_by_the_next_job() {
         })
         .await
         .unwrap();
-        let before = isoscope::stats().leaked_bindings_purged;
+        let before = isoscope::stats().bindings().leaked_purged;
         // A raw job: the lookup ignores (and purges) the entry of the earlier task.
         let (thread_b, seen) = raw_probe().await;
         assert_eq!(thread_a, thread_b);
         assert_ne!(seen, leaked, "the guard leaked by the earlier job is not seen");
         assert_unbound(&seen);
-        assert!(isoscope::stats().leaked_bindings_purged > before, "the purge is counted");
+        assert!(isoscope::stats().bindings().leaked_purged > before, "the purge is counted");
 
         // Again, followed by a helper job: it starts clean and sees its own scope.
         let l = leaked.clone();

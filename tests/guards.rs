@@ -66,14 +66,14 @@ fn twice_nested_same_scope_is_fine() {
 #[test]
 fn a_stale_guard_never_pops_a_newer_entry_at_the_same_position() {
     let (a, b, c) = (fresh(), fresh(), fresh());
-    let before = isoscope::stats().bindings_stale;
+    let before = isoscope::stats().bindings().stale;
     // `run` is a boundary: the guard escapes it, but its entry is purged when `run` returns.
     let stale = a.run(|| b.enter());
     assert_eq!(isoscope::test::bindings_on_this_thread(), 0);
     let newer = c.enter(); // same position, new id
     drop(stale);
     assert_eq!(isoscope::isolation_scope(), c, "the stale guard must not remove the newer entry");
-    assert!(isoscope::stats().bindings_stale > before);
+    assert!(isoscope::stats().bindings().stale > before);
     drop(newer);
     assert_eq!(isoscope::test::bindings_on_this_thread(), 0);
 }
@@ -82,11 +82,11 @@ fn a_stale_guard_never_pops_a_newer_entry_at_the_same_position() {
 fn pushing_past_capacity_fails_gracefully() {
     let a = fresh();
     let extra = fresh();
-    let before = isoscope::stats().bindings_refused;
+    let before = isoscope::stats().bindings().refused;
     let guards: Vec<_> = (0..1024).map(|_| a.enter()).collect();
     let refused = extra.enter();
     assert_eq!(isoscope::isolation_scope(), a, "a refused guard leaves the active scope unchanged");
-    assert!(isoscope::stats().bindings_refused > before);
+    assert!(isoscope::stats().bindings().refused > before);
     drop(refused);
     drop(guards);
     assert_eq!(isoscope::test::bindings_on_this_thread(), 0);

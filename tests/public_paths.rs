@@ -11,6 +11,12 @@ use isoscope::{
     Propagation, Request, RequestInfo, ResponseBody, Scope, ScopeFutureExt, ScopeHandle, Sdk, Stats, Tags, Transport,
     User,
 };
+// Added with the envelope model, span statuses and the counters' split.
+use isoscope::protocol::{
+    Attachment, AttachmentType, CheckIn, CheckInStatus, ClientReport, DiscardReason, DiscardedEvent, Log,
+    LogAttribute, LogLevel, SessionAggregate, SessionAggregates, SessionAttributes,
+};
+use isoscope::{BindingCounters, DataCategory, DsnOrigin as Origin, FinishedEnvelope, ItemType, SpanStatus};
 // Functions at the crate root.
 use isoscope::{
     add_breadcrumb, capture_error, capture_event, capture_message, configure_scope, flush, global_scope, init,
