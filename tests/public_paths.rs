@@ -13,8 +13,8 @@ use isoscope::{
 };
 // Added with the envelope model, span statuses and the counters' split.
 use isoscope::protocol::{
-    Attachment, AttachmentType, CheckIn, CheckInStatus, ClientReport, DiscardReason, DiscardedEvent, Log,
-    LogAttribute, LogLevel, SessionAggregate, SessionAggregates, SessionAttributes,
+    Attachment, AttachmentType, CheckIn, CheckInStatus, ClientReport, DiscardReason, DiscardedEvent, Log, LogAttribute,
+    LogLevel, SessionAggregate, SessionAggregates, SessionAttributes,
 };
 use isoscope::{BindingCounters, DataCategory, DsnOrigin as Origin, FinishedEnvelope, ItemType, SpanStatus};
 // Functions at the crate root.
