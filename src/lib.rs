@@ -131,6 +131,15 @@
 //!
 //! A [`MemoryTransport`] passed to [`init`] works too, for a test binary with one test.
 //!
+//! # Where things are
+//!
+//! The crate root holds what most code names: the free functions, [`init`] and [`Options`],
+//! the scope types, the common wire types ([`Event`], [`Breadcrumb`], [`User`], [`Level`]),
+//! [`Envelope`] and the transports. The root's re-exports of [`layer`] and [`transport`] items
+//! (`IsolationLayer`, `Isolation`, `ResponseBody`, `RequestInfo`, `HttpTransport`,
+//! `MemoryTransport`, ...) are deliberate shortcuts; [`protocol`] holds the payloads of the
+//! other envelope items (attachments, sessions, client reports, logs, check-ins).
+//!
 //! # Features
 //!
 //! - `axum` (default): the [`RequestScope`] extractor and route templates (`MatchedPath`) as

@@ -214,18 +214,16 @@ impl Core {
         let mut dsn_source = DsnOrigin::Options;
         if options.dsn.is_none() {
             if let Some((dsn, var)) = env_dsn() {
-                options.dsn = Some(dsn);
                 dsn_source = DsnOrigin::Env(var);
+                options.dsn = Some(dsn.parse::<crate::Dsn>().map_err(|e| e.with_origin(dsn_source)));
             }
         }
-        // Parsed once, here; a bad DSN says where it came from.
-        let dsn = match (&options.transport, options.dsn.as_deref()) {
-            (None, Some(dsn)) => {
-                Some(dsn.parse::<crate::Dsn>().map_err(|e| Error::InvalidDsn(e.with_origin(dsn_source)))?)
-            }
+        // Parsed once (by `Options::dsn`, or just above); a bad DSN says where it came from.
+        let dsn = match (&options.transport, &options.dsn) {
+            (None, Some(Err(e))) => return Err(Error::InvalidDsn(e.clone())),
+            (_, Some(Ok(dsn))) => Some(dsn.clone()),
             // A transport of the user's: the DSN only names the key for the sampling context.
-            (Some(_), Some(dsn)) => dsn.parse::<crate::Dsn>().ok(),
-            (_, None) => None,
+            (Some(_), Some(Err(_))) | (_, None) => None,
         };
         if crate::debug::enabled() {
             crate::debug::line(format_args!("{}", describe_transport(&options, dsn.as_ref(), dsn_source)));

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::bind::Propagation;
+use crate::dsn::{Dsn, DsnError, DsnOrigin};
 use crate::event::scrub::Scrubber;
 use crate::event::{Breadcrumb, Event};
 use crate::stack::InApp;
@@ -46,7 +47,8 @@ pub struct SamplingContext<'a> {
 /// ```
 #[derive(Clone)]
 pub struct Options {
-    pub(crate) dsn: Option<String>,
+    /// Parsed once, when set; an error is reported by `init`.
+    pub(crate) dsn: Option<Result<Dsn, DsnError>>,
     pub(crate) release: Option<Cow<'static, str>>,
     pub(crate) environment: Option<Cow<'static, str>>,
     pub(crate) server_name: Option<Cow<'static, str>>,
@@ -98,7 +100,8 @@ impl Default for Options {
 impl fmt::Debug for Options {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Options")
-            .field("dsn", &self.dsn.as_ref().map(|_| "<set>"))
+            // The DSN's `Debug` shows no key.
+            .field("dsn", &self.dsn)
             .field("release", &self.release)
             .field("environment", &self.environment)
             .field("server_name", &self.server_name)
@@ -131,10 +134,17 @@ impl Options {
     }
 
     /// The DSN to send events to. Without one (and without `ISOSCOPE_DSN` / `SENTRY_DSN` in
-    /// the environment) events go to the local JSON-lines sink.
+    /// the environment) events go to the local JSON-lines sink. It is parsed here, once; an
+    /// invalid one makes [`init`](super::init) fail with [`Error::InvalidDsn`](crate::Error),
+    /// saying what is wrong and that it came from `Options::dsn`.
+    ///
+    /// ```
+    /// let err = isoscope::init(isoscope::Options::new().dsn("https://key@sentry.example")).unwrap_err();
+    /// assert!(err.to_string().contains("missing project id"), "{err}");
+    /// ```
     #[must_use]
-    pub fn dsn(mut self, dsn: impl Into<String>) -> Self {
-        self.dsn = Some(dsn.into());
+    pub fn dsn(mut self, dsn: impl AsRef<str>) -> Self {
+        self.dsn = Some(dsn.as_ref().parse::<Dsn>().map_err(|e| e.with_origin(DsnOrigin::Options)));
         self
     }
 

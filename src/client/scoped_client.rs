@@ -65,7 +65,7 @@ impl Client {
     /// Binds this client to `scope`: events captured with it (and with its later forks) go
     /// to this client.
     pub fn bind_to(&self, scope: &ScopeHandle) {
-        let client: crate::scope::BoundClient = self.0.clone();
+        let client: crate::scope::ScopeClient = self.0.clone();
         scope.configure(move |s| s.set_client(Some(client)));
     }
 

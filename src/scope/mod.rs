@@ -90,11 +90,11 @@ struct Rest {
     processors: Field<Vec<EventProcessor>>,
     /// A client bound to this scope (its forks inherit it): events captured with it go there
     /// instead of to the process-wide client. Opaque here (the client module knows its type).
-    client: Option<BoundClient>,
+    client: Option<ScopeClient>,
 }
 
 /// A client bound to a scope, as the scope keeps it.
-pub(crate) type BoundClient = Arc<dyn std::any::Any + Send + Sync>;
+pub(crate) type ScopeClient = Arc<dyn std::any::Any + Send + Sync>;
 
 /// What an empty scope reads.
 static EMPTY_REST: Rest = Rest {
@@ -346,13 +346,13 @@ impl Scope {
         self.rest_mut().processors.make_mut().push(processor);
     }
 
-    /// Binds a client to this scope (see [`BoundClient`]).
-    pub(crate) fn set_client(&mut self, client: Option<BoundClient>) {
+    /// Binds a client to this scope (see [`ScopeClient`]).
+    pub(crate) fn set_client(&mut self, client: Option<ScopeClient>) {
         self.rest_mut().client = client;
     }
 
     /// The client bound to this scope, if any.
-    pub(crate) fn client(&self) -> Option<&BoundClient> {
+    pub(crate) fn client(&self) -> Option<&ScopeClient> {
         self.rest().client.as_ref()
     }
 
