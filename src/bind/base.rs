@@ -24,12 +24,14 @@ thread_local! {
 
 /// The process-wide default isolation scope: active where nothing else is bound (for start-up
 /// code), and the base that request scopes are forked from.
+#[inline]
 pub(crate) fn default_isolation() -> &'static ScopeHandle {
     static DEFAULT: OnceLock<ScopeHandle> = OnceLock::new();
     DEFAULT.get_or_init(|| ScopeHandle::new(Scope::default()))
 }
 
 /// The process-wide global scope, applied to every event.
+#[inline]
 pub(crate) fn global() -> &'static ScopeHandle {
     static GLOBAL: OnceLock<ScopeHandle> = OnceLock::new();
     GLOBAL.get_or_init(|| ScopeHandle::new(Scope::default()))
