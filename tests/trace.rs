@@ -17,6 +17,9 @@ use serde_json::Value;
 use support::{events_tagged, http_client, serve, transport};
 use tower::ServiceExt;
 
+/// The tests that read `trace_headers_invalid` take turns: the counter is process-wide.
+static COUNTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT: &str = "00f067aa0ba902b7";
 
@@ -120,6 +123,7 @@ fn events_outside_requests_carry_the_process_trace() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_trace_headers_are_ignored_and_counted() {
+    let _turn = COUNTING.lock().await;
     transport();
     let garbage = "x".repeat(10 * 1024);
     let cases: [(&str, String); 8] = [
@@ -205,4 +209,24 @@ async fn service_b_continues_service_a_trace_over_http() {
     // B received A's own baggage (a trace that started in A).
     let baggage = in_b[0].request.as_ref().unwrap().headers.get("baggage").expect("baggage sent");
     assert!(baggage.contains(&format!("sentry-trace_id={}", ta["trace_id"].as_str().unwrap())), "{baggage}");
+}
+
+/// A malformed trace header is counted when its request arrives, even when nothing (no event,
+/// no outgoing call) ever reads the request's trace.
+#[tokio::test(flavor = "current_thread")]
+async fn a_malformed_trace_header_is_counted_when_the_request_arrives() {
+    let _turn = COUNTING.lock().await;
+    transport();
+    let app = axum::Router::new()
+        .route("/quiet", axum::routing::get(|| async { "nothing read" }))
+        .layer(isoscope::IsolationLayer::new());
+    let before = isoscope::stats();
+    for _ in 0..7 {
+        let request =
+            http::Request::get("/quiet").header("sentry-trace", "not-a-trace").body(axum::body::Body::empty()).unwrap();
+        assert_eq!(app.clone().oneshot(request).await.unwrap().status(), 200);
+    }
+    let plain = http::Request::get("/quiet").body(axum::body::Body::empty()).unwrap();
+    app.oneshot(plain).await.unwrap();
+    assert_eq!(isoscope::stats().since(&before).trace_headers_invalid, 7);
 }

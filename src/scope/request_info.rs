@@ -82,14 +82,27 @@ impl RequestInfo {
     /// [`new`](Self::new) from a borrowed URI and header map (what the layer has).
     #[inline]
     pub(crate) fn from_parts(method: Method, uri: &Uri, headers: &HeaderMap, send_default_pii: bool) -> Self {
-        Self {
+        let info = Self {
             method,
             recorded: RequestSnapshot::new(uri, headers, send_default_pii),
             send_default_pii,
             id: OnceLock::new(),
             route: None,
             traced: OnceLock::new(),
+        };
+        if info.recorded.has_trace_headers() {
+            // Parsed now, not on first use: a malformed header is counted
+            // (`trace_headers_invalid`) when the request arrives. Only requests that carry one
+            // pay for it, and a traced request needs the parse anyway.
+            info.parse_trace_headers();
         }
+        info
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn parse_trace_headers(&self) {
+        self.traced();
     }
 
     /// Uses `other`'s request id (nested layers serve one request).

@@ -34,6 +34,15 @@ pub(crate) struct RequestSnapshot {
     buf: Vec<u8>,
     /// Lengths of the target's parts at the start of `buf`.
     target: [u16; 3],
+    /// Whether a trace header (`sentry-trace`, `traceparent`, `baggage`) came with the request.
+    trace_headers: bool,
+}
+
+/// Whether `name` is one of the trace headers: a first-byte look first (most names fail it).
+#[inline]
+fn is_trace_header(name: &str) -> bool {
+    matches!(name.as_bytes().first(), Some(b's' | b't' | b'b'))
+        && matches!(name, "sentry-trace" | "traceparent" | "baggage")
 }
 
 /// `s` cut to fit a `u16` length, at a character boundary. Out of line: a parsed URI is never
@@ -64,11 +73,13 @@ impl RequestSnapshot {
             buf.extend_from_slice(part.as_bytes());
         }
         let mut lines = 0;
+        let mut trace_headers = false;
         for (name, value) in headers {
             if !send_default_pii && is_sensitive_header(name) {
                 continue;
             }
             let name = name.as_str();
+            trace_headers |= is_trace_header(name);
             if lines == MAX_LINES {
                 break;
             }
@@ -87,7 +98,7 @@ impl RequestSnapshot {
         if buf.is_empty() {
             return Self::default(); // nothing kept: hold no memory
         }
-        Self { buf, target }
+        Self { buf, target, trace_headers }
     }
 
     /// Part `i` of the target (see [`RequestSnapshot`]).
@@ -136,6 +147,11 @@ impl RequestSnapshot {
             // Written from `HeaderName::as_str`: always valid.
             Some((std::str::from_utf8(name).ok()?, value))
         })
+    }
+
+    /// Whether the request came with a trace header (`sentry-trace`, `traceparent`, `baggage`).
+    pub(crate) fn has_trace_headers(&self) -> bool {
+        self.trace_headers
     }
 
     /// The first value of header `name` (lower-case).
