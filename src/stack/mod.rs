@@ -21,6 +21,7 @@ mod in_app;
 mod naming;
 mod std_text;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub(crate) use in_app::InApp;
@@ -44,6 +45,32 @@ pub(crate) fn capture(rules: &Arc<InApp>) -> Stacktrace {
     Stacktrace::pending(Unresolved { ips, rules: rules.clone() })
 }
 
+/// Whether a stack was resolved since the symbolizer's caches were last released.
+static RESOLVED: AtomicBool = AtomicBool::new(false);
+
+/// How long the symbolizer's caches are kept after the last stack was resolved: long enough
+/// that a stream of events with stacks keeps them warm (a resolution with them costs ~1 ms, a
+/// cold one ~100 ms for a 56 MB binary), short enough that a server which reported a panic
+/// gives the memory back soon after.
+pub(crate) const KEEP_SYMBOLS: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether the symbolizer holds caches a stack resolution filled (see
+/// [`release_symbol_caches`]).
+pub(crate) fn symbols_cached() -> bool {
+    RESOLVED.load(Ordering::Relaxed)
+}
+
+/// Releases the symbolizer's caches — the parsed debug info and the mapped binary, tens of MiB
+/// for a large binary with line tables — if a stack was resolved since the last release. The
+/// transports' threads call it once they have been idle for [`KEEP_SYMBOLS`], so the memory a
+/// panic event's symbolization takes is given back instead of being held for the rest of the
+/// process.
+pub(crate) fn release_symbol_caches() {
+    if RESOLVED.swap(false, Ordering::Relaxed) {
+        backtrace::clear_symbol_cache();
+    }
+}
+
 /// Captured instruction addresses, innermost first.
 struct Unresolved {
     ips: Vec<usize>,
@@ -52,6 +79,7 @@ struct Unresolved {
 
 impl ResolveFrames for Unresolved {
     fn resolve(&self) -> Vec<Frame> {
+        RESOLVED.store(true, Ordering::Relaxed);
         let mut frames = Vec::with_capacity(self.ips.len());
         for &ip in &self.ips {
             let addr = format!("{ip:#x}");

@@ -441,6 +441,11 @@ async fn run(mut rx: mpsc::Receiver<Envelope>, shared: Arc<Shared>, mut closed: 
             biased;
             _ = closed.wait_for(|c| *c) => break,
             envelope = rx.recv() => match envelope { Some(e) => e, None => break },
+            // Idle for a while: the symbolizer's caches, if a delivery filled them, go.
+            () = tokio::time::sleep(crate::stack::KEEP_SYMBOLS) => {
+                crate::stack::release_symbol_caches();
+                continue;
+            }
         };
         let slot = tokio::select! {
             biased;

@@ -152,7 +152,23 @@ impl<T: Send + 'static> Worker<T> {
         std::thread::Builder::new().name(name.to_owned()).spawn(move || {
             mark_worker_thread();
             lower_priority();
-            for item in rx {
+            loop {
+                // Idle with the symbolizer's caches filled: they go after a while.
+                let item = if crate::stack::symbols_cached() {
+                    match rx.recv_timeout(crate::stack::KEEP_SYMBOLS) {
+                        Ok(item) => item,
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            crate::stack::release_symbol_caches();
+                            continue;
+                        }
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
+                } else {
+                    match rx.recv() {
+                        Ok(item) => item,
+                        Err(_) => break,
+                    }
+                };
                 if p.is_closed() {
                     continue; // counted as dropped at shutdown
                 }

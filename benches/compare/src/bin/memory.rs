@@ -4,6 +4,12 @@
 //! ```sh
 //! cargo run --release --manifest-path benches/compare/Cargo.toml --bin memory
 //! ```
+//!
+//! `--panic-rss`: resident memory (`VmRSS`) before the first panic event, right after it was
+//! delivered (the local sink, to /dev/null: symbolized and serialized on the transport's
+//! thread), and once the transport was idle for 10 s — what the symbolizer keeps after a panic. This
+//! binary has line tables and function names (`debug = 1`), like a server built as the docs
+//! recommend.
 
 use std::alloc::System;
 use std::sync::Arc;
@@ -81,8 +87,55 @@ async fn held_bytes(layer: bool) -> isize {
     held
 }
 
+/// `VmRSS` of this process, KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or_default();
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+#[inline(never)]
+fn charge_card(amount: &str) -> u64 {
+    amount.parse().expect("amount is a number")
+}
+
+/// Prints RSS before and after the first panic event (see the module docs).
+fn panic_rss() {
+    std::panic::set_hook(Box::new(|_| {}));
+    let transport = isoscope::LocalTransport::to_file("/dev/null").unwrap();
+    let guard = isoscope::init(isoscope::Options::new().transport(transport)).unwrap();
+    // Warm: a first capture and delivery without a stack (threads, buffers, lazy statics).
+    isoscope::capture_message("warm", isoscope::Level::Info);
+    guard.flush(std::time::Duration::from_secs(10));
+    let before = rss_kib();
+    for round in 0..3 {
+        let started = std::time::Instant::now();
+        assert!(std::thread::spawn(|| charge_card("twelve")).join().is_err());
+        guard.flush(std::time::Duration::from_secs(30));
+        let took = started.elapsed();
+        let delivered = rss_kib();
+        // The transport keeps the symbolizer's caches 10 s after the last stack it resolved.
+        std::thread::sleep(std::time::Duration::from_millis(10_500));
+        let idle = rss_kib();
+        println!(
+            "panic {} (captured and delivered in {:.0?}): RSS before the first panic {} KiB; after delivery {} KiB \
+             (+{:.1} MiB); idle {} KiB (+{:.1} MiB)",
+            round + 1,
+            took,
+            before,
+            delivered,
+            (delivered as f64 - before as f64) / 1024.0,
+            idle,
+            (idle as f64 - before as f64) / 1024.0
+        );
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    if std::env::args().any(|a| a == "--panic-rss") {
+        return panic_rss();
+    }
     let _guard = isoscope::init(isoscope::Options::new().transport(DropAll)).unwrap();
     let mut per_request = Vec::new();
     for _ in 0..5 {
