@@ -2,13 +2,13 @@
 //! thread with its own small tokio runtime.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch, Semaphore};
 
+use super::address::{is_loopback, redirect_target};
 use super::ratelimit::RateLimits;
 use super::worker::Pending;
 use super::Transport;
@@ -187,22 +187,6 @@ impl HttpTransportBuilder {
         start.recv().unwrap_or_else(|_| Err(transport_err(&"the transport's thread ended at its start")))?;
         Ok(HttpTransport { shared, tx: Mutex::new(Some(tx)), closed })
     }
-}
-
-/// Where a redirect points, for the debug output: the target's host and port only (its path and
-/// query may hold anything), escaped.
-fn redirect_target(from: &reqwest::Url, location: &reqwest::header::HeaderValue) -> String {
-    let target = location.to_str().ok().and_then(|l| from.join(l).ok());
-    match target.as_ref().and_then(|t| Some((t.host_str()?, t.port_or_known_default()))) {
-        Some((host, Some(port))) => format!("{}:{port}", debug::Untrusted(host)),
-        Some((host, None)) => debug::Untrusted(host).to_string(),
-        None => "an unreadable Location".to_owned(),
-    }
-}
-
-fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Sends envelopes to the DSN's server, never blocking the caller.
@@ -504,31 +488,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loopback_detection() {
-        assert!(is_loopback("127.0.0.1"));
-        assert!(is_loopback("127.1.2.3"));
-        assert!(is_loopback("[::1]"));
-        assert!(is_loopback("LOCALHOST"));
-        assert!(!is_loopback("sentry.io"));
-        assert!(!is_loopback("10.0.0.1"));
-    }
-
-    #[test]
     fn a_host_only_idna_rejects_is_an_invalid_dsn() {
         // Past the DSN parser's character check: only the URL parser's IDNA step rejects it.
         let err = HttpTransport::builder("https://key@xn--/1").and_then(HttpTransportBuilder::build).unwrap_err();
         assert!(matches!(err, crate::Error::InvalidDsn(_)), "{err}");
         assert!(err.to_string().contains("the host `xn--` is not a valid URL host"), "{err}");
         assert!(err.to_string().contains("(the DSN came from HttpTransport::builder)"), "{err}");
-    }
-
-    #[test]
-    fn a_redirect_target_shows_its_host_and_port_only() {
-        let from = reqwest::Url::parse("http://127.0.0.1:9/api/1/envelope/").unwrap();
-        let to = |l: &str| redirect_target(&from, &reqwest::header::HeaderValue::from_str(l).unwrap());
-        assert_eq!(to("http://other.example/x?token=1"), "other.example:80");
-        assert_eq!(to("/elsewhere"), "127.0.0.1:9");
-        assert_eq!(to("https://[::1]:8443/"), "[::1]:8443");
     }
 
     #[test]

@@ -22,6 +22,8 @@ use std::time::Duration;
 use crate::event::Envelope;
 
 #[cfg(feature = "reqwest")]
+mod address;
+#[cfg(feature = "reqwest")]
 mod gzip;
 #[cfg(feature = "reqwest")]
 mod http;
