@@ -37,11 +37,13 @@ pub(crate) enum Problem {
     RateLimited,
     /// Events still queued or in flight when the client shut down were dropped.
     Shutdown,
+    /// A flush found events lost since the last one, or still pending at its deadline.
+    FlushIncomplete,
     /// The `ClientGuard` was dropped right after `init` (`let _ = isoscope::init(..)`).
     GuardDroppedAtOnce,
 }
 
-const KINDS: usize = 8;
+const KINDS: usize = 9;
 
 impl Problem {
     fn index(self) -> usize {
@@ -146,6 +148,7 @@ fn describe(problem: Problem) -> &'static str {
         Problem::Redirected => "the server redirected; isoscope does not follow redirects",
         Problem::RateLimited => "the server is rate limiting: events are dropped until the limit ends",
         Problem::Shutdown => "events were still queued or in flight at shutdown and were dropped",
+        Problem::FlushIncomplete => "flush: some events were not delivered",
         Problem::GuardDroppedAtOnce => {
             "the ClientGuard was dropped right after init, so the client is shut down and later events \
              are dropped: keep it alive (`let _guard = isoscope::init(..)?;`, not `let _ = ..`)"
@@ -174,6 +177,7 @@ mod tests {
             Problem::Redirected,
             Problem::RateLimited,
             Problem::Shutdown,
+            Problem::FlushIncomplete,
             Problem::GuardDroppedAtOnce,
         ];
         assert_eq!(all.len(), KINDS);

@@ -147,12 +147,12 @@ async fn http_transport_drops_only_the_rate_limited_items() {
     transport.send(with_attachment());
     assert!(transport.flush(Duration::from_secs(10)));
     transport.send(with_attachment());
-    assert!(transport.flush(Duration::from_secs(10)));
+    assert!(!transport.flush(Duration::from_secs(10)), "the attachment was left out: not all delivered");
     // Attachments alone are dropped before a request is made.
     let mut alone = Envelope::new();
     alone.push(EnvelopeItem::Attachment(Attachment::new("b.txt", "x"))).unwrap();
     transport.send(alone);
-    assert!(transport.flush(Duration::from_secs(10)));
+    assert!(!transport.flush(Duration::from_secs(10)), "dropped for the rate limit");
     transport.shutdown(Duration::from_secs(1));
     let received = server.received();
     assert_eq!(received.len(), 2, "the attachment-only envelope was dropped locally");

@@ -97,7 +97,7 @@ async fn connection_refused_is_retried_then_dropped() {
     let before = isoscope::stats();
     let transport = fast(&refused_dsn()).max_retries(2).build().unwrap();
     transport.send(envelope("nobody home"));
-    assert!(transport.flush(Duration::from_secs(10)), "a dropped event is handled too");
+    assert!(!transport.flush(Duration::from_secs(10)), "handled by the deadline, but not delivered: false");
     let d = delta(before);
     assert_eq!((d.events_retried, d.events_dropped_network, d.events_sent), (2, 1, 0));
 }
@@ -125,11 +125,11 @@ async fn a_429_with_retry_after_stops_sending_until_it_expires() {
     let before = isoscope::stats();
     let transport = fast(&server.dsn()).concurrency(1).build().unwrap();
     transport.send(envelope("first"));
-    assert!(transport.flush(Duration::from_secs(10)));
+    assert!(!transport.flush(Duration::from_secs(10)), "answered 429: not delivered");
     for i in 0..10 {
         transport.send(envelope(&format!("limited {i}")));
     }
-    assert!(transport.flush(Duration::from_secs(10)));
+    assert!(!transport.flush(Duration::from_secs(10)), "dropped for the limit: not delivered");
     assert_eq!(server.requests(), 1, "nothing is sent while limited");
     assert_eq!(delta(before).events_dropped_rate_limited, 11);
 }
@@ -153,7 +153,7 @@ async fn rate_limit_headers_are_honoured_per_category_on_any_status() {
     assert!(transport.flush(Duration::from_secs(10)));
     let before = isoscope::stats();
     transport.send(envelope("d"));
-    assert!(transport.flush(Duration::from_secs(10)));
+    assert!(!transport.flush(Duration::from_secs(10)), "dropped for the limit: not delivered");
     assert_eq!(server.received().len(), 3);
     assert_eq!(delta(before).events_dropped_rate_limited, 1);
 
@@ -166,7 +166,7 @@ async fn rate_limit_headers_are_honoured_per_category_on_any_status() {
     let transport = fast(&server.dsn()).concurrency(1).build().unwrap();
     transport.send(envelope("e"));
     transport.send(envelope("f"));
-    assert!(transport.flush(Duration::from_secs(10)));
+    assert!(!transport.flush(Duration::from_secs(10)), "answered 429, then limited: not delivered");
     assert_eq!(server.requests(), 1);
 }
 
@@ -180,14 +180,14 @@ async fn rejected_envelopes_are_dropped_without_retry() {
     for i in 0..3 {
         transport.send(envelope(&i.to_string()));
     }
-    assert!(transport.flush(Duration::from_secs(10)));
+    assert!(!transport.flush(Duration::from_secs(10)), "rejected: not delivered");
     let d = delta(before);
     assert_eq!((d.events_dropped_rejected, d.events_retried), (3, 0));
     // A wrong key is rejected by the server itself (403).
     let wrong = server.dsn().replace(KEY, "ffffffffffffffffffffffffffffffff");
     let transport = fast(&wrong).build().unwrap();
     transport.send(envelope("wrong key"));
-    assert!(transport.flush(Duration::from_secs(10)));
+    assert!(!transport.flush(Duration::from_secs(10)), "rejected: not delivered");
     assert_eq!(delta(before).events_dropped_rejected, 4);
 }
 
@@ -276,7 +276,7 @@ async fn an_event_sent_to_a_shut_down_transport_is_counted() {
     let before = isoscope::stats();
     transport.send(envelope("too late"));
     assert_eq!(isoscope::stats().since(&before).events_dropped_shutdown, 1);
-    assert!(transport.flush(Duration::from_millis(10)));
+    assert!(!transport.flush(Duration::from_millis(10)), "sent after shutdown: not delivered");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -398,4 +398,43 @@ fn the_delivery_thread_runs_at_the_lowest_cpu_priority() {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(nice_of_thread("isoscope-http"), Some(19), "the default is the lowest priority");
     drop(low);
+}
+
+/// `flush` tells the truth: `true` only when every event sent since the last flush was
+/// accepted by the server; `false` for a refused port, a server answering 500 or 403, a full
+/// queue, or events still pending at the deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_is_true_only_when_everything_since_the_last_flush_was_accepted() {
+    let _turn = TURN.lock().await;
+    let flush_after = |transport: &HttpTransport, n: usize| {
+        for i in 0..n {
+            transport.send(envelope(&format!("e{i}")));
+        }
+        transport.flush(Duration::from_secs(10))
+    };
+    let refused = fast(&refused_dsn()).max_retries(0).build().unwrap();
+    assert!(!flush_after(&refused, 2), "a refused port delivered nothing");
+    for status in [500, 403] {
+        let server = Ingest::start(Answer::Status(status)).await;
+        let t = fast(&server.dsn()).max_retries(1).build().unwrap();
+        assert!(!flush_after(&t, 2), "a server answering {status} accepted nothing");
+        t.shutdown(Duration::from_secs(1));
+    }
+    let healthy = Ingest::start(Answer::Accept).await;
+    let t = fast(&healthy.dsn()).build().unwrap();
+    assert!(flush_after(&t, 5));
+    // A burst into a queue of 2 while the server holds every answer: some are dropped.
+    let slow = Ingest::start(Answer::Gated).await;
+    let t = fast(&slow.dsn()).queue_size(2).concurrency(1).build().unwrap();
+    for i in 0..20 {
+        t.send(envelope(&format!("burst {i}")));
+    }
+    assert!(!t.flush(Duration::from_millis(300)), "dropped at the full queue, and pending at the deadline");
+    slow.release(100);
+    // Everything since that flush arrives: the next flush is true again.
+    assert!(t.flush(Duration::from_secs(10)));
+    // (Two: the queue holds two.)
+    let before = isoscope::stats();
+    assert!(flush_after(&t, 2), "{:?}", delta(before));
+    t.shutdown(Duration::from_secs(1));
 }

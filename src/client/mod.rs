@@ -87,7 +87,11 @@ impl fmt::Debug for ClientGuard {
 }
 
 impl ClientGuard {
-    /// Waits up to `timeout` for queued events to be delivered; `false` if some were not.
+    /// Waits up to `timeout` for queued events to be delivered. `true` only if every event
+    /// captured since the last flush was accepted by the server; `false` if any was dropped
+    /// (queue full, rate limited, unreachable, rejected) or is still pending at the timeout —
+    /// `stats()` says which, and `ISOSCOPE_DEBUG` prints a line. Events dropped on purpose
+    /// (`sample_rate`, `before_send`) are not losses.
     pub fn flush(&self, timeout: Duration) -> bool {
         self.client.transport.flush(timeout)
     }
@@ -238,8 +242,9 @@ impl Core {
     }
 }
 
-/// Waits up to `timeout` for queued events to be delivered; `false` if some were not (or no
-/// client is initialised... in which case there is nothing to wait for and it returns `true`).
+/// Waits up to `timeout` for queued events to be delivered: `true` only if every event captured
+/// since the last flush was accepted (see [`ClientGuard::flush`]); `true` when no client is
+/// initialised (nothing to wait for).
 pub fn flush(timeout: Duration) -> bool {
     client().is_none_or(|c| c.transport.flush(timeout))
 }

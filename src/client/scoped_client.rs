@@ -69,7 +69,9 @@ impl Client {
         scope.configure(move |s| s.set_client(Some(client)));
     }
 
-    /// Waits up to `timeout` for this client's queued events to be delivered.
+    /// Waits up to `timeout` for this client's queued events to be delivered: `true` only if
+    /// every event captured since the last flush was accepted (see
+    /// [`ClientGuard::flush`](crate::ClientGuard::flush)).
     pub fn flush(&self, timeout: Duration) -> bool {
         self.0.transport.flush(timeout)
     }

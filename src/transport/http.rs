@@ -203,8 +203,10 @@ impl HttpTransportBuilder {
 /// - Connection failures, timeouts and 5xx answers are retried with capped exponential backoff
 ///   (`events_retried`), then dropped (`events_dropped_network`); other 4xx answers are dropped
 ///   as rejected (`events_dropped_rejected`). Delivered events count in `events_sent`.
-/// - [`flush`](Transport::flush) returns `true` once everything queued was answered by the
-///   server, `false` at its timeout, and really returns by then, even while a request hangs.
+/// - [`flush`](Transport::flush) returns `true` only when every event sent since the last
+///   flush was accepted by the server — `false` if any was dropped (queue full, rate limited,
+///   network, rejected, a redirect) or is still pending at the timeout — and really returns by
+///   then, even while a request hangs.
 ///
 /// `init` builds one from the DSN; build one yourself to change its settings:
 ///
@@ -280,32 +282,14 @@ impl Shared {
         (Bytes::from(body), false)
     }
 
-    /// Whether every item of kinds `types` is rate limited now (an envelope of them would be
-    /// dropped whole; a client report alone never is).
+    /// Whether every item of kinds `types` is rate limited now.
     fn all_limited(&self, types: impl Iterator<Item = ItemType>) -> bool {
-        let limits = self.limits.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
-        let mut any = false;
-        for t in types {
-            match t.category() {
-                Some(c) if limits.is_limited(c, now) => any = true,
-                _ => return false,
-            }
-        }
-        any
+        self.limits.lock().unwrap_or_else(PoisonError::into_inner).all_limited(types, Instant::now())
     }
 
-    /// Drops the items that are rate limited now; whether the envelope is still worth sending
-    /// (what is left is more than the client reports riding along).
+    /// Drops the items that are rate limited now; whether the envelope is still worth sending.
     fn drop_limited(&self, envelope: &mut FinishedEnvelope) -> bool {
-        let counted = |e: &FinishedEnvelope| e.items().iter().filter(|i| i.item_type().category().is_some()).count();
-        let before = counted(envelope);
-        {
-            let limits = self.limits.lock().unwrap_or_else(PoisonError::into_inner);
-            let now = Instant::now();
-            envelope.retain(|item| item.item_type().category().is_none_or(|c| !limits.is_limited(c, now)));
-        }
-        !envelope.items().is_empty() && (before == 0 || counted(envelope) > 0)
+        self.limits.lock().unwrap_or_else(PoisonError::into_inner).drop_limited(envelope, Instant::now())
     }
 
     fn backoff(&self, retry: u32) -> Duration {
@@ -323,6 +307,10 @@ impl Shared {
             let kept = envelope.items().len();
             if !self.drop_limited(&mut envelope) {
                 return &COUNTERS.events_dropped_rate_limited;
+            }
+            if envelope.items().len() != kept {
+                // Items left out for a rate limit are lost: the next flush says so.
+                self.pending.lose();
             }
             if items.is_empty() || envelope.items().len() != kept {
                 items = envelope.items_bytes();
@@ -439,7 +427,7 @@ async fn run(mut rx: mpsc::Receiver<Envelope>, shared: Arc<Shared>, mut closed: 
         let shared = shared.clone();
         tokio::spawn(async move {
             let outcome = shared.deliver(envelope).await;
-            shared.pending.finish(|| incr(outcome));
+            shared.pending.finish(Some(outcome));
             drop(slot);
         });
     }
@@ -448,28 +436,41 @@ async fn run(mut rx: mpsc::Receiver<Envelope>, shared: Arc<Shared>, mut closed: 
 
 impl Transport for HttpTransport {
     fn send(&self, envelope: Envelope) {
+        let pending = &self.shared.pending;
         if self.shared.all_limited(envelope.item_types()) {
             incr(&COUNTERS.events_dropped_rate_limited);
+            pending.lose();
             return;
         }
         let tx = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(tx) = tx.as_ref().filter(|_| self.shared.pending.add()) else {
+        let Some(tx) = tx.as_ref().filter(|_| pending.add()) else {
             incr(&COUNTERS.events_dropped_shutdown); // sent after shutdown
+            pending.lose();
             return;
         };
         if tx.try_send(envelope).is_err() {
-            self.shared.pending.undo();
+            pending.undo();
+            pending.lose();
             super::count_queue_full();
         }
     }
 
-    /// `false` while the queue is full (after shutdown, `send` counts the drop itself).
+    /// `false` while the queue is full (after shutdown, `send` counts the drop itself). The
+    /// capture asks right before it builds an event and drops the event on `false`: that is a
+    /// loss the next flush reports.
     fn has_room(&self) -> bool {
-        self.tx.lock().unwrap_or_else(PoisonError::into_inner).as_ref().is_none_or(|tx| tx.capacity() > 0)
+        let room = self.tx.lock().unwrap_or_else(PoisonError::into_inner).as_ref().is_none_or(|tx| tx.capacity() > 0);
+        if !room {
+            self.shared.pending.lose();
+        }
+        room
     }
 
+    /// Waits until everything queued was answered, or `timeout` passes; `true` only if every
+    /// event sent since the last flush was accepted by the server (none dropped, rejected,
+    /// rate limited or still pending).
     fn flush(&self, timeout: Duration) -> bool {
-        self.shared.pending.wait_zero(timeout)
+        self.shared.pending.flush(timeout)
     }
 
     /// Waits for what was accepted until `timeout`; then counts what is still queued or in

@@ -73,8 +73,10 @@ pub trait Transport: Send + Sync + 'static {
         true
     }
 
-    /// Waits up to `timeout` until everything sent so far is delivered; returns whether it
-    /// was. Must return by the timeout.
+    /// Waits up to `timeout` until everything sent so far is delivered. Returns `true` only if
+    /// every envelope sent since the last flush was delivered — `false` if any was dropped or
+    /// is still pending at the timeout. Must return by the timeout. (The default, for a
+    /// transport that hands envelopes over synchronously, is `true`.)
     fn flush(&self, timeout: Duration) -> bool {
         let _ = timeout;
         true

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::event::DataCategory;
+use crate::event::{DataCategory, FinishedEnvelope, ItemType};
 
 /// Without any header, a 429 limits everything for this long (the Sentry spec's default).
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -20,6 +20,29 @@ impl RateLimits {
     /// Whether `category` is limited at `now`.
     pub(crate) fn is_limited(&self, category: DataCategory, now: Instant) -> bool {
         self.all.is_some_and(|t| t > now) || self.categories[category.index()].is_some_and(|t| t > now)
+    }
+
+    /// Whether every item of kinds `types` is limited at `now`: an envelope of them is dropped
+    /// whole. A kind without a category (a client report) is never limited, so an envelope
+    /// holding one is not.
+    pub(crate) fn all_limited(&self, types: impl Iterator<Item = ItemType>, now: Instant) -> bool {
+        let mut any = false;
+        for t in types {
+            match t.category() {
+                Some(c) if self.is_limited(c, now) => any = true,
+                _ => return false,
+            }
+        }
+        any
+    }
+
+    /// Drops the items of `envelope` limited at `now`; whether it is still worth sending (what
+    /// is left is more than the client reports riding along).
+    pub(crate) fn drop_limited(&self, envelope: &mut FinishedEnvelope, now: Instant) -> bool {
+        let counted = |e: &FinishedEnvelope| e.items().iter().filter(|i| i.item_type().category().is_some()).count();
+        let before = counted(envelope);
+        envelope.retain(|item| item.item_type().category().is_none_or(|c| !self.is_limited(c, now)));
+        !envelope.items().is_empty() && (before == 0 || counted(envelope) > 0)
     }
 
     /// Reads a response: `X-Sentry-Rate-Limits` on any status; else, on 429, `Retry-After`

@@ -37,6 +37,10 @@ pub(crate) fn on_worker_thread() -> bool {
 /// dropped at shutdown ([`close`](Self::close) counts what is left in
 /// `events_dropped_shutdown`). After `close`, nothing more is accepted and a late outcome is
 /// not counted again.
+///
+/// It also keeps the count of items *lost* since the last [`flush`](Self::flush) — handled but
+/// not delivered, refused at the queue, or dropped at shutdown — so that a flush tells the
+/// truth: `true` only when nothing sent before it was lost and nothing is still pending.
 #[derive(Default)]
 pub(crate) struct Pending {
     state: Mutex<PendingState>,
@@ -47,6 +51,8 @@ pub(crate) struct Pending {
 struct PendingState {
     count: u64,
     closed: bool,
+    /// Items lost since the last flush.
+    lost: u64,
 }
 
 impl Pending {
@@ -65,18 +71,36 @@ impl Pending {
     }
 
     /// Takes back an item accepted by [`add`](Self::add) that could not be queued after all (the
-    /// caller counts why).
+    /// caller counts why, and calls [`lose`](Self::lose)).
     pub(crate) fn undo(&self) {
-        self.finish(|| {});
+        let mut state = self.lock();
+        if !state.closed {
+            state.count = state.count.saturating_sub(1);
+            if state.count == 0 {
+                self.zero.notify_all();
+            }
+        }
     }
 
-    /// One item was handled: `count_outcome` counts how (unless shutdown already counted it).
-    pub(crate) fn finish(&self, count_outcome: impl FnOnce()) {
+    /// One item was not delivered, and never entered the queue (refused at it, rate limited
+    /// before it, sent after shutdown): the next flush says `false`.
+    pub(crate) fn lose(&self) {
+        self.lock().lost += 1;
+    }
+
+    /// One item was handled: `outcome` is the counter of how (unless shutdown already counted
+    /// it); anything but `events_sent` is a loss the next flush reports.
+    pub(crate) fn finish(&self, outcome: Option<&'static Counter>) {
         let mut state = self.lock();
         if state.closed {
             return; // counted by `close`
         }
-        count_outcome();
+        if let Some(counter) = outcome {
+            incr(counter);
+            if !std::ptr::eq(counter, &COUNTERS.events_sent) {
+                state.lost += 1;
+            }
+        }
         state.count = state.count.saturating_sub(1);
         if state.count == 0 {
             self.zero.notify_all();
@@ -97,6 +121,7 @@ impl Pending {
         }
         state.closed = true;
         let left = std::mem::take(&mut state.count);
+        state.lost += left;
         for _ in 0..left {
             incr(&COUNTERS.events_dropped_shutdown);
         }
@@ -125,10 +150,28 @@ impl Pending {
         true
     }
 
-    /// Waits for what was accepted until `timeout`, then closes (see [`close`](Self::close)).
-    /// Returns whether everything was handled in time.
+    /// Waits until nothing is pending or `timeout` passes; returns whether everything sent
+    /// since the last flush was delivered: nothing pending, nothing lost. Says what was lost in
+    /// the debug output.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let drained = self.wait_zero(timeout);
+        let lost = std::mem::take(&mut self.lock().lost);
+        if lost > 0 || !drained {
+            crate::debug::problem(crate::debug::Problem::FlushIncomplete, || {
+                let pending = self.lock().count;
+                format!(
+                    "flush: {lost} events were not delivered since the last flush and {pending} are still pending \
+                     (stats() says why: queue full, rate limited, network, rejected, shutdown)"
+                )
+            });
+        }
+        drained && lost == 0
+    }
+
+    /// Flushes until `timeout` (see [`flush`](Self::flush)), then closes (see
+    /// [`close`](Self::close)). Returns whether everything was delivered in time.
     pub(crate) fn shut_down(&self, timeout: Duration) -> bool {
-        let flushed = self.wait_zero(timeout);
+        let flushed = self.flush(timeout);
         self.close();
         flushed
     }
@@ -174,31 +217,37 @@ impl<T: Send + 'static> Worker<T> {
                 }
                 // A panicking handler must not stall `flush` forever nor kill the worker.
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(item)));
-                p.finish(|| outcome.unwrap_or(Some(&COUNTERS.events_dropped_network)).into_iter().for_each(incr));
+                p.finish(outcome.unwrap_or(Some(&COUNTERS.events_dropped_network)));
             }
         })?;
         Ok(Self { tx: Mutex::new(Some(tx)), pending })
     }
 
-    /// Enqueues without blocking; gives the item back when the queue is full or closed.
+    /// Enqueues without blocking; gives the item back when the queue is full or closed (a loss
+    /// the next flush reports; the caller counts why).
     pub(crate) fn try_send(&self, item: T) -> Result<(), T> {
         let tx = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(tx) = tx.as_ref() else { return Err(item) };
-        if !self.pending.add() {
-            return Err(item);
+        let refused = match tx.as_ref() {
+            None => Err(item),
+            Some(_) if !self.pending.add() => Err(item),
+            Some(tx) => match tx.try_send(item) {
+                Ok(()) => Ok(()),
+                Err(TrySendError::Full(item) | TrySendError::Disconnected(item)) => {
+                    self.pending.undo();
+                    Err(item)
+                }
+            },
+        };
+        if refused.is_err() {
+            self.pending.lose();
         }
-        match tx.try_send(item) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(item) | TrySendError::Disconnected(item)) => {
-                self.pending.undo();
-                Err(item)
-            }
-        }
+        refused
     }
 
-    /// Waits until every accepted item is handled, or `timeout` passes.
+    /// Waits until every accepted item is handled, or `timeout` passes; `true` only if nothing
+    /// sent since the last flush was lost (see [`Pending::flush`]).
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
-        self.pending.wait_zero(timeout)
+        self.pending.flush(timeout)
     }
 
     /// Flushes until `timeout`, then closes the queue, counting what was not handled as dropped
