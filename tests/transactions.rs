@@ -54,6 +54,14 @@ fn app() -> Router {
         .route("/boom", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
         .route("/never", get(|| async { "unsampled" }))
         .route(
+            "/honk",
+            get(|| async {
+                isoscope::configure_scope(|s| s.set_transaction(Some("new name")));
+                isoscope::capture_message("renamed", Level::Info);
+                "honk"
+            }),
+        )
+        .route(
             "/many",
             get(|| async {
                 for i in 0..1_100 {
@@ -200,6 +208,8 @@ async fn transactions_are_sent_as_their_own_item_and_rate_limited_by_category() 
     assert_eq!(dsc["trace_id"], payload["contexts"]["trace"]["trace_id"]);
     assert_eq!(dsc["public_key"], support::ingest::KEY);
     assert_eq!(dsc["sampled"], "true");
+    // This service decided (its sampler said 1.0): Relay extrapolates by the rate.
+    assert_eq!(dsc["sample_rate"], "1");
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -287,4 +297,22 @@ async fn the_transaction_schema_check_can_fail() {
     assert!(!broken(&|j| j["contexts"]["trace"]["trace_id"] = "nothex".into()).is_empty(), "bad trace id");
     assert!(!broken(&|j| j["contexts"]["trace"]["parent_span"] = "1".into()).is_empty(), "misspelt trace field");
     assert!(!broken(&|j| j.as_object_mut().unwrap().remove("start_timestamp").map(drop).unwrap()).is_empty());
+}
+
+/// Renaming a request's transaction with `set_transaction` renames its events and the
+/// transaction alike (sentry-rust's `test_set_transaction`, sentry-actix's
+/// `test_override_transaction_name`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_transaction_renames_the_transaction_as_well_as_its_events() {
+    transport();
+    assert_eq!(call("/honk", &[("x-request-id", "tx-renamed")]).await, 200);
+    let transactions = transactions_of("tx-renamed");
+    assert_eq!(transactions.len(), 1);
+    assert_eq!(transactions[0].name, "new name");
+    let event = transport()
+        .events()
+        .into_iter()
+        .find(|e| e.tags.get("request_id").map(String::as_str) == Some("tx-renamed"))
+        .expect("the event");
+    assert_eq!(event.transaction.as_deref(), Some("new name"), "event and transaction agree");
 }

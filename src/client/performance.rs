@@ -39,24 +39,21 @@ fn sample_request_slow(info: &mut RequestInfo) {
     let Some(core) = client() else { return };
     let options = &core.options;
     let parent_sampled = info.trace().sampled();
-    let rate = match &options.traces_sampler {
+    // The rate, and whether this service chose it (then it goes in the sampling context).
+    let (rate, own) = match &options.traces_sampler {
         Some(sampler) => {
             let ctx = SamplingContext { transaction: info.transaction(), method: info.method(), parent_sampled };
             let rate = sampler(&ctx);
-            if (0.0..=1.0).contains(&rate) {
-                rate
-            } else {
-                0.0
-            }
+            (if (0.0..=1.0).contains(&rate) { rate } else { 0.0 }, true)
         }
         None => match parent_sampled {
-            Some(true) => 1.0,
-            Some(false) => 0.0,
-            None => options.traces_sample_rate,
+            Some(true) => (1.0, false),
+            Some(false) => (0.0, false),
+            None => (options.traces_sample_rate, true),
         },
     };
     let sampled = rate >= 1.0 || (rate > 0.0 && crate::util::random_f64() < rate);
-    info.set_sampled(sampled);
+    info.set_sampled(sampled, own.then_some(rate));
 }
 
 /// Sends the transaction of a sampled request that ended: `status_code` from its response, or
@@ -78,7 +75,9 @@ fn finish_transaction_slow(handle: &ScopeHandle, status_code: Option<u16>, statu
     let trace = request.trace();
     let transaction = Transaction {
         event_id: EventId::new(),
-        name: request.transaction().to_owned(),
+        // The name the scope has when the request ends (`set_transaction` renames it), as its
+        // events say; else the route.
+        name: scope.transaction().unwrap_or_else(|| request.transaction()).to_owned(),
         op: "http.server".to_owned(),
         trace_id: trace.trace_id(),
         span_id: trace.span_id(),

@@ -95,6 +95,9 @@ fn own_entries(context: &PropagationContext, core: Option<&super::Core>) -> Vec<
     if let Some(sampled) = context.sampled() {
         entries.push(("sampled", sampled.to_string()));
     }
+    if let Some(rate) = context.sample_rate() {
+        entries.push(("sample_rate", rate.to_string()));
+    }
     entries
 }
 
@@ -152,5 +155,16 @@ mod tests {
     #[test]
     fn percent_decoding() {
         assert_eq!(super::percent_decode("shop%401.0%20beta%2c%zz%4"), "shop@1.0 beta,%zz%4");
+    }
+
+    #[test]
+    fn the_rate_this_service_decided_with_is_in_its_sampling_context() {
+        let mut context = crate::PropagationContext::new();
+        context.set_sampled(true, Some(0.25));
+        let entries = super::own_entries(&context, None);
+        assert!(entries.contains(&("sample_rate", "0.25".to_owned())), "{entries:?}");
+        // Following a caller's decision: the rate is the caller's to say.
+        context.set_sampled(true, None);
+        assert!(super::own_entries(&context, None).iter().all(|(k, _)| *k != "sample_rate"));
     }
 }

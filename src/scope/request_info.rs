@@ -142,10 +142,10 @@ impl RequestInfo {
 
     /// Sets the sampling decision (the layer, when tracing is on): a sampled request records a
     /// transaction, and the decision goes with the trace to the calls it makes.
-    pub(crate) fn set_sampled(&mut self, sampled: bool) {
+    pub(crate) fn set_sampled(&mut self, sampled: bool, sample_rate: Option<f64>) {
         self.traced();
         if let Some(traced) = self.traced.get_mut() {
-            traced.context.set_sampled(sampled);
+            traced.context.set_sampled(sampled, sample_rate);
             traced.recorder = sampled.then(|| Arc::new(Recorder::new()));
         }
     }

@@ -33,6 +33,9 @@ pub struct PropagationContext {
     span_id: SpanId,
     parent_span_id: Option<SpanId>,
     sampled: Option<bool>,
+    /// The rate this service decided `sampled` with (not when it followed its caller), as
+    /// `f64::to_bits` (so the context stays `Eq`).
+    sample_rate: Option<u64>,
     baggage: Option<Arc<str>>,
 }
 
@@ -45,7 +48,14 @@ impl Default for PropagationContext {
 impl PropagationContext {
     /// The start of a new trace: fresh trace and span ids, no parent, no sampling decision.
     pub fn new() -> Self {
-        Self { trace_id: TraceId::new(), span_id: SpanId::new(), parent_span_id: None, sampled: None, baggage: None }
+        Self {
+            trace_id: TraceId::new(),
+            span_id: SpanId::new(),
+            parent_span_id: None,
+            sampled: None,
+            sample_rate: None,
+            baggage: None,
+        }
     }
 
     /// Continues the trace of the incoming headers (`get` looks one up by its lowercase name),
@@ -76,6 +86,7 @@ impl PropagationContext {
             span_id: SpanId::new(),
             parent_span_id: Some(parent.span_id),
             sampled: parent.sampled,
+            sample_rate: None,
             baggage,
         }
     }
@@ -95,9 +106,17 @@ impl PropagationContext {
         self.parent_span_id
     }
 
-    /// Records this service's sampling decision (passed on to the calls it makes).
-    pub(crate) fn set_sampled(&mut self, sampled: bool) {
+    /// Records this service's sampling decision (passed on to the calls it makes) and, when
+    /// this service decided it (rather than following its caller), the rate it applied: the
+    /// dynamic sampling context's `sample_rate`, by which Relay extrapolates.
+    pub(crate) fn set_sampled(&mut self, sampled: bool, sample_rate: Option<f64>) {
         self.sampled = Some(sampled);
+        self.sample_rate = sample_rate.map(f64::to_bits);
+    }
+
+    /// The sample rate this service decided the trace with, if it did.
+    pub fn sample_rate(&self) -> Option<f64> {
+        self.sample_rate.map(f64::from_bits)
     }
 
     /// The sampling decision: the caller's, or this service's once it made one.
