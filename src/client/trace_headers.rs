@@ -96,9 +96,32 @@ fn own_entries(context: &PropagationContext, core: Option<&super::Core>) -> Vec<
         entries.push(("sampled", sampled.to_string()));
     }
     if let Some(rate) = context.sample_rate() {
-        entries.push(("sample_rate", rate.to_string()));
+        entries.push(("sample_rate", rate_text(rate)));
     }
     entries
+}
+
+/// `rate` as text. Formatting a float is the dearest step of a sampled request's sampling
+/// context, and a service samples at one rate (or a few): the last one is kept per thread.
+fn rate_text(rate: f64) -> String {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(u64, String)>> = const { std::cell::RefCell::new(None) };
+    }
+    let bits = rate.to_bits();
+    LAST.try_with(|last| {
+        let mut last = last.try_borrow_mut().ok()?;
+        match &*last {
+            Some((b, text)) if *b == bits => Some(text.clone()),
+            _ => {
+                let text = rate.to_string();
+                *last = Some((bits, text.clone()));
+                Some(text)
+            }
+        }
+    })
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| rate.to_string())
 }
 
 /// The `baggage` of a trace that started here.
