@@ -270,3 +270,18 @@ fn with_no_room_in_the_transport_an_event_is_counted_not_built_unless_a_hook_mus
     assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 1);
     assert_eq!(full.0.load(std::sync::atomic::Ordering::Relaxed), 1);
 }
+
+/// A scope's level overrides the event's, as in sentry-rust and sentry-python
+/// (`with_scope(|s| s.set_level(..), || capture_message(.., Info))` sends the scope's level).
+#[test]
+fn a_scopes_level_overrides_the_events() {
+    let events = isoscope::test::with_captured_events_sync(|| {
+        isoscope::with_scope(
+            |s| s.set_level(Some(Level::Warning)),
+            || isoscope::capture_message("from the block", Level::Info),
+        );
+        isoscope::capture_message("outside the block", Level::Info);
+    });
+    let levels: Vec<_> = events.iter().map(|e| e.level).collect();
+    assert_eq!(levels, [Some(Level::Warning), Some(Level::Info)]);
+}

@@ -10,9 +10,14 @@ use crate::event::{advance_order, Event};
 
 /// Applies `scopes` (most specific first: current, isolation, global) to `event`.
 ///
-/// Precedence: a value set on the event wins, then the first scope that has it. Breadcrumbs of
-/// the event and all scopes are merged in recording order and trimmed to `max` (newest kept).
+/// Precedence: a value set on the event wins, then the first scope that has it — except the
+/// level, where the first scope that sets one overrides the event's (as sentry-rust and
+/// sentry-python do: `with_scope(|s| s.set_level(..), ..)` decides a block's level). Breadcrumbs
+/// of the event and all scopes are merged in recording order and trimmed to `max` (newest kept).
 pub(crate) fn apply_scopes(event: &mut Event, scopes: &[&Scope], max: usize) {
+    if let Some(level) = scopes.iter().find_map(|s| s.level) {
+        event.level = Some(level);
+    }
     for scope in scopes {
         for (k, v) in scope.tags.iter() {
             if !event.tags.contains_key(&**k) {
@@ -28,9 +33,6 @@ pub(crate) fn apply_scopes(event: &mut Event, scopes: &[&Scope], max: usize) {
         }
         for (k, v) in rest.contexts.iter() {
             event.contexts.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-        if event.level.is_none() {
-            event.level = scope.level;
         }
         if event.user.is_none() {
             event.user = rest.user.as_deref().cloned();
@@ -122,11 +124,15 @@ mod tests {
         assert_eq!(event.tags["e"], "event");
         assert_eq!(event.level, Some(Level::Warning));
 
+        // A scope's level overrides the event's (the peers' rule); other values do not.
         let mut event = Event { level: Some(Level::Fatal), ..Event::default() };
         event.tags.insert("k".into(), "event".into());
         apply_scopes(&mut event, &[&current, &iso, &global], 100);
         assert_eq!(event.tags["k"], "event");
-        assert_eq!(event.level, Some(Level::Fatal));
+        assert_eq!(event.level, Some(Level::Warning));
+        let mut event = Event { level: Some(Level::Fatal), ..Event::default() };
+        apply_scopes(&mut event, &[&Scope::default()], 100);
+        assert_eq!(event.level, Some(Level::Fatal), "no scope level: the event's stays");
     }
 
     #[test]
