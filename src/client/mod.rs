@@ -193,11 +193,8 @@ impl Core {
     /// Checks the options, finds the DSN, fills in the defaults (environment, release, host
     /// name) and makes the transport.
     pub(crate) fn new(mut options: Options) -> Result<Self, Error> {
-        if !(0.0..=1.0).contains(&options.traces_sample_rate) {
-            return Err(Error::InvalidOption(format!(
-                "traces_sample_rate must be between 0.0 and 1.0, got {}",
-                options.traces_sample_rate
-            )));
+        if let Some(rate) = options.traces_sample_rate.filter(|r| !(0.0..=1.0).contains(r)) {
+            return Err(Error::InvalidOption(format!("traces_sample_rate must be between 0.0 and 1.0, got {rate}")));
         }
         if !(0.0..=1.0).contains(&options.sample_rate) {
             return Err(Error::InvalidOption(format!(

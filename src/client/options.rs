@@ -66,7 +66,8 @@ pub struct Options {
     pub(crate) capture_panics: bool,
     pub(crate) attach_stacktrace: bool,
     pub(crate) in_app: Arc<InApp>,
-    pub(crate) traces_sample_rate: f64,
+    /// `None`: tracing off (the default); `Some(rate)`, even `Some(0.0)`: on.
+    pub(crate) traces_sample_rate: Option<f64>,
     pub(crate) traces_sampler: Option<TracesSampler>,
 }
 
@@ -91,7 +92,7 @@ impl Default for Options {
             capture_panics: true,
             attach_stacktrace: false,
             in_app: Arc::default(),
-            traces_sample_rate: 0.0,
+            traces_sample_rate: None,
             traces_sampler: None,
         }
     }
@@ -343,10 +344,13 @@ impl Options {
         self
     }
 
-    /// Fraction of requests that send a performance transaction, from 0.0 (the default: no
-    /// transactions, and nothing of them on the request path) to 1.0. A request whose caller
-    /// sent a sampling decision (`sentry-trace` `-1`/`-0`, `traceparent` flags) follows it.
-    /// Process-wide: the client [`init`](super::init) started decides.
+    /// Turns tracing on: the fraction of the requests that start a trace here which send a
+    /// performance transaction, from 0.0 to 1.0. A request whose caller sent a sampling
+    /// decision (`sentry-trace` `-1`/`-0`, `traceparent` flags) follows it — also at 0.0, as in
+    /// sentry-rust and sentry-python: `traces_sample_rate(0.0)` starts no trace of its own but
+    /// keeps a distributed trace whole. Unset (the default), tracing is off: no transactions,
+    /// and nothing of them on the request path. Process-wide: the client
+    /// [`init`](super::init) started decides.
     ///
     /// ```
     /// let transport = isoscope::MemoryTransport::new();
@@ -354,7 +358,7 @@ impl Options {
     /// ```
     #[must_use]
     pub fn traces_sample_rate(mut self, rate: f64) -> Self {
-        self.traces_sample_rate = rate;
+        self.traces_sample_rate = Some(rate);
         self
     }
 

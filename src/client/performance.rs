@@ -20,7 +20,7 @@ use crate::trace::{PropagationContext, SpanId};
 static TRACING: AtomicBool = AtomicBool::new(false);
 
 pub(super) fn set_tracing(options: &super::Options) {
-    TRACING.store(options.traces_sample_rate > 0.0 || options.traces_sampler.is_some(), Ordering::Relaxed);
+    TRACING.store(options.traces_sample_rate.is_some() || options.traces_sampler.is_some(), Ordering::Relaxed);
 }
 
 /// Decides whether the request is sampled (only called when tracing is on), and records the
@@ -49,7 +49,7 @@ fn sample_request_slow(info: &mut RequestInfo) {
         None => match parent_sampled {
             Some(true) => (1.0, false),
             Some(false) => (0.0, false),
-            None => (options.traces_sample_rate, true),
+            None => (options.traces_sample_rate.unwrap_or(0.0), true),
         },
     };
     let sampled = rate >= 1.0 || (rate > 0.0 && crate::util::random_f64() < rate);
