@@ -43,12 +43,41 @@ use std::time::Duration;
 use crate::{Client, Event, MemoryTransport, Options};
 
 /// Runs `future` with a fresh client bound to a fresh scope, and returns every event captured
-/// with that scope (or its forks) while it ran, oldest first.
+/// with that scope (or its forks) while it ran, oldest first. (The future's output is dropped:
+/// use [`with_captured_output`] when it is a `Result` your test must see.)
 pub async fn with_captured_events<F: Future>(future: F) -> Vec<Event> {
+    with_captured_output(future).await.1
+}
+
+/// [`with_captured_events`], also returning the future's output, so that an error inside
+/// (`?`) fails the test instead of being dropped.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use tower::ServiceExt;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let app = Router::new()
+///     .route("/", get(|| async { isoscope::capture_message("hi", isoscope::Level::Info); }))
+///     .layer(isoscope::IsolationLayer::new());
+/// let (served, events) = isoscope::test::with_captured_output(async {
+///     let request = http::Request::get("/").body(axum::body::Body::empty())?;
+///     let response = app.oneshot(request).await?;
+///     Ok::<_, Box<dyn std::error::Error>>(response.status())
+/// })
+/// .await;
+/// assert_eq!(served?, 200); // an error inside fails here
+/// assert_eq!(events.len(), 1);
+/// assert_eq!(events[0].message.as_deref(), Some("hi"));
+/// # Ok(())
+/// # }
+/// ```
+pub async fn with_captured_output<F: Future>(future: F) -> (F::Output, Vec<Event>) {
     let (client, transport) = test_client();
-    client.new_scope().bind(future).await;
+    let output = client.new_scope().bind(future).await;
     client.flush(Duration::from_secs(5));
-    transport.take_events()
+    (output, transport.take_events())
 }
 
 /// [`with_captured_events`] for synchronous code.

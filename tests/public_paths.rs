@@ -16,6 +16,7 @@ use isoscope::protocol::{
     Attachment, AttachmentType, CheckIn, CheckInStatus, ClientReport, DiscardReason, DiscardedEvent, Log, LogAttribute,
     LogLevel, SessionAggregate, SessionAggregates, SessionAttributes,
 };
+use isoscope::test::{assert_isolated, bindings_on_this_thread, with_captured_events, with_captured_output};
 use isoscope::{BindingCounters, DataCategory, DsnOrigin as Origin, FinishedEnvelope, ItemType, SpanStatus};
 // Functions at the crate root.
 use isoscope::{
