@@ -296,16 +296,9 @@ impl Dsn {
         &self.project_id
     }
 
-    fn origin(&self) -> String {
-        match self.port {
-            Some(p) => format!("{}://{}:{p}", self.scheme, self.host),
-            None => format!("{}://{}", self.scheme, self.host),
-        }
-    }
-
     /// `{scheme}://{host}[:port]{path}/api/{project_id}/envelope/`.
     pub fn envelope_url(&self) -> String {
-        format!("{}{}/api/{}/envelope/", self.origin(), self.path, self.project_id)
+        format!("{}://{}{}/api/{}/envelope/", self.scheme, self.host_port(), self.path, self.project_id)
     }
 
     /// The DSN with its public key and without its secret, as envelope headers carry it to the

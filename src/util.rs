@@ -47,6 +47,31 @@ pub(crate) fn now_f64() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
+/// `text` with its `%XX` escapes decoded (invalid ones kept as they are; invalid UTF-8
+/// replaced). Borrowed when it has none (the usual case).
+pub(crate) fn percent_decode(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('%') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8); // two hex digits: at most 255
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    std::borrow::Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
 /// Truncates `s` to at most `max` characters, on a char boundary, marking the cut with `…`.
 pub(crate) fn truncate_chars(s: &mut String, max: usize) {
     if s.len() <= max {
@@ -61,6 +86,12 @@ pub(crate) fn truncate_chars(s: &mut String, max: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("shop%401.0%20beta%2c%zz%4"), "shop@1.0 beta,%zz%4");
+        assert!(matches!(percent_decode("plain"), std::borrow::Cow::Borrowed("plain")));
+    }
 
     #[test]
     fn random_u64_differs() {

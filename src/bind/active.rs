@@ -53,7 +53,7 @@ pub(crate) enum Access {
 
 /// The active isolation scope (see the module docs for the lookup order).
 pub(crate) fn find(access: Access) -> ScopeHandle {
-    let found = if stack::is_empty() { None } else { stack::find() }.or_else(bound);
+    let found = stack::find().or_else(bound);
     found
         .or_else(|| match access {
             Access::Read => unbound::existing(),

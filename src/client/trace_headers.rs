@@ -139,7 +139,7 @@ pub(crate) fn dynamic_sampling_context(context: &PropagationContext, core: &supe
         Some(frozen) => {
             for entry in frozen.split(',') {
                 if let Some((key, value)) = entry.trim().strip_prefix("sentry-").and_then(|e| e.split_once('=')) {
-                    dsc.insert(key.to_owned(), percent_decode(value).into());
+                    dsc.insert(key.to_owned(), crate::util::percent_decode(value).into_owned().into());
                 }
             }
         }
@@ -152,34 +152,8 @@ pub(crate) fn dynamic_sampling_context(context: &PropagationContext, core: &supe
     serde_json::Value::Object(dsc)
 }
 
-/// `%XX` escapes decoded (invalid ones kept as they are; invalid UTF-8 replaced).
-fn percent_decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(super::percent_decode("shop%401.0%20beta%2c%zz%4"), "shop@1.0 beta,%zz%4");
-    }
-
     #[test]
     fn the_rate_this_service_decided_with_is_in_its_sampling_context() {
         let mut context = crate::PropagationContext::new();

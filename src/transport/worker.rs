@@ -73,13 +73,7 @@ impl Pending {
     /// Takes back an item accepted by [`add`](Self::add) that could not be queued after all (the
     /// caller counts why, and calls [`lose`](Self::lose)).
     pub(crate) fn undo(&self) {
-        let mut state = self.lock();
-        if !state.closed {
-            state.count = state.count.saturating_sub(1);
-            if state.count == 0 {
-                self.zero.notify_all();
-            }
-        }
+        self.finish(None);
     }
 
     /// One item was not delivered, and never entered the queue (refused at it, rate limited

@@ -164,12 +164,18 @@ pub(crate) fn scrub(event: &mut Event, rules: &Scrubber) {
 
 /// Tags: values under secret-looking names, and secrets inside the others.
 pub(crate) fn scrub_tags(tags: &mut BTreeMap<String, String>, rules: &Scrubber) {
-    for (k, v) in tags.iter_mut() {
-        if rules.is_secret_key(k) {
-            FILTERED.clone_into(v);
-        } else {
-            filter_string(v, rules);
-        }
+    for (name, value) in tags.iter_mut() {
+        scrub_named(name, value, rules);
+    }
+}
+
+/// A text value under a name (a tag, a header): all of it when the name looks secret, else
+/// the secrets inside it.
+fn scrub_named(name: &str, value: &mut String, rules: &Scrubber) {
+    if rules.is_secret_key(name) {
+        FILTERED.clone_into(value);
+    } else {
+        filter_string(value, rules);
     }
 }
 
@@ -185,11 +191,7 @@ pub(crate) fn scrub_request(request: &mut Request, rules: &Scrubber) {
         }
     }
     for (name, value) in &mut request.headers {
-        if rules.is_secret_key(name) {
-            FILTERED.clone_into(value);
-        } else {
-            filter_string(value, rules);
-        }
+        scrub_named(name, value, rules);
     }
 }
 

@@ -31,7 +31,7 @@ pub(crate) fn filter_pairs<'a>(text: &'a str, separator: fn(char) -> bool, rules
         let secret_key = text[start..end]
             .split_once('=')
             .filter(|(key, value)| {
-                !value.is_empty() && *value != FILTERED && rules.is_secret_key(&percent_decode(key.trim()))
+                !value.is_empty() && *value != FILTERED && rules.is_secret_key(&crate::util::percent_decode(key.trim()))
             })
             .map(|(key, _)| key);
         match (secret_key, &mut out) {
@@ -91,30 +91,6 @@ fn filter_userinfo(text: &str) -> Cow<'_, str> {
     }
     out.push_str(rest);
     Cow::Owned(out)
-}
-
-/// `key` with its `%XX` escapes decoded (invalid ones kept as they are).
-fn percent_decode(key: &str) -> Cow<'_, str> {
-    if !key.contains('%') {
-        return Cow::Borrowed(key);
-    }
-    let bytes = key.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8); // two hex digits: at most 255
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 #[cfg(test)]
