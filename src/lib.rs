@@ -158,6 +158,7 @@ mod error;
 mod event;
 pub mod integrations;
 pub mod layer;
+mod outcome;
 pub mod protocol;
 mod scope;
 mod sdk;
@@ -178,8 +179,8 @@ pub use client::{
 pub use dsn::{Dsn, DsnError, DsnOrigin};
 pub use error::Error;
 pub use event::{
-    Breadcrumb, DataCategory, Envelope, EnvelopeItem, Event, EventId, Exception, FinishedEnvelope, Frame, ItemType,
-    Level, Mechanism, Package, Request, Sdk, Span, SpanStatus, Stacktrace, Template, Thread, Transaction,
+    Breadcrumb, DataCategory, Delivery, Envelope, EnvelopeItem, Event, EventId, Exception, FinishedEnvelope, Frame,
+    ItemType, Level, Mechanism, Package, Request, Sdk, Span, SpanStatus, Stacktrace, Template, Thread, Transaction,
     UnknownSpanStatus, User,
 };
 #[cfg(feature = "anyhow")]
@@ -188,6 +189,7 @@ pub use integrations::anyhow::capture_anyhow;
 #[cfg(feature = "axum")]
 pub use integrations::axum::RequestScope;
 pub use layer::{Isolation, IsolationLayer, ResponseBody};
+pub use outcome::ItemStats;
 #[doc(no_inline)] // documented at its public module path, `layer::RequestInfo`
 pub use scope::RequestInfo;
 pub use scope::{Scope, Tags};

@@ -1,12 +1,9 @@
 //! Process-wide counters, read with [`stats()`](crate::stats()).
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Shards per counter. Threads pick a shard round-robin on first use, so on a few-core
-/// machine each worker thread mostly writes a cache line of its own: counting on every request
-/// must not bounce one line between cores.
-const SHARDS: usize = 8;
+use crate::outcome::{DataCategory, DiscardReason, ItemStats, Tallies};
+use crate::util::{shard, SHARDS};
 
 #[repr(align(128))]
 struct Shard(AtomicU64);
@@ -24,24 +21,10 @@ impl Counter {
     }
 }
 
-fn shard() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-    SHARD
-        .try_with(|s| {
-            if s.get() == usize::MAX {
-                s.set(NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS);
-            }
-            s.get()
-        })
-        .unwrap_or(0)
-}
-
 macro_rules! counters {
     (
         public { $( $(#[$doc:meta])* $name:ident ),* $(,)? }
+        derived { $( $(#[$ddoc:meta])* $dname:ident ),* $(,)? }
         internal { $( $(#[$idoc:meta])* $iname:ident ),* $(,)? }
     ) => {
         pub(crate) struct Counters {
@@ -69,15 +52,21 @@ macro_rules! counters {
         #[non_exhaustive]
         pub struct Stats {
             $( $(#[$doc])* pub $name: u64, )*
+            $( $(#[$ddoc])* pub $dname: u64, )*
             $( $(#[$idoc])* $iname: u64, )*
+            /// What became of captured items, per data category.
+            items: Tallies,
         }
 
         /// Reads every counter (each read is atomic; the set is not a single atomic snapshot).
         pub fn stats() -> Stats {
             Stats {
                 $( $name: COUNTERS.$name.load(), )*
+                $( $dname: 0, )*
                 $( $iname: COUNTERS.$iname.load(), )*
+                items: crate::outcome::read(),
             }
+            .derive()
         }
 
         impl Stats {
@@ -92,8 +81,11 @@ macro_rules! counters {
             pub fn since(&self, earlier: &Self) -> Self {
                 Self {
                     $( $name: self.$name.saturating_sub(earlier.$name), )*
+                    $( $dname: 0, )*
                     $( $iname: self.$iname.saturating_sub(earlier.$iname), )*
+                    items: self.items.since(&earlier.items),
                 }
+                .derive()
             }
         }
     };
@@ -117,20 +109,69 @@ pub struct BindingCounters {
 }
 
 impl Stats {
-    /// Events captured with a client but not delivered, for every reason (sampled,
-    /// `before_send`, queue full, rate limited, network, rejected, shutdown).
+    /// Events (errors and messages) captured with a client but not delivered, for every reason
+    /// (sampled, `before_send`, queue full, rate limited, network, rejected, shutdown):
+    /// `items(DataCategory::Error).dropped()`.
     ///
     /// Every captured event ends up either sent or dropped for one reason: once the
     /// `ClientGuard` has been dropped, `events_captured == events_sent + events_dropped()`
-    /// (over the same interval, see [`since`](Self::since)).
+    /// (over the same interval, see [`since`](Self::since)). Transactions, logs and the other
+    /// kinds keep the same account in their own category ([`items`](Self::items)).
     pub fn events_dropped(&self) -> u64 {
-        self.events_dropped_sampled
-            + self.events_dropped_before_send
-            + self.events_dropped_queue_full
-            + self.events_dropped_rate_limited
-            + self.events_dropped_network
-            + self.events_dropped_rejected
-            + self.events_dropped_shutdown
+        self.items(DataCategory::Error).dropped()
+    }
+
+    /// What became of the captured items of one data category: captured, sent, discarded per
+    /// reason (the reasons client reports send), dropped at shutdown. For each category,
+    /// `captured == sent + dropped` once the `ClientGuard` is dropped.
+    ///
+    /// ```
+    /// use isoscope::DataCategory;
+    /// let transport = isoscope::MemoryTransport::new();
+    /// let before = isoscope::stats();
+    /// let guard = isoscope::init(isoscope::Options::new().transport(transport.clone())).unwrap();
+    /// isoscope::capture_message("one", isoscope::Level::Warning);
+    /// drop(guard);
+    /// let errors = isoscope::stats().since(&before).items(DataCategory::Error);
+    /// assert_eq!((errors.captured(), errors.sent(), errors.dropped()), (1, 1, 0));
+    /// ```
+    pub fn items(&self, category: DataCategory) -> ItemStats {
+        self.items.row(category)
+    }
+
+    /// Fills the event fields from the error category's row.
+    fn derive(mut self) -> Self {
+        use DiscardReason as R;
+        let errors = self.items(DataCategory::Error);
+        self.events_captured = errors.captured();
+        self.events_sent = errors.sent();
+        self.events_dropped_sampled = errors.discarded(R::SampleRate);
+        self.events_dropped_before_send = errors.discarded(R::BeforeSend) + errors.discarded(R::EventProcessor);
+        self.events_dropped_queue_full = errors.discarded(R::QueueOverflow);
+        self.events_dropped_rate_limited = errors.discarded(R::RatelimitBackoff);
+        self.events_dropped_network = errors.discarded(R::NetworkError) + errors.discarded(R::InternalSdkError);
+        self.events_dropped_rejected = errors.discarded(R::SendError);
+        self.events_dropped_shutdown = errors.dropped_at_shutdown();
+        self.transactions_captured = self.items(DataCategory::Transaction).captured();
+        debug_assert_eq!(
+            errors.dropped(),
+            [
+                self.events_dropped_sampled,
+                self.events_dropped_before_send,
+                self.events_dropped_queue_full,
+                self.events_dropped_rate_limited,
+                self.events_dropped_network,
+                self.events_dropped_rejected,
+                self.events_dropped_shutdown
+            ]
+            .iter()
+            .sum::<u64>()
+                + errors.discarded(R::CacheOverflow)
+                + errors.discarded(R::BufferOverflow)
+                + errors.discarded(R::InsufficientData)
+                + errors.discarded(R::Backpressure)
+        );
+        self
     }
 
     /// The binding machinery's own counters.
@@ -163,30 +204,10 @@ counters! {
     requests_cancelled,
     /// Requests whose handler panicked.
     requests_panicked,
-    /// Events that entered the capture pipeline with a client bound.
-    events_captured,
-    /// Events delivered by the transport (accepted by the server, written, or kept in memory).
-    events_sent,
     /// Delivery attempts retried after a connection failure, timeout or 5xx answer.
     events_retried,
     /// Events dropped because no client was initialised.
     events_dropped_no_client,
-    /// Events dropped by `sample_rate`.
-    events_dropped_sampled,
-    /// Events dropped by `before_send` or an event processor.
-    events_dropped_before_send,
-    /// Events dropped because the transport's queue was full.
-    events_dropped_queue_full,
-    /// Events dropped because the server was rate limiting (announced by the server).
-    events_dropped_rate_limited,
-    /// Events dropped after connection failures, timeouts or 5xx answers outlasted the retries
-    /// (or, for the local sink, a failed write).
-    events_dropped_network,
-    /// Events the server rejected (4xx other than 429, such as 400, 403 or 413).
-    events_dropped_rejected,
-    /// Events dropped at shutdown: still queued or being delivered when the `ClientGuard` was
-    /// dropped and its `shutdown_timeout` ran out.
-    events_dropped_shutdown,
     /// Breadcrumbs dropped by `before_breadcrumb`.
     breadcrumbs_dropped,
     /// Writes (tags, breadcrumbs, user, ...) from a tokio task bound to no scope (a plain
@@ -198,10 +219,35 @@ counters! {
     /// Incoming `sentry-trace`, `traceparent` or `baggage` headers that were malformed (wrong
     /// lengths, not hex, all-zero ids, oversized): ignored, the request starts a new trace.
     trace_headers_invalid,
-    /// Transactions of sampled requests handed to the transport.
-    transactions_captured,
     /// Child spans dropped: past 1,000 in one transaction, or ended after it was sent.
     spans_dropped,
+  }
+  derived {
+    /// Events (errors and messages) that entered the capture pipeline with a client bound.
+    events_captured,
+    /// Events delivered by the transport (accepted by the server, written, kept in memory, or
+    /// handed to a custom transport that reported no other outcome). Transactions count in
+    /// [`items`](Stats::items)`(DataCategory::Transaction)`, not here.
+    events_sent,
+    /// Events dropped by `sample_rate`.
+    events_dropped_sampled,
+    /// Events dropped by `before_send` or an event processor.
+    events_dropped_before_send,
+    /// Events dropped because the transport's queue was full.
+    events_dropped_queue_full,
+    /// Events dropped because the server was rate limiting (announced by the server).
+    events_dropped_rate_limited,
+    /// Events dropped after connection failures, timeouts or 5xx answers outlasted the retries
+    /// (or, for the local sink, a failed write; or a transport that panicked).
+    events_dropped_network,
+    /// Events the server rejected (4xx other than 429, such as 400, 403 or 413).
+    events_dropped_rejected,
+    /// Events dropped at shutdown: still queued or being delivered when the `ClientGuard` was
+    /// dropped and its `shutdown_timeout` ran out.
+    events_dropped_shutdown,
+    /// Transactions captured: sampled requests, and (counted as dropped by sampling) the
+    /// requests sampling left out while tracing is on.
+    transactions_captured,
   }
   internal {
     /// See [`BindingCounters::out_of_order`].

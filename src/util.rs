@@ -19,6 +19,28 @@ fn seed() -> u64 {
     h.finish() | 1
 }
 
+/// Shards per sharded counter. Threads pick a shard round-robin on first use, so on a few-core
+/// machine each worker thread mostly writes a cache line of its own: counting on every request
+/// must not bounce one line between cores.
+pub(crate) const SHARDS: usize = 8;
+
+/// The calling thread's shard of a sharded counter (see [`SHARDS`]).
+pub(crate) fn shard() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    SHARD
+        .try_with(|s| {
+            if s.get() == usize::MAX {
+                s.set(NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS);
+            }
+            s.get()
+        })
+        .unwrap_or(0)
+}
+
 /// A fresh pseudo-random `u64`.
 pub(crate) fn random_u64() -> u64 {
     let step = |s: u64| {

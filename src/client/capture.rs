@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::{client, has_before_breadcrumb, Core};
 use crate::bind::{self, reentrant, ScopeHandle};
 use crate::event::{limits, scrub, Breadcrumb, Envelope, Event, EventId, Finish};
+use crate::outcome::{DataCategory, DiscardReason};
 use crate::scope::{apply_scopes, Scope};
 use crate::stats::{incr, COUNTERS};
 use crate::trace::PropagationContext;
@@ -116,16 +117,18 @@ pub(crate) fn capture_now(
         incr(&COUNTERS.events_dropped_no_client);
         return None;
     };
-    incr(&COUNTERS.events_captured);
+    let recorder = &client.recorder;
+    recorder.captured(DataCategory::Error, 1);
     let options = &client.options;
     if options.sample_rate < 1.0 && crate::util::random_f64() >= options.sample_rate {
-        incr(&COUNTERS.events_dropped_sampled);
+        recorder.discarded(DataCategory::Error, DiscardReason::SampleRate, 1);
         return None;
     }
     let global = bind::global().snapshot();
     let hooked = has_hooks(&client, current.as_deref(), &iso, &global);
     if !hooked && !client.transport.has_room() {
-        crate::transport::count_queue_full();
+        recorder.discarded(DataCategory::Error, DiscardReason::QueueOverflow, 1);
+        crate::debug::once(crate::debug::Problem::QueueFull);
         let id = EventId::new();
         isolation.set_last_event_id(id);
         return Some(id);
@@ -135,14 +138,17 @@ pub(crate) fn capture_now(
     let id = event.event_id;
     let mut capture = Capture { core: client.clone(), event, current, iso, global, merged: false };
     if hooked {
-        let Some(hooked) = capture.run_hooks() else {
-            incr(&COUNTERS.events_dropped_before_send);
-            return None;
+        let hooked = match capture.run_hooks() {
+            Ok(hooked) => hooked,
+            Err(reason) => {
+                client.recorder.discarded(DataCategory::Error, reason, 1);
+                return None;
+            }
         };
         capture = hooked;
     }
     isolation.set_last_event_id(id);
-    client.transport.send(Envelope::deferred(id, Box::new(capture)));
+    client.transport.send(Envelope::deferred(id, Box::new(capture), client.recorder.clone()));
     Some(id)
 }
 
@@ -167,20 +173,20 @@ fn has_hooks(core: &Core, current: Option<&Scope>, iso: &Scope, global: &Scope) 
 
 impl Capture {
     /// Merges the scopes in and runs the processors (global, isolation, current) and
-    /// `before_send`, outside every lock; `None` when one of them dropped the event.
-    fn run_hooks(mut self) -> Option<Self> {
+    /// `before_send`, outside every lock; the reason when one of them dropped the event.
+    fn run_hooks(mut self) -> Result<Self, DiscardReason> {
         self.merge();
         let Self { core, event, current, iso, global, merged } = self;
         let processors =
             global.processors().iter().chain(iso.processors()).chain(current.iter().flat_map(|c| c.processors()));
-        let mut event = Some(event);
+        let mut event = event;
         for p in processors {
-            event = event.and_then(|e| p(e));
+            event = p(event).ok_or(DiscardReason::EventProcessor)?;
         }
         if let Some(hook) = &core.options.before_send {
-            event = event.and_then(|e| hook(e));
+            event = hook(event).ok_or(DiscardReason::BeforeSend)?;
         }
-        Some(Self { event: event?, core, current, iso, global, merged })
+        Ok(Self { event, core, current, iso, global, merged })
     }
 
     /// The scopes (current, isolation, global), the client's release, environment and host

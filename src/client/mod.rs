@@ -41,6 +41,7 @@ pub use trace_headers::{trace_headers, TraceHeaders};
 use crate::bind;
 use crate::dsn::DsnOrigin;
 use crate::error::Error;
+use crate::outcome::Recorder;
 use crate::transport::{LocalTransport, Transport};
 
 /// A client's settings and transport: installed process-wide by [`init`], or bound to scopes
@@ -50,6 +51,8 @@ pub(crate) struct Core {
     pub(crate) transport: Arc<dyn Transport>,
     /// The DSN's public key (for the dynamic sampling context), parsed once.
     pub(crate) public_key: Option<String>,
+    /// Where what becomes of its items is recorded (stats, flush, client reports).
+    pub(crate) recorder: Arc<Recorder>,
 }
 
 static CLIENT: RwLock<Option<Arc<Core>>> = RwLock::new(None);
@@ -93,7 +96,7 @@ impl ClientGuard {
     /// `stats()` says which, and `ISOSCOPE_DEBUG` prints a line. Events dropped on purpose
     /// (`sample_rate`, `before_send`) are not losses.
     pub fn flush(&self, timeout: Duration) -> bool {
-        self.client.transport.flush(timeout)
+        self.client.flush(timeout)
     }
 }
 
@@ -229,13 +232,28 @@ impl Core {
         if crate::debug::enabled() {
             crate::debug::line(format_args!("{}", describe_transport(&options, dsn.as_ref(), dsn_source)));
         }
+        let recorder = Arc::new(Recorder::new(options.send_client_reports));
         let transport: Arc<dyn Transport> = match (&options.transport, &dsn) {
             (Some(t), _) => t.clone(),
-            (None, Some(dsn)) => crate::transport::for_dsn(dsn.clone(), options.queue_size)?,
+            (None, Some(dsn)) => crate::transport::for_dsn(dsn.clone(), options.queue_size, recorder.clone())?,
             (None, None) => Arc::new(LocalTransport::from_env().map_err(Error::Transport)?),
         };
         let public_key = dsn.map(|d| d.public_key().to_owned());
-        Ok(Self { options, transport, public_key })
+        Ok(Self { options, transport, public_key, recorder })
+    }
+
+    /// Waits up to `timeout` for the transport; `true` only if it delivered everything and
+    /// nothing this client captured was lost since the last flush (at the capture, in the
+    /// transport, or reported by a custom transport's `Delivery`).
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let delivered = self.transport.flush(timeout);
+        let lost = self.recorder.take_lost();
+        if lost > 0 {
+            crate::debug::problem(crate::debug::Problem::FlushIncomplete, || {
+                format!("flush: {lost} items were lost since the last flush (stats().items(..) says why)")
+            });
+        }
+        delivered && lost == 0
     }
 }
 
@@ -243,5 +261,5 @@ impl Core {
 /// since the last flush was accepted (see [`ClientGuard::flush`]); `true` when no client is
 /// initialised (nothing to wait for).
 pub fn flush(timeout: Duration) -> bool {
-    client().is_none_or(|c| c.transport.flush(timeout))
+    client().is_none_or(|c| c.flush(timeout))
 }

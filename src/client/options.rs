@@ -62,6 +62,7 @@ pub struct Options {
     pub(crate) transport: Option<Arc<dyn Transport>>,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) queue_size: usize,
+    pub(crate) send_client_reports: bool,
     pub(crate) debug: bool,
     pub(crate) capture_panics: bool,
     pub(crate) attach_stacktrace: bool,
@@ -88,6 +89,7 @@ impl Default for Options {
             transport: None,
             shutdown_timeout: Duration::from_secs(2),
             queue_size: 100,
+            send_client_reports: true,
             debug: false,
             capture_panics: true,
             attach_stacktrace: false,
@@ -116,6 +118,7 @@ impl fmt::Debug for Options {
             .field("transport", &self.transport.is_some())
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("queue_size", &self.queue_size)
+            .field("send_client_reports", &self.send_client_reports)
             .field("debug", &self.debug)
             .field("capture_panics", &self.capture_panics)
             .field("attach_stacktrace", &self.attach_stacktrace)
@@ -274,6 +277,24 @@ impl Options {
     #[must_use]
     pub fn queue_size(mut self, n: usize) -> Self {
         self.queue_size = n;
+        self
+    }
+
+    /// Tell the server what the SDK discarded (default `true`), as Sentry's client reports:
+    /// counts per reason and category (`queue_overflow`, `ratelimit_backoff`,
+    /// `network_error`, `send_error`, `sample_rate`, `before_send`, ... for `error`,
+    /// `transaction`, `span`, ...), which Sentry shows in a project's stats. No event data,
+    /// only counts; sent by the HTTP transport with the next envelope, after 30 s idle, and at
+    /// flush and shutdown. Its own losses are not counted. `stats().items(..)` holds the same
+    /// counts locally either way.
+    ///
+    /// ```
+    /// let options = isoscope::Options::new().send_client_reports(false);
+    /// # drop(options);
+    /// ```
+    #[must_use]
+    pub fn send_client_reports(mut self, on: bool) -> Self {
+        self.send_client_reports = on;
         self
     }
 

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 use crate::event::scrub::{self, Scrubber};
 use crate::event::{Deferred, DeferredParts, Envelope, EventId, Sdk, Span, SpanStatus, Transaction};
+use crate::outcome::{DataCategory, DiscardReason};
 use crate::scope::{Recorder, RequestInfo, Scope};
-use crate::stats::{incr, COUNTERS};
 use crate::trace::{PropagationContext, SpanId};
 
 /// Whether the client in force may sample requests (`traces_sample_rate` > 0 or a sampler):
@@ -53,6 +53,13 @@ fn sample_request_slow(info: &mut RequestInfo) {
         },
     };
     let sampled = rate >= 1.0 || (rate > 0.0 && crate::util::random_f64() < rate);
+    if !sampled {
+        // A transaction (and its span) sampling left out: captured, and discarded for it.
+        for category in [DataCategory::Transaction, DataCategory::Span] {
+            core.recorder.captured(category, 1);
+            core.recorder.discarded(category, DiscardReason::SampleRate, 1);
+        }
+    }
     info.set_sampled(sampled, own.then_some(rate));
 }
 
@@ -100,8 +107,13 @@ fn finish_transaction_slow(handle: &ScopeHandle, status_code: Option<u16>, statu
         }),
     };
     let dsc = super::trace_headers::dynamic_sampling_context(trace, &core);
-    incr(&COUNTERS.transactions_captured);
-    core.transport.send(Envelope::from_transaction(transaction).with_trace_header(dsc));
+    let envelope = Envelope::from_transaction(transaction).with_trace_header(dsc).accounted(core.recorder.clone());
+    if let Some(delivery) = envelope.delivery() {
+        for (category, n) in delivery.quantities() {
+            core.recorder.captured(category, n);
+        }
+    }
+    core.transport.send(envelope);
 }
 
 /// A transaction's request data and tags, from the snapshot of its request's scope, scrubbed

@@ -73,7 +73,7 @@ impl Client {
     /// every event captured since the last flush was accepted (see
     /// [`ClientGuard::flush`](crate::ClientGuard::flush)).
     pub fn flush(&self, timeout: Duration) -> bool {
-        self.0.transport.flush(timeout)
+        self.0.flush(timeout)
     }
 
     /// Flushes for up to `timeout`, then stops this client's transport.

@@ -1,9 +1,9 @@
 //! [`ClientReport`]: what the SDK discarded, by reason and category, as a `client_report`
 //! envelope item (develop.sentry.dev, telemetry/client-reports; Relay's `ClientReport`).
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
-use super::DataCategory;
+use crate::outcome::{DataCategory, DiscardReason};
 
 /// Counts of what the SDK discarded since its last report.
 ///
@@ -36,62 +36,6 @@ pub struct DiscardedEvent {
     pub category: DataCategory,
     /// How many (bytes for byte categories).
     pub quantity: u64,
-}
-
-/// Why the SDK discarded something (the spec's list).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum DiscardReason {
-    /// The transport's queue was full.
-    QueueOverflow,
-    /// An offline cache was full.
-    CacheOverflow,
-    /// A buffer (logs, spans) was full.
-    BufferOverflow,
-    /// A rate limit the server announced was in force.
-    RatelimitBackoff,
-    /// The server could not be reached.
-    NetworkError,
-    /// Sampled out.
-    SampleRate,
-    /// `before_send` (or `before_send_transaction`, `before_send_log`) dropped it.
-    BeforeSend,
-    /// An event processor dropped it.
-    EventProcessor,
-    /// The server answered with an error.
-    SendError,
-    /// The SDK failed on its own.
-    InternalSdkError,
-    /// Not enough data to send.
-    InsufficientData,
-    /// Sampled down because the transport was unhealthy.
-    Backpressure,
-}
-
-impl DiscardReason {
-    /// The name on the wire.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::QueueOverflow => "queue_overflow",
-            Self::CacheOverflow => "cache_overflow",
-            Self::BufferOverflow => "buffer_overflow",
-            Self::RatelimitBackoff => "ratelimit_backoff",
-            Self::NetworkError => "network_error",
-            Self::SampleRate => "sample_rate",
-            Self::BeforeSend => "before_send",
-            Self::EventProcessor => "event_processor",
-            Self::SendError => "send_error",
-            Self::InternalSdkError => "internal_sdk_error",
-            Self::InsufficientData => "insufficient_data",
-            Self::Backpressure => "backpressure",
-        }
-    }
-}
-
-impl Serialize for DiscardReason {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
-    }
 }
 
 impl ClientReport {

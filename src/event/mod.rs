@@ -12,7 +12,6 @@
 
 mod attachment;
 mod breadcrumb;
-mod category;
 mod check_in;
 mod client_report;
 mod envelope;
@@ -36,14 +35,14 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+pub use crate::outcome::{DataCategory, DiscardReason};
 pub use attachment::{Attachment, AttachmentType};
 pub(crate) use breadcrumb::{advance_order, observe_order};
 pub use breadcrumb::{Breadcrumb, Level};
-pub use category::DataCategory;
 pub use check_in::{CheckIn, CheckInContexts, CheckInStatus, CheckInTrace};
-pub use client_report::{ClientReport, DiscardReason, DiscardedEvent};
+pub use client_report::{ClientReport, DiscardedEvent};
 pub(crate) use envelope::Finish;
-pub use envelope::{Envelope, EnvelopeItem, FinishedEnvelope, ItemType};
+pub use envelope::{Delivery, Envelope, EnvelopeItem, FinishedEnvelope, ItemType};
 pub use exception::{Exception, Mechanism};
 pub use id::EventId;
 pub use log::{Log, LogAttribute, LogLevel};

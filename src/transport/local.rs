@@ -5,10 +5,10 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::worker::Worker;
+use super::worker::{Verdict, Worker};
 use super::Transport;
 use crate::event::Envelope;
-use crate::stats::COUNTERS;
+use crate::outcome::DiscardReason;
 
 /// The default transport when no DSN is configured: one JSON event per line, written to
 /// stdout, or appended to the file named by the `ISOSCOPE_OUTPUT` environment variable.
@@ -29,7 +29,7 @@ use crate::stats::COUNTERS;
 /// # std::fs::remove_file(&path).ok();
 /// ```
 pub struct LocalTransport {
-    worker: Worker<Envelope>,
+    worker: Worker,
     target: String,
 }
 
@@ -70,14 +70,15 @@ impl LocalTransport {
             let mut line = match (envelope.event(), envelope.transaction()) {
                 (Some(event), _) => serde_json::to_vec(event),
                 (None, Some(transaction)) => serde_json::to_vec(transaction),
-                (None, None) => return None,
+                // Nothing this sink writes (a client report, say): handled.
+                (None, None) => return Verdict::Delivered,
             }
             .unwrap_or_default();
             line.push(b'\n');
-            Some(match out.write_all(&line).and_then(|()| out.flush()) {
-                Ok(()) => &COUNTERS.events_sent,
-                Err(_) => &COUNTERS.events_dropped_network,
-            })
+            match out.write_all(&line).and_then(|()| out.flush()) {
+                Ok(()) => Verdict::Delivered,
+                Err(_) => Verdict::Discarded(DiscardReason::NetworkError),
+            }
         })?;
         Ok(Self { worker, target })
     }
@@ -85,8 +86,8 @@ impl LocalTransport {
 
 impl Transport for LocalTransport {
     fn send(&self, envelope: Envelope) {
-        if self.worker.try_send(envelope).is_err() {
-            super::count_queue_full();
+        if !self.worker.try_send(envelope) {
+            crate::debug::once(crate::debug::Problem::QueueFull);
         }
     }
 

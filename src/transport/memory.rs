@@ -99,7 +99,9 @@ impl Transport for MemoryTransport {
     fn send(&self, envelope: Envelope) {
         let mut envelope = envelope.finish();
         envelope.resolve_all();
-        crate::stats::incr(&crate::stats::COUNTERS.events_sent);
+        if let Some(delivery) = envelope.take_delivery() {
+            delivery.delivered();
+        }
         self.envelopes.lock().unwrap_or_else(PoisonError::into_inner).push(envelope);
     }
 }

@@ -24,6 +24,8 @@ use crate::event::Envelope;
 #[cfg(feature = "reqwest")]
 mod address;
 #[cfg(feature = "reqwest")]
+mod client_reports;
+#[cfg(feature = "reqwest")]
 mod gzip;
 #[cfg(feature = "reqwest")]
 mod http;
@@ -63,12 +65,16 @@ pub(crate) use worker::on_worker_thread;
 /// ```
 pub trait Transport: Send + Sync + 'static {
     /// Takes ownership of an envelope for delivery. Must not block.
+    ///
+    /// Say what became of its items with the [`Delivery`](crate::Delivery) it carries
+    /// ([`Envelope::take_delivery`]): delivered, or discarded and why. A transport that says
+    /// nothing has its envelopes counted as delivered when it lets go of them.
     fn send(&self, envelope: Envelope);
 
     /// Whether [`send`](Self::send) would take an envelope now. `false` (its queue is full, say)
-    /// lets the capture pipeline skip building an event that would be dropped: it counts it in
-    /// `stats().events_dropped_queue_full` instead. Must be cheap and must not block. Default
-    /// `true`.
+    /// lets the capture pipeline skip building an event that would be dropped: it counts it as
+    /// discarded for `queue_overflow` instead (and the client's next flush says `false`). A
+    /// question only: must be cheap, must not block, and counts nothing. Default `true`.
     fn has_room(&self) -> bool {
         true
     }
@@ -76,7 +82,8 @@ pub trait Transport: Send + Sync + 'static {
     /// Waits up to `timeout` until everything sent so far is delivered. Returns `true` only if
     /// every envelope sent since the last flush was delivered — `false` if any was dropped or
     /// is still pending at the timeout. Must return by the timeout. (The default, for a
-    /// transport that hands envelopes over synchronously, is `true`.)
+    /// transport that hands envelopes over synchronously, is `true`; the client's flush also
+    /// says `false` when a [`Delivery`](crate::Delivery) reported a loss.)
     fn flush(&self, timeout: Duration) -> bool {
         let _ = timeout;
         true
@@ -104,23 +111,19 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
     }
 }
 
-/// Counts an event dropped because a transport's queue is full (and says so once in the debug
-/// output): where a transport refuses it, or where the capture pipeline skips building it
-/// (`Transport::has_room`).
-pub(crate) fn count_queue_full() {
-    crate::stats::incr(&crate::stats::COUNTERS.events_dropped_queue_full);
-    crate::debug::once(crate::debug::Problem::QueueFull);
-}
-
 /// The transport for a configured DSN.
-pub(crate) fn for_dsn(dsn: crate::Dsn, queue_size: usize) -> Result<Arc<dyn Transport>, crate::Error> {
+pub(crate) fn for_dsn(
+    dsn: crate::Dsn,
+    queue_size: usize,
+    recorder: Arc<crate::outcome::Recorder>,
+) -> Result<Arc<dyn Transport>, crate::Error> {
     #[cfg(feature = "reqwest")]
     {
-        Ok(Arc::new(HttpTransport::for_dsn(dsn).queue_size(queue_size).build()?))
+        Ok(Arc::new(HttpTransport::for_dsn(dsn).queue_size(queue_size).build_for(Some(recorder))?))
     }
     #[cfg(not(feature = "reqwest"))]
     {
-        let _ = (dsn, queue_size);
+        let _ = (dsn, queue_size, recorder);
         Err(crate::Error::Transport(
             "a DSN is configured but isoscope was built without the `reqwest` feature; enable it, unset \
              ISOSCOPE_DSN/SENTRY_DSN to use the local JSON-lines sink, or pass Options::transport"

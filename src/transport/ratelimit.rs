@@ -36,12 +36,24 @@ impl RateLimits {
         any
     }
 
-    /// Drops the items of `envelope` limited at `now`; whether it is still worth sending (what
-    /// is left is more than the client reports riding along).
-    pub(crate) fn drop_limited(&self, envelope: &mut FinishedEnvelope, now: Instant) -> bool {
+    /// Drops the items of `envelope` limited at `now`, calling `dropped` with each one's kind;
+    /// whether it is still worth sending (what is left is more than the client reports riding
+    /// along).
+    pub(crate) fn drop_limited(
+        &self,
+        envelope: &mut FinishedEnvelope,
+        now: Instant,
+        mut dropped: impl FnMut(ItemType),
+    ) -> bool {
         let counted = |e: &FinishedEnvelope| e.items().iter().filter(|i| i.item_type().category().is_some()).count();
         let before = counted(envelope);
-        envelope.retain(|item| item.item_type().category().is_none_or(|c| !self.is_limited(c, now)));
+        envelope.retain(|item| {
+            let keep = item.item_type().category().is_none_or(|c| !self.is_limited(c, now));
+            if !keep {
+                dropped(item.item_type());
+            }
+            keep
+        });
         !envelope.items().is_empty() && (before == 0 || counted(envelope) > 0)
     }
 

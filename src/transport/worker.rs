@@ -4,7 +4,8 @@ use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::stats::{incr, Counter, COUNTERS};
+use crate::event::{Delivery, Envelope, ItemType};
+use crate::outcome::{tally, Column, DataCategory, DiscardReason, Recorder};
 
 thread_local! {
     static WORKER_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -32,11 +33,26 @@ pub(crate) fn on_worker_thread() -> bool {
     WORKER_THREAD.try_with(|w| w.get()).unwrap_or(false)
 }
 
+/// How the handling of an item ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Accepted by the server, written.
+    Delivered,
+    /// Discarded for this reason.
+    Discarded(DiscardReason),
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))] // used by the HTTP transport
+    /// The server answered 429: discarded (`ratelimit_backoff`), but not put in a client report
+    /// — the server counted it itself.
+    RateLimitedByServer,
+}
+
+const CATEGORIES: usize = DataCategory::ALL.len();
+
 /// Counts items accepted but not yet handled, so `flush` can wait for zero, and accounts for
-/// each of them exactly once: handled (its outcome counted by [`finish`](Self::finish)), or
-/// dropped at shutdown ([`close`](Self::close) counts what is left in
-/// `events_dropped_shutdown`). After `close`, nothing more is accepted and a late outcome is
-/// not counted again.
+/// each of them exactly once: handled (its [`Delivery`] settled by [`finish`](Self::finish)),
+/// or dropped at shutdown ([`close`](Self::close) counts what is left, per category, as
+/// dropped at shutdown). After `close`, nothing more is accepted and a late outcome is not
+/// counted again.
 ///
 /// It also keeps the count of items *lost* since the last [`flush`](Self::flush) — handled but
 /// not delivered, refused at the queue, or dropped at shutdown — so that a flush tells the
@@ -53,6 +69,16 @@ struct PendingState {
     closed: bool,
     /// Items lost since the last flush.
     lost: u64,
+    /// The quantities of the accepted items not yet handled, per category.
+    left: [u64; CATEGORIES],
+}
+
+/// Adds (`add`) or takes away a delivery's quantities.
+fn account(left: &mut [u64; CATEGORIES], delivery: Option<&Delivery>, add: bool) {
+    for (category, n) in delivery.into_iter().flat_map(Delivery::quantities) {
+        let cell = &mut left[category.index()];
+        *cell = if add { cell.saturating_add(n) } else { cell.saturating_sub(n) };
+    }
 }
 
 impl Pending {
@@ -61,38 +87,84 @@ impl Pending {
     }
 
     /// Accepts one more item; `false` once closed.
-    pub(crate) fn add(&self) -> bool {
+    pub(crate) fn add(&self, delivery: Option<&Delivery>) -> bool {
         let mut state = self.lock();
         if state.closed {
             return false;
         }
         state.count += 1;
+        account(&mut state.left, delivery, true);
         true
     }
 
-    /// Takes back an item accepted by [`add`](Self::add) that could not be queued after all (the
-    /// caller counts why, and calls [`lose`](Self::lose)).
-    pub(crate) fn undo(&self) {
-        self.finish(None);
-    }
-
-    /// One item was not delivered, and never entered the queue (refused at it, rate limited
-    /// before it, sent after shutdown): the next flush says `false`.
-    pub(crate) fn lose(&self) {
+    /// An item that never entered the queue (refused at it, rate limited before it, sent after
+    /// shutdown): counted for `reason` (`None`: after shutdown), a loss the next flush reports.
+    pub(crate) fn refuse(&self, delivery: Option<Delivery>, reason: Option<DiscardReason>) {
         self.lock().lost += 1;
+        match (delivery, reason) {
+            (Some(d), Some(reason)) => d.discarded(reason),
+            (Some(d), None) => d.shut_down(),
+            (None, _) => {}
+        }
     }
 
-    /// One item was handled: `outcome` is the counter of how (unless shutdown already counted
-    /// it); anything but `events_sent` is a loss the next flush reports.
-    pub(crate) fn finish(&self, outcome: Option<&'static Counter>) {
+    /// Takes back an item accepted by [`add`](Self::add) that could not be queued after all,
+    /// and refuses it for `reason`.
+    pub(crate) fn undo(&self, delivery: Option<Delivery>, reason: DiscardReason) {
         let mut state = self.lock();
         if state.closed {
-            return; // counted by `close`
+            drop(state);
+            if let Some(d) = delivery {
+                d.forget(); // counted by `close`
+            }
+            return;
         }
-        if let Some(counter) = outcome {
-            incr(counter);
-            if !std::ptr::eq(counter, &COUNTERS.events_sent) {
-                state.lost += 1;
+        account(&mut state.left, delivery.as_ref(), false);
+        state.count = state.count.saturating_sub(1);
+        if state.count == 0 {
+            self.zero.notify_all();
+        }
+        drop(state);
+        self.refuse(delivery, Some(reason));
+    }
+
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))] // used by the HTTP transport
+    /// Discards the items of kind `item` of an accepted envelope (a rate limit keeps them
+    /// out); the rest still waits for its outcome. A loss the next flush reports.
+    pub(crate) fn discard_part(&self, delivery: Option<&mut Delivery>, item: ItemType, reason: DiscardReason) {
+        let mut state = self.lock();
+        state.lost += 1;
+        if state.closed {
+            return;
+        }
+        if let Some(d) = delivery {
+            account(&mut state.left, Some(d), false);
+            d.discard(item, reason);
+            account(&mut state.left, Some(d), true);
+        }
+    }
+
+    /// One item was handled, with this verdict (unless shutdown already counted it); anything
+    /// but delivered is a loss the next flush reports.
+    pub(crate) fn finish(&self, delivery: Option<Delivery>, verdict: Verdict) {
+        let mut state = self.lock();
+        if state.closed {
+            drop(state);
+            if let Some(d) = delivery {
+                d.forget(); // counted by `close`
+            }
+            return;
+        }
+        account(&mut state.left, delivery.as_ref(), false);
+        if verdict != Verdict::Delivered {
+            state.lost += 1;
+        }
+        // Counted before the count drops: a flush that returns sees the outcome in stats.
+        if let Some(d) = delivery {
+            match verdict {
+                Verdict::Delivered => d.delivered(),
+                Verdict::Discarded(reason) => d.discarded(reason),
+                Verdict::RateLimitedByServer => d.discarded_unreported(DiscardReason::RatelimitBackoff),
             }
         }
         state.count = state.count.saturating_sub(1);
@@ -116,14 +188,14 @@ impl Pending {
         state.closed = true;
         let left = std::mem::take(&mut state.count);
         state.lost += left;
-        for _ in 0..left {
-            incr(&COUNTERS.events_dropped_shutdown);
+        for category in DataCategory::ALL {
+            tally(category, Column::Shutdown, std::mem::take(&mut state.left[category.index()]));
         }
         self.zero.notify_all();
         drop(state);
         if left > 0 {
             crate::debug::problem(crate::debug::Problem::Shutdown, || {
-                format!("{left} events were still queued or being delivered at shutdown and were dropped")
+                format!("{left} envelopes were still queued or being delivered at shutdown and were dropped")
             });
         }
         left
@@ -154,8 +226,8 @@ impl Pending {
             crate::debug::problem(crate::debug::Problem::FlushIncomplete, || {
                 let pending = self.lock().count;
                 format!(
-                    "flush: {lost} events were not delivered since the last flush and {pending} are still pending \
-                     (stats() says why: queue full, rate limited, network, rejected, shutdown)"
+                    "flush: {lost} envelopes were not delivered since the last flush and {pending} are still pending \
+                     (stats().items(..) says why: queue full, rate limited, network, rejected, shutdown)"
                 )
             });
         }
@@ -171,19 +243,24 @@ impl Pending {
     }
 }
 
-pub(crate) struct Worker<T> {
-    tx: Mutex<Option<SyncSender<T>>>,
+/// An envelope and the accounting of its items, on their way through a queue.
+pub(crate) type Job = (Envelope, Option<Delivery>);
+
+pub(crate) struct Worker {
+    tx: Mutex<Option<SyncSender<Job>>>,
     pending: Arc<Pending>,
+    /// The record of envelopes no client made (handed straight to the transport).
+    own: Arc<Recorder>,
 }
 
-impl<T: Send + 'static> Worker<T> {
-    /// Starts a thread named `name` that calls `handle` for each item, in order; `handle`
-    /// returns the counter of the item's outcome, if it counts one.
+impl Worker {
+    /// Starts a thread named `name` that calls `handle` for each envelope, in order; `handle`
+    /// says how it ended.
     pub(crate) fn spawn<H>(name: &str, capacity: usize, mut handle: H) -> std::io::Result<Self>
     where
-        H: FnMut(T) -> Option<&'static Counter> + Send + 'static,
+        H: FnMut(Envelope) -> Verdict + Send + 'static,
     {
-        let (tx, rx) = mpsc::sync_channel::<T>(capacity);
+        let (tx, rx) = mpsc::sync_channel::<Job>(capacity);
         let pending = Arc::new(Pending::default());
         let p = pending.clone();
         std::thread::Builder::new().name(name.to_owned()).spawn(move || {
@@ -191,9 +268,9 @@ impl<T: Send + 'static> Worker<T> {
             lower_priority();
             loop {
                 // Idle with the symbolizer's caches filled: they go after a while.
-                let item = if crate::stack::symbols_cached() {
+                let (envelope, delivery) = if crate::stack::symbols_cached() {
                     match rx.recv_timeout(crate::stack::KEEP_SYMBOLS) {
-                        Ok(item) => item,
+                        Ok(job) => job,
                         Err(mpsc::RecvTimeoutError::Timeout) => {
                             crate::stack::release_symbol_caches();
                             continue;
@@ -202,40 +279,41 @@ impl<T: Send + 'static> Worker<T> {
                     }
                 } else {
                     match rx.recv() {
-                        Ok(item) => item,
+                        Ok(job) => job,
                         Err(_) => break,
                     }
                 };
                 if p.is_closed() {
-                    continue; // counted as dropped at shutdown
+                    if let Some(d) = delivery {
+                        d.forget(); // counted as dropped at shutdown
+                    }
+                    continue;
                 }
                 // A panicking handler must not stall `flush` forever nor kill the worker.
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(item)));
-                p.finish(outcome.unwrap_or(Some(&COUNTERS.events_dropped_network)));
+                let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(envelope)));
+                p.finish(delivery, verdict.unwrap_or(Verdict::Discarded(DiscardReason::InternalSdkError)));
             }
         })?;
-        Ok(Self { tx: Mutex::new(Some(tx)), pending })
+        Ok(Self { tx: Mutex::new(Some(tx)), pending, own: Arc::new(Recorder::new(false)) })
     }
 
-    /// Enqueues without blocking; gives the item back when the queue is full or closed (a loss
-    /// the next flush reports; the caller counts why).
-    pub(crate) fn try_send(&self, item: T) -> Result<(), T> {
+    /// Enqueues without blocking; when the queue is full or closed the envelope is dropped and
+    /// counted (queue overflow, or shutdown), a loss the next flush reports. Whether it was
+    /// queued.
+    pub(crate) fn try_send(&self, mut envelope: Envelope) -> bool {
+        let delivery = Some(envelope.adopt(self.own.clone()));
         let tx = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
-        let refused = match tx.as_ref() {
-            None => Err(item),
-            Some(_) if !self.pending.add() => Err(item),
-            Some(tx) => match tx.try_send(item) {
-                Ok(()) => Ok(()),
-                Err(TrySendError::Full(item) | TrySendError::Disconnected(item)) => {
-                    self.pending.undo();
-                    Err(item)
-                }
-            },
+        let Some(tx) = tx.as_ref().filter(|_| self.pending.add(delivery.as_ref())) else {
+            self.pending.refuse(delivery, None);
+            return false;
         };
-        if refused.is_err() {
-            self.pending.lose();
+        match tx.try_send((envelope, delivery)) {
+            Ok(()) => true,
+            Err(TrySendError::Full((_, delivery)) | TrySendError::Disconnected((_, delivery))) => {
+                self.pending.undo(delivery, DiscardReason::QueueOverflow);
+                false
+            }
         }
-        refused
     }
 
     /// Waits until every accepted item is handled, or `timeout` passes; `true` only if nothing

@@ -1,7 +1,7 @@
 //! A loopback ingest server that speaks the envelope endpoint, with fault injection.
 #![allow(dead_code, unreachable_pub)]
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -66,6 +66,10 @@ impl Received {
 }
 
 struct State_ {
+    /// Client-report counts accepted: `(reason, category)` → quantity.
+    reports: Mutex<BTreeMap<(String, String), u64>>,
+    /// Envelopes that held client reports only (not in `requests`, never scripted).
+    report_envelopes: Mutex<u64>,
     script: Mutex<VecDeque<Answer>>,
     default: Mutex<Answer>,
     received: Mutex<Vec<Received>>,
@@ -86,6 +90,8 @@ impl Ingest {
     pub async fn start(default: Answer) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let state = Arc::new(State_ {
+            reports: Mutex::default(),
+            report_envelopes: Mutex::default(),
             script: Mutex::default(),
             default: Mutex::new(default),
             received: Mutex::default(),
@@ -117,7 +123,19 @@ impl Ingest {
         self.state.received.lock().unwrap().clone()
     }
 
-    /// Requests seen (answered or not).
+    /// The client reports' counts accepted so far (standalone or riding on an accepted
+    /// envelope), `(reason, category)` → quantity, each report checked against Relay's shape.
+    pub fn client_reports(&self) -> BTreeMap<(String, String), u64> {
+        self.state.reports.lock().unwrap().clone()
+    }
+
+    /// Envelopes that held client reports only (they are not in [`requests`](Self::requests)
+    /// nor [`received`](Self::received), and are always accepted).
+    pub fn report_envelopes(&self) -> u64 {
+        *self.state.report_envelopes.lock().unwrap()
+    }
+
+    /// Requests seen (answered or not), client-report-only envelopes aside.
     pub fn requests(&self) -> u64 {
         *self.state.requests.lock().unwrap()
     }
@@ -144,7 +162,10 @@ pub fn refused_dsn() -> String {
     format!("http://{KEY}@{addr}/42")
 }
 
-fn parse_envelope(body: &[u8]) -> Result<(Value, Vec<(Value, Value)>), String> {
+/// An envelope's header and its items (header, payload).
+type Parsed = (Value, Vec<(Value, Value)>);
+
+fn parse_envelope(body: &[u8]) -> Result<Parsed, String> {
     let mut rest = body;
     let next_line = |rest: &mut &[u8]| -> Option<Vec<u8>> {
         if rest.is_empty() {
@@ -190,12 +211,60 @@ fn parse_envelope(body: &[u8]) -> Result<(Value, Vec<(Value, Value)>), String> {
     Ok((header, items))
 }
 
+/// Checks a `client_report` payload against Relay's `ClientReport` (timestamp, then
+/// `discarded_events` of `{reason, category, quantity}`) and adds its counts.
+fn record_report(state: &State_, payload: &Value) {
+    assert!(payload["timestamp"].is_number() || payload["timestamp"].is_string(), "client report timestamp: {payload}");
+    let discarded = payload["discarded_events"].as_array().expect("discarded_events");
+    let mut reports = state.reports.lock().unwrap();
+    for d in discarded {
+        let reason = d["reason"].as_str().expect("reason").to_owned();
+        let category = d["category"].as_str().expect("category").to_owned();
+        let quantity = d["quantity"].as_u64().expect("quantity");
+        assert!(quantity > 0, "a zero count is left out: {payload}");
+        *reports.entry((reason, category)).or_default() += quantity;
+    }
+}
+
+/// The body, gunzipped if it says so, parsed.
+fn decode(headers: &HeaderMap, body: &Bytes) -> Result<Parsed, Box<Response>> {
+    let gzip = headers.get("content-encoding").is_some_and(|v| v == "gzip");
+    let plain = if gzip {
+        use std::io::Read;
+        let mut plain = Vec::new();
+        if let Err(e) = flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut plain) {
+            return Err(Box::new((StatusCode::BAD_REQUEST, format!("bad gzip: {e}")).into_response()));
+        }
+        plain
+    } else {
+        body.to_vec()
+    };
+    parse_envelope(&plain).map_err(|message| {
+        Box::new((StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({ "message": message }))).into_response())
+    })
+}
+
+fn is_report(item: &(Value, Value)) -> bool {
+    item.0["type"] == "client_report"
+}
+
 async fn handle(
     State(state): State<Arc<State_>>,
     Path(project): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let parsed = decode(&headers, &body);
+    // A client report on its own: always accepted, never scripted nor counted as a request.
+    if let Ok((_, items)) = &parsed {
+        if !items.is_empty() && items.iter().all(is_report) {
+            for (_, payload) in items {
+                record_report(&state, payload);
+            }
+            *state.report_envelopes.lock().unwrap() += 1;
+            return axum::Json(serde_json::json!({})).into_response();
+        }
+    }
     *state.requests.lock().unwrap() += 1;
     let _ = state.notify.send(());
     let answer = state.script.lock().unwrap().pop_front().unwrap_or_else(|| state.default.lock().unwrap().clone());
@@ -229,26 +298,19 @@ async fn handle(
     }
     let gzip = headers.get("content-encoding").is_some_and(|v| v == "gzip");
     let wire_len = body.len();
-    let body = if gzip {
-        use std::io::Read;
-        let mut plain = Vec::new();
-        if let Err(e) = flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut plain) {
-            return (StatusCode::BAD_REQUEST, format!("bad gzip: {e}")).into_response();
-        }
-        Bytes::from(plain)
-    } else {
-        body
-    };
-    let (header, items) = match parse_envelope(&body) {
+    let (header, mut items) = match parsed {
         Ok(parsed) => parsed,
-        Err(message) => {
-            return (StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({ "message": message }))).into_response()
-        }
+        Err(response) => return *response,
     };
     if items.iter().any(|(h, _)| h["type"] == "event") && header["event_id"].as_str().is_none_or(|id| id.len() != 32) {
         let msg = serde_json::json!({ "message": "event_id not found in envelope headers" });
         return (StatusCode::BAD_REQUEST, axum::Json(msg)).into_response();
     }
+    // Reports riding along count once their envelope is accepted; `received` shows the rest.
+    for (_, payload) in items.iter().filter(|i| is_report(i)) {
+        record_report(&state, payload);
+    }
+    items.retain(|i| !is_report(i));
     let id = header["event_id"].clone();
     state.received.lock().unwrap().push(Received { auth, gzip, wire_len, header, items });
     let mut res = axum::Json(serde_json::json!({ "id": id })).into_response();

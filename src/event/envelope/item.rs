@@ -145,6 +145,25 @@ impl EnvelopeItem {
         }
     }
 
+    /// What the item counts as, per data category (for stats and client reports): an event
+    /// one `error`; a transaction one `transaction` and its spans plus one as `span`s; an
+    /// attachment one `attachment_item` and its bytes as `attachment`; a log container its
+    /// records as `log_item`s; sessions one `session`; a check-in one `monitor`. A client
+    /// report counts nothing: it is the SDK's own bookkeeping.
+    pub fn quantities(&self) -> [(DataCategory, u64); 2] {
+        let none = (DataCategory::Default, 0);
+        let n = |len: usize| len as u64;
+        match self {
+            Self::Event(_) => [(DataCategory::Error, 1), none],
+            Self::Transaction(t) => [(DataCategory::Transaction, 1), (DataCategory::Span, n(t.spans.len()) + 1)],
+            Self::Attachment(a) => [(DataCategory::AttachmentItem, 1), (DataCategory::Attachment, n(a.len()))],
+            Self::Sessions(_) => [(DataCategory::Session, 1), none],
+            Self::ClientReport(_) => [none, none],
+            Self::Logs(logs) => [(DataCategory::LogItem, n(logs.len())), none],
+            Self::CheckIn(_) => [(DataCategory::Monitor, 1), none],
+        }
+    }
+
     /// Writes the payload into `out` (JSON, or an attachment's bytes as they are).
     pub(super) fn write_payload(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         #[derive(Serialize)]

@@ -3,16 +3,20 @@
 //! [`Envelope::finish`] — an explicit step, run by the transport on its own thread — does it and
 //! gives the [`FinishedEnvelope`] whose items can be read and written out.
 
+mod delivery;
 mod item;
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use serde::Serialize;
 
+pub use delivery::Delivery;
 pub use item::{EnvelopeItem, ItemType};
 
 use super::{Event, EventId, Transaction};
+use crate::outcome::Recorder;
 
 /// The size of the last item payload serialized: the next one's first allocation.
 static LAST_PAYLOAD: AtomicUsize = AtomicUsize::new(0);
@@ -51,15 +55,33 @@ pub struct Envelope {
     trace: Option<serde_json::Value>,
     /// A capture's deferred work: makes the envelope's event (and its `trace` header).
     pending: Option<Box<dyn Finish>>,
+    /// The accounting of its items, if a client made it.
+    delivery: Option<Delivery>,
 }
 
 /// An envelope whose deferred work is done: its items can be read and serialized.
-#[derive(Debug, Clone, PartialEq, Default)]
+///
+/// A clone carries no [`Delivery`] (its items are accounted for once); equality compares the
+/// contents only.
+#[derive(Debug, Default)]
 pub struct FinishedEnvelope {
     event_id: Option<EventId>,
     items: Vec<EnvelopeItem>,
     /// The dynamic sampling context (`trace` header).
     trace: Option<serde_json::Value>,
+    delivery: Option<Delivery>,
+}
+
+impl Clone for FinishedEnvelope {
+    fn clone(&self) -> Self {
+        Self { event_id: self.event_id, items: self.items.clone(), trace: self.trace.clone(), delivery: None }
+    }
+}
+
+impl PartialEq for FinishedEnvelope {
+    fn eq(&self, other: &Self) -> bool {
+        (self.event_id, &self.items, &self.trace) == (other.event_id, &other.items, &other.trace)
+    }
 }
 
 impl fmt::Debug for Envelope {
@@ -68,6 +90,7 @@ impl fmt::Debug for Envelope {
             .field("event_id", &self.event_id)
             .field("items", &self.item_types().collect::<Vec<_>>())
             .field("finished", &self.is_finished())
+            .field("delivery", &self.delivery)
             .finish_non_exhaustive()
     }
 }
@@ -92,7 +115,7 @@ impl Envelope {
     /// assert!(envelope.push(EnvelopeItem::Event(Event::message("two", Level::Info))).is_err());
     /// ```
     pub fn new() -> Self {
-        Self { event_id: None, items: Vec::new(), trace: None, pending: None }
+        Self { event_id: None, items: Vec::new(), trace: None, pending: None, delivery: None }
     }
 
     /// An envelope holding one event.
@@ -109,9 +132,44 @@ impl Envelope {
         }
     }
 
-    /// An envelope for the event with id `event_id` that `finish` will make.
-    pub(crate) fn deferred(event_id: EventId, finish: Box<dyn Finish>) -> Self {
-        Self { event_id: Some(event_id), pending: Some(finish), ..Self::new() }
+    /// An envelope for the event with id `event_id` that `finish` will make, accounted for
+    /// by `recorder`.
+    pub(crate) fn deferred(event_id: EventId, finish: Box<dyn Finish>, recorder: Arc<Recorder>) -> Self {
+        Self {
+            event_id: Some(event_id),
+            pending: Some(finish),
+            delivery: Some(Delivery::new(recorder, true, &[])),
+            ..Self::new()
+        }
+    }
+
+    /// Accounts for its items (as they are now) with `recorder`: a client made it.
+    pub(crate) fn accounted(mut self, recorder: Arc<Recorder>) -> Self {
+        self.delivery = Some(Delivery::new(recorder, self.pending.is_some(), &self.items));
+        self
+    }
+
+    /// Takes its accounting; an envelope no client made gets one from `recorder`, its items
+    /// counted as captured now (handed straight to a transport).
+    pub(crate) fn adopt(&mut self, recorder: Arc<Recorder>) -> Delivery {
+        self.delivery.take().unwrap_or_else(|| {
+            let delivery = Delivery::new(recorder, self.pending.is_some(), &self.items);
+            for (category, n) in delivery.quantities() {
+                delivery.recorder().captured(category, n);
+            }
+            delivery
+        })
+    }
+
+    /// The accounting of its items, if it still carries it.
+    pub(crate) fn delivery(&self) -> Option<&Delivery> {
+        self.delivery.as_ref()
+    }
+
+    /// Takes the accounting of its items, for the transport to say what became of them
+    /// ([`Delivery`]); `None` if no client made the envelope or it was taken already.
+    pub fn take_delivery(&mut self) -> Option<Delivery> {
+        self.delivery.take()
     }
 
     /// Adds an item, if its kind may join the ones already here ([`ItemType::may_join`]);
@@ -157,23 +215,28 @@ impl Envelope {
     /// limits), if any, and returns the envelope's contents. Call it where the work should be
     /// paid for: a transport's own thread.
     pub fn finish(self) -> FinishedEnvelope {
-        let Self { event_id, mut items, mut trace, pending } = self;
+        let Self { event_id, mut items, mut trace, pending, delivery } = self;
         if let Some(pending) = pending {
             let (event, dsc) = pending.finish();
             items.insert(0, EnvelopeItem::Event(event));
             trace = trace.or(dsc);
         }
-        FinishedEnvelope { event_id, items, trace }
+        FinishedEnvelope { event_id, items, trace, delivery }
     }
 }
 
 impl From<FinishedEnvelope> for Envelope {
     fn from(f: FinishedEnvelope) -> Self {
-        Self { event_id: f.event_id, items: f.items, trace: f.trace, pending: None }
+        Self { event_id: f.event_id, items: f.items, trace: f.trace, pending: None, delivery: f.delivery }
     }
 }
 
 impl FinishedEnvelope {
+    /// Takes the accounting of its items (see [`Envelope::take_delivery`]).
+    pub fn take_delivery(&mut self) -> Option<Delivery> {
+        self.delivery.take()
+    }
+
     /// The `trace` header (dynamic sampling context), if the envelope has one.
     pub fn trace_header(&self) -> Option<&serde_json::Value> {
         self.trace.as_ref()
@@ -187,6 +250,12 @@ impl FinishedEnvelope {
     /// The items.
     pub fn items(&self) -> &[EnvelopeItem] {
         &self.items
+    }
+
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))] // used by the HTTP transport
+    /// Adds an item without the checks of [`Envelope::push`] (a client report riding along).
+    pub(crate) fn push_unchecked(&mut self, item: EnvelopeItem) {
+        self.items.push(item);
     }
 
     /// Keeps the items `keep` says yes to (a transport drops the rate-limited ones).

@@ -5,24 +5,21 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 
-use super::address::{is_loopback, redirect_target};
+mod deliver;
+
+use deliver::{run, Shared};
+
+use super::address::is_loopback;
+use super::client_reports::Reports;
 use super::ratelimit::RateLimits;
-use super::worker::Pending;
+use super::worker::{Job, Pending, Verdict};
 use super::Transport;
 use crate::debug::{self, Problem};
 use crate::dsn::{Dsn, DsnOrigin};
-use crate::event::{Envelope, FinishedEnvelope, ItemType};
-use crate::stats::{incr, Counter, COUNTERS};
-
-/// Most bytes of a rejection's answer shown in the debug output.
-const SAID: usize = 512;
-/// Most bytes of a response body read (to reuse the connection); the rest is ignored.
-const MAX_RESPONSE_BODY: usize = 64 * 1024;
-/// Bodies larger than this are gzip-compressed (smaller ones gain less than the header costs).
-pub(crate) const GZIP_ABOVE: usize = 1024;
+use crate::event::Envelope;
+use crate::outcome::{DiscardReason, Recorder};
 
 /// Settings for an [`HttpTransport`]; start with [`HttpTransport::builder`].
 #[derive(Clone)]
@@ -133,6 +130,12 @@ impl HttpTransportBuilder {
 
     /// Starts the background thread.
     pub fn build(self) -> Result<HttpTransport, crate::Error> {
+        self.build_for(None)
+    }
+
+    /// Starts the background thread of a transport that reports `recorder`'s discards (the
+    /// client's; else it learns it from the first envelope).
+    pub(crate) fn build_for(self, recorder: Option<Arc<Recorder>>) -> Result<HttpTransport, crate::Error> {
         let transport_err = |e: &dyn fmt::Display| crate::Error::Transport(e.to_string());
         // The DSN parser checked that its envelope URL parses, and that its key and secret are
         // valid in a header: these errors are unreachable, and never quote the key.
@@ -160,6 +163,7 @@ impl HttpTransportBuilder {
             client,
             limits: Mutex::new(RateLimits::default()),
             pending: Pending::default(),
+            reports: Reports::new(recorder),
             settings: self,
         });
         let worker = shared.clone();
@@ -222,7 +226,7 @@ impl HttpTransportBuilder {
 /// ```
 pub struct HttpTransport {
     shared: Arc<Shared>,
-    tx: Mutex<Option<mpsc::Sender<Envelope>>>,
+    tx: Mutex<Option<mpsc::Sender<Job>>>,
     /// Set at shutdown: the worker stops taking envelopes and ends its runtime.
     closed: watch::Sender<bool>,
 }
@@ -231,17 +235,6 @@ impl fmt::Debug for HttpTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpTransport").field("url", &self.shared.url.as_str()).finish_non_exhaustive()
     }
-}
-
-struct Shared {
-    /// Parsed once: reqwest would parse a `&str` (IDNA and all) on every request.
-    url: reqwest::Url,
-    auth: reqwest::header::HeaderValue,
-    public_dsn: String,
-    client: reqwest::Client,
-    limits: Mutex<RateLimits>,
-    pending: Pending,
-    settings: HttpTransportBuilder,
 }
 
 impl HttpTransport {
@@ -268,216 +261,67 @@ impl HttpTransport {
     }
 }
 
-impl Shared {
-    /// One attempt's body: the header line stamped now, the items, gzipped above
-    /// [`GZIP_ABOVE`] (whether it is, second).
-    fn body(&self, envelope: &FinishedEnvelope, items: &[u8]) -> (Bytes, bool) {
-        let mut body = envelope.header_line(Some(&self.public_dsn), crate::util::now_f64());
-        body.extend_from_slice(items);
-        if self.settings.compression && body.len() > GZIP_ABOVE {
-            if let Some(gzipped) = super::gzip::gzip(&body) {
-                return (Bytes::from(gzipped), true);
-            }
-        }
-        (Bytes::from(body), false)
-    }
-
-    /// Whether every item of kinds `types` is rate limited now.
-    fn all_limited(&self, types: impl Iterator<Item = ItemType>) -> bool {
-        self.limits.lock().unwrap_or_else(PoisonError::into_inner).all_limited(types, Instant::now())
-    }
-
-    /// Drops the items that are rate limited now; whether the envelope is still worth sending.
-    fn drop_limited(&self, envelope: &mut FinishedEnvelope) -> bool {
-        self.limits.lock().unwrap_or_else(PoisonError::into_inner).drop_limited(envelope, Instant::now())
-    }
-
-    fn backoff(&self, retry: u32) -> Duration {
-        let s = &self.settings;
-        s.backoff.saturating_mul(2u32.saturating_pow(retry.saturating_sub(1))).min(s.max_backoff)
-    }
-
-    /// Delivers one envelope (with retries) and says how it ended: the counter to count.
-    async fn deliver(&self, envelope: Envelope) -> &'static Counter {
-        // The capture's deferred work (merge, scrub, limits), here on the transport's thread.
-        let mut envelope = envelope.finish();
-        let mut items = Vec::new();
-        let mut retries = 0;
-        loop {
-            let kept = envelope.items().len();
-            if !self.drop_limited(&mut envelope) {
-                return &COUNTERS.events_dropped_rate_limited;
-            }
-            if envelope.items().len() != kept {
-                // Items left out for a rate limit are lost: the next flush says so.
-                self.pending.lose();
-            }
-            if items.is_empty() || envelope.items().len() != kept {
-                items = envelope.items_bytes();
-            }
-            // Each attempt says when it was sent.
-            let (body, gzipped) = self.body(&envelope, &items);
-            let mut request = self
-                .client
-                .post(self.url.clone())
-                .header("x-sentry-auth", self.auth.clone())
-                .header("content-type", "application/x-sentry-envelope");
-            if gzipped {
-                request = request.header("content-encoding", "gzip");
-            }
-            let answer = request.body(body).send().await;
-            let failure = match answer {
-                Ok(mut response) => {
-                    let status = response.status().as_u16();
-                    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
-                    self.limits.lock().unwrap_or_else(PoisonError::into_inner).update(
-                        status,
-                        header("x-sentry-rate-limits"),
-                        header("retry-after"),
-                        Instant::now(),
-                    );
-                    // Read (a bounded part of) the answer so the connection can be reused; its
-                    // start is what the debug output shows of a rejection.
-                    let mut read = 0;
-                    // Kept only for the debug output (nothing copied when it is off).
-                    let keep = if debug::enabled() { SAID } else { 0 };
-                    let mut said = Vec::new();
-                    while let Ok(Some(chunk)) = response.chunk().await {
-                        said.extend_from_slice(&chunk[..chunk.len().min(keep.saturating_sub(said.len()))]);
-                        read += chunk.len();
-                        if read > MAX_RESPONSE_BODY {
-                            break;
-                        }
-                    }
-                    match status {
-                        200..=299 => return &COUNTERS.events_sent,
-                        429 => {
-                            debug::problem(Problem::RateLimited, || {
-                                format!("{} answered 429: rate limited, events are dropped until it ends", self.url)
-                            });
-                            return &COUNTERS.events_dropped_rate_limited;
-                        }
-                        500..=599 => format!("{} answered {status}", self.url),
-                        300..=399 => {
-                            debug::problem(Problem::Redirected, || {
-                                let to = response.headers().get("location").map(|l| redirect_target(&self.url, l));
-                                format!(
-                                    "{} answered {status}: the server redirected to {}; isoscope does not follow \
-                                     redirects (only the DSN's host may see its key), so the event was dropped: \
-                                     use the DSN your server shows now",
-                                    self.url,
-                                    to.as_deref().unwrap_or("nowhere (no Location)")
-                                )
-                            });
-                            return &COUNTERS.events_dropped_rejected;
-                        }
-                        _ => {
-                            debug::problem(Problem::Rejected, || {
-                                format!(
-                                    "{} rejected an event with {status}: {}",
-                                    self.url,
-                                    debug::Untrusted(String::from_utf8_lossy(&said).trim())
-                                )
-                            });
-                            return &COUNTERS.events_dropped_rejected;
-                        }
-                    }
-                }
-                // Connection refused or reset, timeout.
-                Err(err) => format!("sending to {} failed: {}", self.url, debug::Untrusted(err.to_string())),
-            };
-            let gave_up = retries >= self.settings.max_retries;
-            debug::problem(Problem::Network, || {
-                let next = if gave_up {
-                    "dropped".to_owned()
-                } else {
-                    format!("retry {} of {}", retries + 1, self.settings.max_retries)
-                };
-                format!("{failure} ({next})")
-            });
-            if gave_up {
-                return &COUNTERS.events_dropped_network;
-            }
-            retries += 1;
-            incr(&COUNTERS.events_retried);
-            tokio::time::sleep(self.backoff(retries)).await;
-        }
-    }
-}
-
-async fn run(mut rx: mpsc::Receiver<Envelope>, shared: Arc<Shared>, mut closed: watch::Receiver<bool>) {
-    let slots = Arc::new(Semaphore::new(shared.settings.concurrency));
-    loop {
-        // Once shut down, nothing more is sent: what is left was counted as dropped.
-        let envelope = tokio::select! {
-            biased;
-            _ = closed.wait_for(|c| *c) => break,
-            envelope = rx.recv() => match envelope { Some(e) => e, None => break },
-            // Idle for a while: the symbolizer's caches, if a delivery filled them, go.
-            () = tokio::time::sleep(crate::stack::KEEP_SYMBOLS) => {
-                crate::stack::release_symbol_caches();
-                continue;
-            }
-        };
-        let slot = tokio::select! {
-            biased;
-            _ = closed.wait_for(|c| *c) => break,
-            slot = slots.clone().acquire_owned() => match slot { Ok(s) => s, Err(_) => break },
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let outcome = shared.deliver(envelope).await;
-            shared.pending.finish(Some(outcome));
-            drop(slot);
-        });
-    }
-    // Returning ends the runtime, which cancels the deliveries still in flight (counted).
-}
-
-impl Transport for HttpTransport {
-    fn send(&self, envelope: Envelope) {
-        let pending = &self.shared.pending;
-        if self.shared.all_limited(envelope.item_types()) {
-            incr(&COUNTERS.events_dropped_rate_limited);
-            pending.lose();
+impl HttpTransport {
+    /// Queues a client report of what waits, if anything does (at flush and shutdown): an
+    /// empty envelope the report rides on (`deliver`), its counts put back if it fails.
+    fn queue_report(&self) {
+        if !self.shared.reports.waiting() {
             return;
         }
         let tx = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(tx) = tx.as_ref().filter(|_| pending.add()) else {
-            incr(&COUNTERS.events_dropped_shutdown); // sent after shutdown
-            pending.lose();
+        if let Some(tx) = tx.as_ref().filter(|_| self.shared.pending.add(None)) {
+            if tx.try_send((Envelope::new(), None)).is_err() {
+                self.shared.pending.finish(None, Verdict::Delivered); // not queued: not a loss
+            }
+        }
+    }
+}
+
+impl Transport for HttpTransport {
+    fn send(&self, mut envelope: Envelope) {
+        let pending = &self.shared.pending;
+        let delivery = envelope.take_delivery();
+        self.shared.reports.learn(delivery.as_ref());
+        let delivery = Some(delivery.unwrap_or_else(|| self.shared.reports.adopt(&mut envelope)));
+        if self.shared.all_limited(envelope.item_types()) {
+            pending.refuse(delivery, Some(DiscardReason::RatelimitBackoff));
+            return;
+        }
+        let tx = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(tx) = tx.as_ref().filter(|_| pending.add(delivery.as_ref())) else {
+            pending.refuse(delivery, None); // sent after shutdown
             return;
         };
-        if tx.try_send(envelope).is_err() {
-            pending.undo();
-            pending.lose();
-            super::count_queue_full();
+        if let Err(refused) = tx.try_send((envelope, delivery)) {
+            let (_, delivery) = refused.into_inner();
+            pending.undo(delivery, DiscardReason::QueueOverflow);
+            debug::once(Problem::QueueFull);
         }
     }
 
     /// `false` while the queue is full (after shutdown, `send` counts the drop itself). The
-    /// capture asks right before it builds an event and drops the event on `false`: that is a
-    /// loss the next flush reports.
+    /// capture asks right before it builds an event, and counts the event it then does not
+    /// build.
     fn has_room(&self) -> bool {
-        let room = self.tx.lock().unwrap_or_else(PoisonError::into_inner).as_ref().is_none_or(|tx| tx.capacity() > 0);
-        if !room {
-            self.shared.pending.lose();
-        }
-        room
+        self.tx.lock().unwrap_or_else(PoisonError::into_inner).as_ref().is_none_or(|tx| tx.capacity() > 0)
     }
 
-    /// Waits until everything queued was answered, or `timeout` passes; `true` only if every
-    /// event sent since the last flush was accepted by the server (none dropped, rejected,
-    /// rate limited or still pending).
+    /// Waits until everything queued was answered, then sends a client report of what waits
+    /// for one, until `timeout` passes; `true` only if every envelope sent since the last flush
+    /// was accepted by the server (none dropped, rejected, rate limited or still pending).
     fn flush(&self, timeout: Duration) -> bool {
-        self.shared.pending.flush(timeout)
+        let deadline = Instant::now() + timeout;
+        self.shared.pending.wait_zero(timeout);
+        self.queue_report();
+        self.shared.pending.flush(deadline.saturating_duration_since(Instant::now()))
     }
 
     /// Waits for what was accepted until `timeout`; then counts what is still queued or in
     /// flight as dropped at shutdown, stops the worker (cancelling deliveries in flight) and
     /// refuses further events (counted likewise).
     fn shutdown(&self, timeout: Duration) -> bool {
-        let flushed = self.shared.pending.shut_down(timeout);
+        let flushed = self.flush(timeout);
+        self.shared.pending.close();
         let _ = self.closed.send(true);
         self.tx.lock().unwrap_or_else(PoisonError::into_inner).take();
         flushed
