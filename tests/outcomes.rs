@@ -247,3 +247,87 @@ async fn envelopes_handed_straight_to_a_transport_are_accounted_and_reported() {
     assert_balanced(&d);
     assert_eq!(server.client_reports(), BTreeMap::from([(key("send_error", "error"), 1)]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_1000_events_on_a_busy_host_reaches_a_healthy_server_whole() {
+    let _turn = TURN.lock().await;
+    let server = Ingest::start(Answer::Accept).await;
+    let before = isoscope::stats();
+    // Default settings: the queue, its bound and the thread's priority as a new user has them.
+    let guard = isoscope::init(Options::new().dsn(server.dsn())).unwrap();
+    // Every core busy at the requests' priority while the burst is captured and delivered.
+    let busy = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let spinners: Vec<_> = (0..2)
+        .map(|_| {
+            let busy = busy.clone();
+            std::thread::spawn(move || {
+                while busy.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    for i in 0..1000 {
+        isoscope::add_breadcrumb(isoscope::Breadcrumb::new(format!("step {i}")));
+        isoscope::capture_message(format!("burst {i}"), Level::Error);
+    }
+    let delivered = guard.flush(Duration::from_secs(120));
+    busy.store(false, std::sync::atomic::Ordering::Relaxed);
+    spinners.into_iter().for_each(|s| s.join().unwrap());
+    drop(guard);
+    let d = isoscope::stats().since(&before);
+    assert!(delivered, "a healthy server took everything: {d:?}");
+    assert_eq!((d.events_captured, d.events_sent, d.events_dropped()), (1000, 1000, 0), "{d:?}");
+    assert_eq!(server.received().len(), 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_is_bounded_by_the_memory_its_envelopes_hold() {
+    let _turn = TURN.lock().await;
+    let server = Ingest::start(Answer::Hang).await;
+    let transport =
+        HttpTransport::builder(&server.dsn()).unwrap().concurrency(1).max_queue_bytes(64 * 1024).build().unwrap();
+    let before = isoscope::stats();
+    let guard =
+        isoscope::init(Options::new().transport(transport).shutdown_timeout(Duration::from_millis(100))).unwrap();
+    let big = "x".repeat(10_000); // ~11 KB each by its estimate
+    for _ in 0..40 {
+        isoscope::capture_message(big.clone(), Level::Error);
+    }
+    let d = isoscope::stats().since(&before);
+    let held = d.events_captured - d.events_dropped_queue_full;
+    assert!((1..=6).contains(&held), "64 KiB hold five or six such envelopes, not {held}: {d:?}");
+    drop(guard);
+    assert_balanced(&isoscope::stats().since(&before));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_1000_events_fits_the_default_queue_even_when_nothing_drains() {
+    let _turn = TURN.lock().await;
+    let server = Ingest::start(Answer::Hang).await;
+    let before = isoscope::stats();
+    let guard = isoscope::init(Options::new().dsn(server.dsn()).shutdown_timeout(Duration::from_millis(100))).unwrap();
+    let app = Router::new()
+        .route(
+            "/",
+            get(|| async {
+                // A request's own breadcrumbs, and events that share them.
+                for step in 0..20 {
+                    isoscope::add_breadcrumb(isoscope::Breadcrumb::new(format!("step {step} of the order")));
+                }
+                for n in 0..10 {
+                    isoscope::capture_message(format!("event {n}"), Level::Error);
+                }
+            }),
+        )
+        .layer(IsolationLayer::new());
+    for _ in 0..100 {
+        get_path(&app, "/").await;
+    }
+    let d = isoscope::stats().since(&before);
+    assert_eq!((d.events_captured, d.events_dropped_queue_full), (1000, 0), "{d:?}");
+    drop(guard); // the server never answers: every event is dropped at shutdown, and counted
+    let d = isoscope::stats().since(&before);
+    assert_eq!(d.events_dropped_shutdown, 1000, "{d:?}");
+    assert_balanced(&d);
+}

@@ -231,6 +231,16 @@ fn trace_of(iso: &Scope) -> &PropagationContext {
 }
 
 impl Finish for Capture {
+    /// The event, and the scopes' breadcrumbs, tags and extra it will be merged with (shared
+    /// with live scopes until their requests end; then this capture keeps them alive).
+    fn size_hint(&self) -> usize {
+        let scope = |s: &Scope| s.breadcrumb_bytes() + 64 * (s.tags().len() + s.extra().len());
+        crate::event::event_size_hint(&self.event)
+            + scope(&self.iso)
+            + scope(&self.global)
+            + self.current.as_deref().map_or(0, scope)
+    }
+
     /// On the transport's thread: merge (unless the hooks did), scrub, apply size limits, and
     /// the dynamic sampling context of the event's trace for the envelope's `trace` header.
     fn finish(mut self: Box<Self>) -> (Event, Option<serde_json::Value>) {

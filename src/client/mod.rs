@@ -235,7 +235,10 @@ impl Core {
         let recorder = Arc::new(Recorder::new(options.send_client_reports));
         let transport: Arc<dyn Transport> = match (&options.transport, &dsn) {
             (Some(t), _) => t.clone(),
-            (None, Some(dsn)) => crate::transport::for_dsn(dsn.clone(), options.queue_size, recorder.clone())?,
+            (None, Some(dsn)) => {
+                let queue = (options.queue_size, options.max_queue_bytes);
+                crate::transport::for_dsn(dsn.clone(), queue, recorder.clone())?
+            }
             (None, None) => Arc::new(LocalTransport::from_env().map_err(Error::Transport)?),
         };
         let public_key = dsn.map(|d| d.public_key().to_owned());

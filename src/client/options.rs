@@ -62,6 +62,7 @@ pub struct Options {
     pub(crate) transport: Option<Arc<dyn Transport>>,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) queue_size: usize,
+    pub(crate) max_queue_bytes: usize,
     pub(crate) send_client_reports: bool,
     pub(crate) debug: bool,
     pub(crate) capture_panics: bool,
@@ -88,7 +89,8 @@ impl Default for Options {
             propagation: Propagation::Fork,
             transport: None,
             shutdown_timeout: Duration::from_secs(2),
-            queue_size: 100,
+            queue_size: 10_000,
+            max_queue_bytes: 8 << 20,
             send_client_reports: true,
             debug: false,
             capture_panics: true,
@@ -118,6 +120,7 @@ impl fmt::Debug for Options {
             .field("transport", &self.transport.is_some())
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("queue_size", &self.queue_size)
+            .field("max_queue_bytes", &self.max_queue_bytes)
             .field("send_client_reports", &self.send_client_reports)
             .field("debug", &self.debug)
             .field("capture_panics", &self.capture_panics)
@@ -273,10 +276,26 @@ impl Options {
         self
     }
 
-    /// Events the HTTP transport (made from the DSN) queues before dropping more (default 100).
+    /// Envelopes the HTTP transport (made from the DSN) holds, waiting or in flight, before
+    /// dropping more (default 10,000; see
+    /// [`HttpTransportBuilder::queue_size`](crate::HttpTransportBuilder::queue_size)). The bound
+    /// that matters is [`max_queue_bytes`](Self::max_queue_bytes).
     #[must_use]
     pub fn queue_size(mut self, n: usize) -> Self {
         self.queue_size = n;
+        self
+    }
+
+    /// The memory the HTTP transport's waiting envelopes may hold (default 8 MiB; see
+    /// [`HttpTransportBuilder::max_queue_bytes`](crate::HttpTransportBuilder::max_queue_bytes)).
+    ///
+    /// ```
+    /// let options = isoscope::Options::new().max_queue_bytes(32 << 20);
+    /// # drop(options);
+    /// ```
+    #[must_use]
+    pub fn max_queue_bytes(mut self, bytes: usize) -> Self {
+        self.max_queue_bytes = bytes;
         self
     }
 

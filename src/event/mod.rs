@@ -41,7 +41,7 @@ pub(crate) use breadcrumb::{advance_order, observe_order};
 pub use breadcrumb::{Breadcrumb, Level};
 pub use check_in::{CheckIn, CheckInContexts, CheckInStatus, CheckInTrace};
 pub use client_report::{ClientReport, DiscardedEvent};
-pub(crate) use envelope::Finish;
+pub(crate) use envelope::{event_size_hint, Finish};
 pub use envelope::{Delivery, Envelope, EnvelopeItem, FinishedEnvelope, ItemType};
 pub use exception::{Exception, Mechanism};
 pub use id::EventId;

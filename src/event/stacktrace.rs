@@ -104,6 +104,15 @@ impl Stacktrace {
         }
     }
 
+    /// How many frames it has, or for a captured stack not yet resolved a typical count (64):
+    /// for a queue's estimate of its memory.
+    pub(crate) fn frame_count(&self) -> usize {
+        match &self.pending {
+            Some(p) => p.frames.get().map_or(64, Vec::len),
+            None => self.frames.len(),
+        }
+    }
+
     /// Whether the frames are known (a captured stack not yet resolved is not).
     pub fn is_resolved(&self) -> bool {
         self.pending.as_ref().is_none_or(|p| p.frames.get().is_some())

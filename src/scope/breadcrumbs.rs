@@ -67,6 +67,25 @@ impl Scope {
         self.breadcrumbs.iter().map(|b| &**b)
     }
 
+    /// About how many bytes of breadcrumbs a snapshot of this scope keeps alive, for a queue's
+    /// bound: nothing when the ring is shared with another snapshot too (an earlier queued
+    /// event holds the same ring); else a pointer each, and the breadcrumb itself (a typical
+    /// 160 bytes, plus its message and 64 per data entry) only when no other ring has it — so
+    /// breadcrumbs that many queued events share are counted in full once.
+    pub(crate) fn breadcrumb_bytes(&self) -> usize {
+        // This scope's snapshot and the live scope it was taken from share the ring.
+        if self.breadcrumbs.holders() > 2 {
+            return 0;
+        }
+        self.breadcrumbs
+            .iter()
+            .map(|b| {
+                let own = 160 + b.message.as_ref().map_or(0, |m| m.len()) + 64 * b.data.len();
+                16 + if Arc::strong_count(b) == 1 { own } else { 0 }
+            })
+            .sum()
+    }
+
     /// Removes every breadcrumb.
     pub fn clear_breadcrumbs(&mut self) {
         self.breadcrumbs = Field::Empty;

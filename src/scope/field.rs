@@ -91,6 +91,15 @@ impl<T: Collection> Clone for Field<T> {
 }
 
 impl<T: Collection> Field<T> {
+    /// How many hold its value: 0 empty, 1 owned, else the sharers' count.
+    pub(super) fn holders(&self) -> usize {
+        match self {
+            Self::Empty => 0,
+            Self::Own(_) => 1,
+            Self::Shared(value) => Arc::strong_count(value),
+        }
+    }
+
     pub(super) fn value(&self) -> &T {
         match self {
             Self::Empty => T::empty(),

@@ -8,7 +8,7 @@
 //! - Your own: implement [`Transport`] and pass it to `Options::transport`.
 //!
 //! ```text
-//!  Transport::send(envelope)      never blocks: a bounded queue, drop and count when full
+//!  Transport::send(envelope)      never blocks: a queue bounded in bytes, drop and count when full
 //!    └▶ background thread
 //!         HttpTransport   its own current-thread runtime, up to 8 deliveries at once,
 //!                         rate limits (ratelimit.rs), retries with capped backoff
@@ -31,6 +31,7 @@ mod gzip;
 mod http;
 mod local;
 mod memory;
+mod priority;
 #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
 mod ratelimit;
 mod worker;
@@ -39,6 +40,7 @@ mod worker;
 pub use http::{HttpTransport, HttpTransportBuilder};
 pub use local::LocalTransport;
 pub use memory::MemoryTransport;
+pub use priority::CpuPriority;
 #[cfg_attr(not(feature = "tracing"), allow(unused_imports))]
 pub(crate) use worker::on_worker_thread;
 
@@ -114,16 +116,17 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
 /// The transport for a configured DSN.
 pub(crate) fn for_dsn(
     dsn: crate::Dsn,
-    queue_size: usize,
+    queue: (usize, usize),
     recorder: Arc<crate::outcome::Recorder>,
 ) -> Result<Arc<dyn Transport>, crate::Error> {
     #[cfg(feature = "reqwest")]
     {
-        Ok(Arc::new(HttpTransport::for_dsn(dsn).queue_size(queue_size).build_for(Some(recorder))?))
+        let builder = HttpTransport::for_dsn(dsn).queue_size(queue.0).max_queue_bytes(queue.1);
+        Ok(Arc::new(builder.build_for(Some(recorder))?))
     }
     #[cfg(not(feature = "reqwest"))]
     {
-        let _ = (dsn, queue_size, recorder);
+        let _ = (dsn, queue, recorder);
         Err(crate::Error::Transport(
             "a DSN is configured but isoscope was built without the `reqwest` feature; enable it, unset \
              ISOSCOPE_DSN/SENTRY_DSN to use the local JSON-lines sink, or pass Options::transport"

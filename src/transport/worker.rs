@@ -16,15 +16,6 @@ pub(crate) fn mark_worker_thread() {
     let _ = WORKER_THREAD.try_with(|w| w.set(true));
 }
 
-/// Lowers the calling transport thread's CPU priority to the least (nice 19 on Linux and other
-/// Unixes): it runs on the CPU time request handling leaves. In an error storm that saturates
-/// the CPU, requests keep the CPU and the bounded queue drops what the transport cannot keep up
-/// with (counted in `events_dropped_queue_full`); with any CPU to spare it delivers at full
-/// speed. A platform that refuses leaves the priority as it was.
-pub(crate) fn lower_priority() {
-    let _ = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
-}
-
 /// Whether the current thread delivers events: integrations must not turn what happens there
 /// (a connection error logged by hyper, say) into new events, or a failing server would feed
 /// an endless loop.
@@ -243,6 +234,43 @@ impl Pending {
     }
 }
 
+/// A queue's bound in bytes (each envelope's [`estimated_size`](Envelope::estimated_size)):
+/// taken when an envelope is queued, given back when its delivery ends. One envelope always
+/// fits an empty queue, whatever its size.
+pub(crate) struct Budget {
+    used: std::sync::atomic::AtomicUsize,
+    max: usize,
+}
+
+impl Budget {
+    pub(crate) fn new(max: usize) -> Self {
+        Self { used: std::sync::atomic::AtomicUsize::new(0), max }
+    }
+
+    /// Takes `bytes` if they fit (or nothing is queued); whether they did.
+    pub(crate) fn take(&self, bytes: usize) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.used
+            .fetch_update(Relaxed, Relaxed, |used| {
+                (used == 0 || used.saturating_add(bytes) <= self.max).then(|| used.saturating_add(bytes))
+            })
+            .is_ok()
+    }
+
+    /// Gives back what [`take`](Self::take) took.
+    pub(crate) fn give_back(&self, bytes: usize) {
+        let _ =
+            self.used.fetch_update(std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed, |u| {
+                Some(u.saturating_sub(bytes))
+            });
+    }
+
+    /// Whether anything more fits now.
+    pub(crate) fn has_room(&self) -> bool {
+        self.used.load(std::sync::atomic::Ordering::Relaxed) < self.max
+    }
+}
+
 /// An envelope and the accounting of its items, on their way through a queue.
 pub(crate) type Job = (Envelope, Option<Delivery>);
 
@@ -265,7 +293,7 @@ impl Worker {
         let p = pending.clone();
         std::thread::Builder::new().name(name.to_owned()).spawn(move || {
             mark_worker_thread();
-            lower_priority();
+            super::CpuPriority::default().apply();
             loop {
                 // Idle with the symbolizer's caches filled: they go after a while.
                 let (envelope, delivery) = if crate::stack::symbols_cached() {

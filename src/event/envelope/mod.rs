@@ -26,6 +26,25 @@ static LAST_PAYLOAD: AtomicUsize = AtomicUsize::new(0);
 pub(crate) trait Finish: Send {
     /// The finished event and the envelope's `trace` header (dynamic sampling context).
     fn finish(self: Box<Self>) -> (Event, Option<serde_json::Value>);
+
+    /// About how many bytes of memory it holds (the event, the scopes' data), for a queue's
+    /// bound; cheap, never the serialization.
+    fn size_hint(&self) -> usize;
+}
+
+/// About how many bytes an event holds in memory: a fixed part for its ids, contexts, SDK and
+/// what a capture keeps beside it (the scopes' snapshots, the request's data), its strings, and
+/// per tag, extra value, breadcrumb and frame a typical size. A queue's bound counts by it; it
+/// never serializes. Calibrated with `benches/compare --bin memory -- --queue` (a queued
+/// request error with 10 breadcrumbs: 5.1 KB of heap each).
+pub(crate) fn event_size_hint(event: &Event) -> usize {
+    const FIXED: usize = 2560;
+    let frames = |e: &super::Exception| e.stacktrace.as_ref().map_or(0, super::Stacktrace::frame_count);
+    FIXED
+        + event.message.as_ref().map_or(0, String::len)
+        + event.exception.iter().map(|e| 256 + e.value.as_ref().map_or(0, String::len) + 64 * frames(e)).sum::<usize>()
+        + 64 * (event.tags.len() + event.extra.len() + event.contexts.len())
+        + 160 * event.breadcrumbs.len()
 }
 
 /// What a [`Transport`](crate::Transport) is given to deliver.
@@ -204,6 +223,29 @@ impl Envelope {
     /// The kinds of its items (a capture's event included before it is finished).
     pub fn item_types(&self) -> impl Iterator<Item = ItemType> + '_ {
         self.pending.as_ref().map(|_| ItemType::Event).into_iter().chain(self.items.iter().map(EnvelopeItem::item_type))
+    }
+
+    /// About how many bytes of memory it holds: what a transport's queue bound counts (the
+    /// default `HttpTransport` queue holds 8 MiB of them). Cheap: it never serializes.
+    ///
+    /// ```
+    /// let small = isoscope::Envelope::from_event(isoscope::Event::message("hi", isoscope::Level::Info));
+    /// let big = isoscope::Envelope::from_event(isoscope::Event::message("x".repeat(100_000), isoscope::Level::Info));
+    /// assert!(small.estimated_size() < 4096 && big.estimated_size() > 100_000);
+    /// ```
+    pub fn estimated_size(&self) -> usize {
+        self.pending.as_ref().map_or(0, |p| p.size_hint())
+            + self
+                .items
+                .iter()
+                .map(|item| match item {
+                    EnvelopeItem::Event(e) => event_size_hint(e),
+                    EnvelopeItem::Transaction(t) => 1024 + 256 * t.spans.len(),
+                    EnvelopeItem::Attachment(a) => 256 + a.len(),
+                    EnvelopeItem::Logs(logs) => 256 * logs.len(),
+                    _ => 512,
+                })
+                .sum::<usize>()
     }
 
     /// Whether its deferred work is done (or there was none).

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use super::super::address::redirect_target;
 use super::super::client_reports::Reports;
 use super::super::ratelimit::RateLimits;
-use super::super::worker::{Job, Pending, Verdict};
+use super::super::worker::{Budget, Pending, Verdict};
 use super::HttpTransportBuilder;
 use crate::debug::{self, Problem};
 use crate::event::{Delivery, Envelope, FinishedEnvelope, ItemType};
@@ -35,8 +35,14 @@ pub(super) struct Shared {
     pub(super) limits: Mutex<RateLimits>,
     pub(super) pending: Pending,
     pub(super) reports: Reports,
+    /// The bytes (estimated) of the envelopes queued or in flight.
+    pub(super) budget: Budget,
     pub(super) settings: HttpTransportBuilder,
 }
+
+/// An envelope on its way through the queue, the accounting of its items, and the bytes it
+/// holds of the budget.
+pub(super) type Job = (Envelope, Option<Delivery>, usize);
 
 impl Shared {
     /// One attempt's body: the header line stamped now, the items, gzipped above
@@ -207,10 +213,12 @@ struct InFlight {
     shared: Arc<Shared>,
     delivery: Option<Delivery>,
     verdict: Verdict,
+    bytes: usize,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        self.shared.budget.give_back(self.bytes);
         self.shared.pending.finish(self.delivery.take(), self.verdict);
     }
 }
@@ -219,7 +227,7 @@ pub(super) async fn run(mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>, mut cl
     let slots = Arc::new(Semaphore::new(shared.settings.concurrency));
     loop {
         // Once shut down, nothing more is sent: what is left was counted as dropped.
-        let (envelope, delivery) = tokio::select! {
+        let (envelope, delivery, bytes) = tokio::select! {
             biased;
             _ = closed.wait_for(|c| *c) => break,
             job = rx.recv() => match job { Some(job) => job, None => break },
@@ -230,7 +238,8 @@ pub(super) async fn run(mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>, mut cl
                     // An empty envelope: the report rides on it (`deliver`).
                     let shared = shared.clone();
                     tokio::spawn(async move {
-                        let _in_flight = InFlight { shared: shared.clone(), delivery: None, verdict: Verdict::Delivered };
+                        let _in_flight =
+                            InFlight { shared: shared.clone(), delivery: None, verdict: Verdict::Delivered, bytes: 0 };
                         shared.deliver(Envelope::new(), &mut None).await;
                     });
                 }
@@ -240,8 +249,8 @@ pub(super) async fn run(mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>, mut cl
         };
         // A report never counts as lost: its counts go back for the next one.
         let report = delivery.is_none() && envelope.item_types().next().is_none();
-        let mut in_flight =
-            InFlight { shared: shared.clone(), delivery, verdict: Verdict::Discarded(DiscardReason::InternalSdkError) };
+        let verdict = Verdict::Discarded(DiscardReason::InternalSdkError);
+        let mut in_flight = InFlight { shared: shared.clone(), delivery, verdict, bytes };
         let slot = tokio::select! {
             biased;
             _ = closed.wait_for(|c| *c) => break,
@@ -256,7 +265,8 @@ pub(super) async fn run(mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>, mut cl
     }
     // What is still queued was counted at shutdown: its accounting ends without a count.
     rx.close();
-    while let Ok((_, delivery)) = rx.try_recv() {
+    while let Ok((_, delivery, bytes)) = rx.try_recv() {
+        shared.budget.give_back(bytes);
         shared.pending.finish(delivery, Verdict::Discarded(DiscardReason::InternalSdkError));
     }
     // Returning ends the runtime, which cancels the deliveries still in flight (counted).

@@ -9,13 +9,13 @@ use tokio::sync::{mpsc, watch};
 
 mod deliver;
 
-use deliver::{run, Shared};
+use deliver::{run, Job, Shared};
 
 use super::address::is_loopback;
 use super::client_reports::Reports;
 use super::ratelimit::RateLimits;
-use super::worker::{Job, Pending, Verdict};
-use super::Transport;
+use super::worker::{Budget, Pending, Verdict};
+use super::{CpuPriority, Transport};
 use crate::debug::{self, Problem};
 use crate::dsn::{Dsn, DsnOrigin};
 use crate::event::Envelope;
@@ -34,7 +34,8 @@ pub struct HttpTransportBuilder {
     backoff: Duration,
     max_backoff: Duration,
     compression: bool,
-    low_priority: bool,
+    priority: CpuPriority,
+    max_queue_bytes: usize,
 }
 
 impl fmt::Debug for HttpTransportBuilder {
@@ -49,15 +50,35 @@ impl fmt::Debug for HttpTransportBuilder {
             .field("backoff", &self.backoff)
             .field("max_backoff", &self.max_backoff)
             .field("compression", &self.compression)
-            .field("low_priority", &self.low_priority)
+            .field("priority", &self.priority)
+            .field("max_queue_bytes", &self.max_queue_bytes)
             .finish()
     }
 }
 
 impl HttpTransportBuilder {
-    /// Events waiting to be sent; more are dropped (and counted). Default 100.
+    /// Envelopes waiting to be sent or in flight, at most; more are dropped (and counted as
+    /// `queue_overflow`). Default 10,000: the bound that matters is
+    /// [`max_queue_bytes`](Self::max_queue_bytes).
     pub fn queue_size(mut self, n: usize) -> Self {
         self.queue_size = n.max(1);
+        self
+    }
+
+    /// The memory the envelopes waiting or in flight may hold, by their
+    /// [`estimated_size`](Envelope::estimated_size); more are dropped (and counted as
+    /// `queue_overflow`). Default 8 MiB: about 1,700 request errors with 10 breadcrumbs each
+    /// (4.9 KB apiece by the estimate; 5.1 KB of heap measured, `benches/compare --bin memory
+    /// -- --queue`), and a server that cannot be reached costs at most that much.
+    /// One envelope always fits an empty queue, whatever its size.
+    ///
+    /// ```
+    /// let transport = isoscope::HttpTransport::builder("http://key@127.0.0.1:9/1")?.max_queue_bytes(32 << 20).build()?;
+    /// # drop(transport);
+    /// # Ok::<(), isoscope::Error>(())
+    /// ```
+    pub fn max_queue_bytes(mut self, bytes: usize) -> Self {
+        self.max_queue_bytes = bytes;
         self
     }
 
@@ -106,26 +127,17 @@ impl HttpTransportBuilder {
         self
     }
 
-    /// Whether the background thread runs at the lowest CPU priority (nice 19). Default on: it
-    /// then uses the CPU time request handling leaves, so that in an error storm that saturates
-    /// the CPU requests keep it, and what the transport cannot deliver is dropped at the full
-    /// queue and counted (`stats().events_dropped_queue_full`) instead of slowing every request.
-    /// With CPU to spare, it delivers as fast either way. It is never starved: Linux's scheduler
-    /// gives a nice-19 thread a weight of 15 against 1024 for each busy thread at the default
-    /// priority, about 1.5 % of a CPU shared with one.
-    ///
-    /// Off: it competes for the CPU on equal terms with the threads serving requests, and
-    /// delivers more of a storm at the requests' expense. README's performance section gives
-    /// the measured trade-off (`benches/compare --bin http` and `--bin delivery`).
-    ///
-    /// ```
-    /// let transport = isoscope::HttpTransport::builder("http://key@127.0.0.1:9/1")?.low_priority(false).build()?;
-    /// # drop(transport);
-    /// # Ok::<(), isoscope::Error>(())
-    /// ```
-    pub fn low_priority(mut self, on: bool) -> Self {
-        self.low_priority = on;
+    /// The background thread's CPU priority (default [`CpuPriority::Reduced`], nice 10): how
+    /// much of a saturated CPU it may take from requests to deliver events.
+    pub fn cpu_priority(mut self, priority: CpuPriority) -> Self {
+        self.priority = priority;
         self
+    }
+
+    /// `true`: [`CpuPriority::Lowest`]; `false`: [`CpuPriority::Normal`].
+    #[deprecated(since = "0.2.0", note = "use `cpu_priority(CpuPriority::Lowest)` or `CpuPriority::Normal`")]
+    pub fn low_priority(self, on: bool) -> Self {
+        self.cpu_priority(if on { CpuPriority::Lowest } else { CpuPriority::Normal })
     }
 
     /// Starts the background thread.
@@ -164,10 +176,11 @@ impl HttpTransportBuilder {
             limits: Mutex::new(RateLimits::default()),
             pending: Pending::default(),
             reports: Reports::new(recorder),
+            budget: Budget::new(self.max_queue_bytes),
             settings: self,
         });
         let worker = shared.clone();
-        let low_priority = shared.settings.low_priority;
+        let priority = shared.settings.priority;
         let (closed, closed_rx) = watch::channel(false);
         // The runtime is built, run and dropped on its own thread only: dropping a runtime where
         // the caller's (async) code runs would panic.
@@ -176,9 +189,7 @@ impl HttpTransportBuilder {
             .name("isoscope-http".into())
             .spawn(move || {
                 super::worker::mark_worker_thread();
-                if low_priority {
-                    super::worker::lower_priority();
-                }
+                priority.apply();
                 match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     Ok(runtime) => {
                         let _ = started.send(Ok(()));
@@ -195,12 +206,13 @@ impl HttpTransportBuilder {
 
 /// Sends envelopes to the DSN's server, never blocking the caller.
 ///
-/// - `send` only enqueues into a bounded queue (default 100); when it is full the event is
-///   dropped and counted in `stats().events_dropped_queue_full`.
+/// - `send` only enqueues into a queue bounded by memory (default 8 MiB of envelopes,
+///   [`max_queue_bytes`](HttpTransportBuilder::max_queue_bytes)); when it is full the event is
+///   dropped and counted (`queue_overflow`, `stats().events_dropped_queue_full`).
 /// - A background thread with its own current-thread tokio runtime delivers them (default 8 at
 ///   a time), so it works from sync code, from any runtime and during shutdown. It finishes
 ///   each event there (merging the scopes in, scrubbing, size limits, serialization, gzip), at
-///   the lowest CPU priority ([`low_priority`](HttpTransportBuilder::low_priority)).
+///   a reduced CPU priority ([`cpu_priority`](HttpTransportBuilder::cpu_priority)).
 /// - It honours `X-Sentry-Rate-Limits` on every answer (float seconds, per category, the longer
 ///   limit kept, unknown categories ignored) and `429` with or without `Retry-After`; while
 ///   limited, events are dropped locally without a request (`events_dropped_rate_limited`).
@@ -217,7 +229,7 @@ impl HttpTransportBuilder {
 /// ```
 /// use std::time::Duration;
 /// let transport = isoscope::HttpTransport::builder("http://key@127.0.0.1:9/1")?
-///     .queue_size(500)
+///     .max_queue_bytes(16 << 20)
 ///     .timeout(Duration::from_secs(5))
 ///     .max_retries(2)
 ///     .build()?;
@@ -248,7 +260,8 @@ impl HttpTransport {
     pub(crate) fn for_dsn(dsn: Dsn) -> HttpTransportBuilder {
         HttpTransportBuilder {
             dsn,
-            queue_size: 100,
+            queue_size: 10_000,
+            max_queue_bytes: 8 << 20,
             concurrency: 8,
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(30),
@@ -256,7 +269,7 @@ impl HttpTransport {
             backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
             compression: true,
-            low_priority: true,
+            priority: CpuPriority::Reduced,
         }
     }
 }
@@ -270,7 +283,7 @@ impl HttpTransport {
         }
         let tx = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(tx) = tx.as_ref().filter(|_| self.shared.pending.add(None)) {
-            if tx.try_send((Envelope::new(), None)).is_err() {
+            if tx.try_send((Envelope::new(), None, 0)).is_err() {
                 self.shared.pending.finish(None, Verdict::Delivered); // not queued: not a loss
             }
         }
@@ -292,18 +305,26 @@ impl Transport for HttpTransport {
             pending.refuse(delivery, None); // sent after shutdown
             return;
         };
-        if let Err(refused) = tx.try_send((envelope, delivery)) {
-            let (_, delivery) = refused.into_inner();
+        let bytes = envelope.estimated_size();
+        if !self.shared.budget.take(bytes) {
+            pending.undo(delivery, DiscardReason::QueueOverflow);
+            debug::once(Problem::QueueFull);
+            return;
+        }
+        if let Err(refused) = tx.try_send((envelope, delivery, bytes)) {
+            let (_, delivery, bytes) = refused.into_inner();
+            self.shared.budget.give_back(bytes);
             pending.undo(delivery, DiscardReason::QueueOverflow);
             debug::once(Problem::QueueFull);
         }
     }
 
-    /// `false` while the queue is full (after shutdown, `send` counts the drop itself). The
-    /// capture asks right before it builds an event, and counts the event it then does not
-    /// build.
+    /// `false` while the queue is full — its bytes or its count — (after shutdown, `send`
+    /// counts the drop itself). The capture asks right before it builds an event, and counts
+    /// the event it then does not build.
     fn has_room(&self) -> bool {
-        self.tx.lock().unwrap_or_else(PoisonError::into_inner).as_ref().is_none_or(|tx| tx.capacity() > 0)
+        self.shared.budget.has_room()
+            && self.tx.lock().unwrap_or_else(PoisonError::into_inner).as_ref().is_none_or(|tx| tx.capacity() > 0)
     }
 
     /// Waits until everything queued was answered, then sends a client report of what waits

@@ -38,6 +38,8 @@ enum Sdk {
     /// isoscope with `HttpTransportBuilder::low_priority(false)`: its transport thread competes
     /// for the CPU on equal terms.
     IsoscopeEqual,
+    /// isoscope with `CpuPriority::Lowest` (nice 19, the default before 0.2).
+    IsoscopeLowest,
     Sentry,
 }
 
@@ -48,12 +50,13 @@ impl Sdk {
             Sdk::Floor => "floor",
             Sdk::Isoscope => "isoscope",
             Sdk::IsoscopeEqual => "isoscope-equal-priority",
+            Sdk::IsoscopeLowest => "isoscope-lowest-priority",
             Sdk::Sentry => "sentry",
         }
     }
 
     fn parse(s: &str) -> Sdk {
-        [Sdk::Bare, Sdk::Floor, Sdk::Isoscope, Sdk::IsoscopeEqual, Sdk::Sentry]
+        [Sdk::Bare, Sdk::Floor, Sdk::Isoscope, Sdk::IsoscopeEqual, Sdk::IsoscopeLowest, Sdk::Sentry]
             .into_iter()
             .find(|v| v.name() == s)
             .expect("unknown variant")
@@ -61,7 +64,7 @@ impl Sdk {
 }
 
 /// A variant and the per cent of its requests that capture an error.
-const CONFIGS: [(Sdk, u64); 10] = [
+const CONFIGS: [(Sdk, u64); 12] = [
     (Sdk::Bare, 0),
     (Sdk::Floor, 0),
     (Sdk::Isoscope, 0),
@@ -72,6 +75,8 @@ const CONFIGS: [(Sdk, u64); 10] = [
     (Sdk::Sentry, 0),
     (Sdk::Sentry, 1),
     (Sdk::Sentry, 100),
+    (Sdk::IsoscopeLowest, 1),
+    (Sdk::IsoscopeLowest, 100),
 ];
 
 fn label(sdk: Sdk, rate: u64) -> String {
@@ -149,7 +154,7 @@ fn router(sdk: Sdk) -> Router {
                 }),
             )
             .layer(isoscope_compare::floor::Layer),
-        Sdk::Isoscope | Sdk::IsoscopeEqual => {
+        Sdk::Isoscope | Sdk::IsoscopeEqual | Sdk::IsoscopeLowest => {
             Router::new().route(route, get(isoscope_handler)).layer(isoscope::IsolationLayer::new())
         }
         Sdk::Sentry => Router::new().route(route, get(sentry_handler)).layer(
@@ -165,8 +170,10 @@ fn serve(sdk: Sdk, rate: u64, ingest: &str) {
     RATE.store(rate, Ordering::Relaxed);
     let _iso = match sdk {
         Sdk::Isoscope => Some(isoscope::init(isoscope::Options::new().dsn(ingest)).unwrap()),
-        Sdk::IsoscopeEqual => {
-            let transport = isoscope::HttpTransport::builder(ingest).unwrap().low_priority(false).build().unwrap();
+        Sdk::IsoscopeEqual | Sdk::IsoscopeLowest => {
+            use isoscope::transport::CpuPriority;
+            let priority = if sdk == Sdk::IsoscopeEqual { CpuPriority::Normal } else { CpuPriority::Lowest };
+            let transport = isoscope::HttpTransport::builder(ingest).unwrap().cpu_priority(priority).build().unwrap();
             Some(isoscope::init(isoscope::Options::new().transport(transport)).unwrap())
         }
         _ => None,
@@ -286,6 +293,8 @@ struct Sample {
     rss_kib: f64,
     delivered: u64,
     dropped: u64,
+    /// Events captured (isoscope only).
+    captured: u64,
 }
 
 fn run_one(sdk: Sdk, rate: u64, dsn: &str, received: &AtomicU64, seconds: f64) -> Sample {
@@ -317,6 +326,7 @@ fn run_one(sdk: Sdk, rate: u64, dsn: &str, received: &AtomicU64, seconds: f64) -
         rss_kib,
         delivered: received.load(Ordering::Relaxed) - before,
         dropped: stats["dropped"].as_u64().unwrap_or(0),
+        captured: stats["captured"].as_u64().unwrap_or(0),
     }
 }
 
@@ -353,22 +363,32 @@ fn coordinate(rounds: usize, seconds: f64) {
         "\nreal HTTP, {CONNECTIONS} keep-alive connections, server on CPU 0 (1 worker), load on CPU 1: medians of \
          {rounds} interleaved rounds of {seconds} s"
     );
-    println!("| variant | requests/s | vs bare | p50 µs | p99 µs | peak RSS MiB | events delivered | dropped |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| variant | requests/s | vs bare | p50 µs | p99 µs | peak RSS MiB | events delivered | dropped | delivered during the run |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (k, (sdk, rate)) in CONFIGS.iter().enumerate() {
         let s = &samples[k];
         let m = |f: fn(&Sample) -> f64| median(s.iter().map(f).collect());
         let r = m(|s| s.rps);
         let delivered: u64 = s.iter().map(|s| s.delivered).sum();
         let dropped: u64 = s.iter().map(|s| s.dropped).sum();
+        let captured: u64 = s.iter().map(|s| s.captured).sum();
+        let share = if captured > 0 {
+            format!("{:.1} %", 100.0 * delivered as f64 / captured as f64)
+        } else {
+            "–".to_owned()
+        };
         println!(
-            "| {} | {r:.0} | {:.3} | {:.0} | {:.0} | {:.1} | {delivered} | {} |",
+            "| {} | {r:.0} | {:.3} | {:.0} | {:.0} | {:.1} | {delivered} | {} | {share} |",
             label(*sdk, *rate),
             median(ratios[k].clone()),
             m(|s| s.p50),
             m(|s| s.p99),
             m(|s| s.rss_kib) / 1024.0,
-            if matches!(sdk, Sdk::Isoscope | Sdk::IsoscopeEqual) { dropped.to_string() } else { "–".to_owned() },
+            if matches!(sdk, Sdk::Isoscope | Sdk::IsoscopeEqual | Sdk::IsoscopeLowest) {
+                dropped.to_string()
+            } else {
+                "–".to_owned()
+            },
         );
     }
     // Ratios of two configurations measured in the same round, median over rounds.
@@ -377,9 +397,12 @@ fn coordinate(rounds: usize, seconds: f64) {
     println!("isoscope / bare: {:.3} (target >= 0.92)", paired(2, 0));
     println!("isoscope storm (100%) / isoscope without captures: {:.3} (target >= 0.8)", paired(4, 2));
     println!("isoscope storm / sentry-tower storm: {:.2} (target >= 2)", paired(4, 9));
+    println!("isoscope capture on 1% / isoscope without captures: {:.3} (target >= 0.90)", paired(3, 2));
     println!(
-        "isoscope at equal priority: storm / without captures {:.3}, storm / sentry-tower storm {:.2}",
+        "equal priority: 1% / without captures {:.3}, storm / without captures {:.3}; lowest priority: 1% {:.3}, storm {:.3}",
+        paired(5, 2),
         paired(6, 2),
-        paired(6, 9)
+        paired(10, 2),
+        paired(11, 2)
     );
 }

@@ -131,10 +131,94 @@ fn panic_rss() {
     }
 }
 
+/// `--queue`: the heap the HTTP transport's queue really holds against its estimate
+/// (`Envelope::estimated_size`, what `max_queue_bytes` bounds): a server that accepts
+/// connections and never answers, and 2,000 requests that each add 10 breadcrumbs and capture
+/// one error, then end (their scopes live on in the queued events only).
+async fn queue_bytes() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn); // accepted, never answered
+        }
+    });
+    let guard = isoscope::init(
+        isoscope::Options::new()
+            .dsn(format!("http://0123456789abcdef0123456789abcdef@{addr}/1"))
+            .max_queue_bytes(64 << 20),
+    )
+    .unwrap();
+    let app = Router::new()
+        .route(
+            "/",
+            get(|| async {
+                for i in 0..10 {
+                    isoscope::add_breadcrumb(isoscope::Breadcrumb::new(format!("step {i} of the request")));
+                }
+                isoscope::set_tag("handler", "memory");
+                let err = "x".parse::<u32>().unwrap_err();
+                isoscope::capture_error(&err);
+            }),
+        )
+        .layer(isoscope::IsolationLayer::new());
+    const N: usize = 2000;
+    let region = Region::new(GLOBAL);
+    for _ in 0..N {
+        let _ = app.clone().oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let change = region.change();
+    let held = change.bytes_allocated as i64 - change.bytes_deallocated as i64;
+    // The estimate of one such envelope, as the queue counted it.
+    let estimate = {
+        let transport = isoscope::MemoryTransport::new();
+        let client = isoscope::Client::new(isoscope::Options::new().transport(transport)).unwrap();
+        let est = Arc::new(std::sync::Mutex::new(0usize));
+        let e2 = est.clone();
+        struct Measure(Arc<std::sync::Mutex<usize>>);
+        impl isoscope::Transport for Measure {
+            fn send(&self, envelope: isoscope::Envelope) {
+                *self.0.lock().unwrap() = envelope.estimated_size();
+            }
+        }
+        drop(client);
+        let measuring = isoscope::Client::new(isoscope::Options::new().transport(Measure(e2))).unwrap();
+        let app = Router::new()
+            .route(
+                "/",
+                get(|| async {
+                    for i in 0..10 {
+                        isoscope::add_breadcrumb(isoscope::Breadcrumb::new(format!("step {i} of the request")));
+                    }
+                    isoscope::set_tag("handler", "memory");
+                    let err = "x".parse::<u32>().unwrap_err();
+                    isoscope::capture_error(&err);
+                }),
+            )
+            .layer(isoscope::IsolationLayer::new());
+        measuring.new_scope().bind(app.oneshot(Request::get("/").body(Body::empty()).unwrap())).await.unwrap();
+        let e = *est.lock().unwrap();
+        e
+    };
+    let s = isoscope::stats();
+    println!(
+        "queue: {N} events captured, {} dropped; heap held {:.0} bytes per queued event, estimated {estimate} (held / estimate {:.2})",
+        s.events_dropped(),
+        held as f64 / N as f64,
+        held as f64 / N as f64 / estimate as f64
+    );
+    drop(guard);
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     if std::env::args().any(|a| a == "--panic-rss") {
         return panic_rss();
+    }
+    if std::env::args().any(|a| a == "--queue") {
+        return queue_bytes().await;
     }
     let _guard = isoscope::init(isoscope::Options::new().transport(DropAll)).unwrap();
     let mut per_request = Vec::new();
