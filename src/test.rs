@@ -27,9 +27,14 @@
 //! # }
 //! ```
 //!
-//! Requests served by `axum::serve` run in tasks it spawns with plain `tokio::spawn`, which
-//! carry no scope: drive the router with `oneshot` (or serve connections from tasks spawned with
-//! [`spawn`](crate::spawn)) to keep their events in the test. The global scope
+//! A plain `tokio::spawn` task carries no scope, so its tags and breadcrumbs are its own; the
+//! events it captures go to the test's client when it runs on the test's tokio runtime (every
+//! `#[tokio::test]` has its own), and never to a client another test installed with
+//! [`init`](crate::init). (A plain `std::thread` is not on the runtime: its events go to the
+//! process's client, if any; spawn it with [`thread`](crate::thread) to keep it in the test.)
+//! Requests served by `axum::serve` run in such tasks: their events reach the test, but
+//! without the request's scope — drive the router with `oneshot` (or serve connections from
+//! tasks spawned with [`spawn`](crate::spawn)) to keep each request's data in its events. The global scope
 //! ([`global_scope`](crate::global_scope)) is process-wide by definition: what one test writes
 //! there, every test's events carry.
 //!
@@ -75,6 +80,7 @@ pub async fn with_captured_events<F: Future>(future: F) -> Vec<Event> {
 /// ```
 pub async fn with_captured_output<F: Future>(future: F) -> (F::Output, Vec<Event>) {
     let (client, transport) = test_client();
+    let _runtime = crate::client::test_runtimes::register(&client);
     let output = client.new_scope().bind(future).await;
     client.flush(Duration::from_secs(5));
     (output, transport.take_events())

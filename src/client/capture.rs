@@ -265,9 +265,11 @@ impl Finish for Capture {
 
 /// The client events captured with these scopes go to: one bound to the current or isolation
 /// scope wins over the process-wide one.
+/// The client for an event captured with these scopes: the one bound to them; else, on the
+/// runtime of a running `test::with_captured_events`, that test's; else the process's.
 pub(super) fn client_for(current: Option<&Scope>, iso: &Scope) -> Option<Arc<Core>> {
     let bound = current.and_then(Scope::client).or_else(|| iso.client()).cloned();
-    bound.and_then(|c| c.downcast::<Core>().ok()).or_else(client)
+    bound.and_then(|c| c.downcast::<Core>().ok()).or_else(super::test_runtimes::client_of_this_runtime).or_else(client)
 }
 
 /// Whether a panic with these scopes goes to a client that captures panics.

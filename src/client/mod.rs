@@ -21,6 +21,7 @@ mod options;
 mod panic_hook;
 mod performance;
 mod scoped_client;
+pub(crate) mod test_runtimes;
 mod trace_headers;
 
 use std::fmt;

@@ -69,6 +69,11 @@ impl Client {
         scope.configure(move |s| s.set_client(Some(client)));
     }
 
+    /// The client's core (settings, transport, recorder).
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        &self.0
+    }
+
     /// Waits up to `timeout` for this client's queued events to be delivered: `true` only if
     /// every event captured since the last flush was accepted (see
     /// [`ClientGuard::flush`](crate::ClientGuard::flush)).
