@@ -140,8 +140,8 @@ fn describe(problem: Problem) -> &'static str {
              request's scope (stats().writes_unbound counts them)"
         }
         Problem::QueueFull => {
-            "the transport's queue is full: an event was dropped (Options::queue_size; on a host with no CPU \
-             to spare, the transport's thread runs at the lowest priority: HttpTransportBuilder::low_priority)"
+            "the transport's queue is full: an event was dropped (Options::max_queue_bytes; on a host with no \
+             CPU to spare, the transport's thread gets a tenth of a core: HttpTransportBuilder::cpu_priority)"
         }
         Problem::Network => "the server could not be reached",
         Problem::Rejected => "the server rejected an event",

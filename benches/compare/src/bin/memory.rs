@@ -117,6 +117,9 @@ fn panic_rss() {
         // The transport keeps the symbolizer's caches 10 s after the last stack it resolved.
         std::thread::sleep(std::time::Duration::from_millis(10_500));
         let idle = rss_kib();
+        if std::env::var_os("SMAPS").is_some() {
+            print_big_mappings();
+        }
         println!(
             "panic {} (captured and delivered in {:.0?}): RSS before the first panic {} KiB; after delivery {} KiB \
              (+{:.1} MiB); idle {} KiB (+{:.1} MiB)",
@@ -128,6 +131,22 @@ fn panic_rss() {
             idle,
             (idle as f64 - before as f64) / 1024.0
         );
+    }
+}
+
+/// The mappings with more than 1 MiB resident (`SMAPS=1`), to see what the RSS is.
+fn print_big_mappings() {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let mut name = String::new();
+    for line in smaps.lines() {
+        if line.chars().next().is_some_and(|c| c.is_ascii_hexdigit()) && line.contains('-') {
+            name = line.to_owned();
+        } else if let Some(rss) = line.strip_prefix("Rss:") {
+            let kib: u64 = rss.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+            if kib > 1024 {
+                println!("  {kib:>8} KiB  {name}");
+            }
+        }
     }
 }
 
