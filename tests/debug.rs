@@ -75,6 +75,8 @@ fn debug_output_says_what_is_wrong_once_per_kind_and_never_the_key() {
     assert!(count("init: events go to http://127.0.0.1:") >= 1 && count("project 42") >= 1, "{lines:#?}");
     assert!(count("(DSN from Options::dsn)") >= 1, "{lines:#?}");
     assert_eq!(count("dropped right after init"), 1, "{lines:#?}");
+    // The first flush names what it lost (the redirect: a send error); once per 10 s.
+    assert_eq!(count("flush: lost since the last flush: 1 send_error"), 1, "{lines:#?}");
     assert_eq!(count("sending to http://127.0.0.1:"), 1, "{lines:#?}");
     // 1,000 unbound writes: one line (rate-limited), not a thousand.
     assert_eq!(count("bound to no scope"), 1, "{lines:#?}");

@@ -252,12 +252,15 @@ impl Core {
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
         let delivered = self.transport.flush(timeout);
         let lost = self.recorder.take_lost();
-        if lost > 0 {
+        if !lost.is_empty() || !delivered {
             crate::debug::problem(crate::debug::Problem::FlushIncomplete, || {
-                format!("flush: {lost} items were lost since the last flush (stats().items(..) says why)")
+                let what: Vec<String> = lost.iter().map(|(reason, n)| format!("{n} {reason}")).collect();
+                let what = if what.is_empty() { "nothing".to_owned() } else { what.join(", ") };
+                let pending = if delivered { "" } else { "; some were still pending at the deadline" };
+                format!("flush: lost since the last flush: {what}{pending} (stats().items(..) has them per kind)")
             });
         }
-        delivered && lost == 0
+        delivered && lost.is_empty()
     }
 }
 

@@ -17,8 +17,9 @@ pub(crate) struct Recorder {
     /// Discards not yet in a client report, per category and reason. Bounded by construction:
     /// counts, not items.
     unreported: [[AtomicU64; REASONS]; CATEGORIES],
-    /// Items lost (see [`DiscardReason::is_loss`]) since the last flush.
-    lost: AtomicU64,
+    /// Items lost (see [`DiscardReason::is_loss`]) since the last flush, per reason; the last
+    /// cell counts shutdown drops.
+    lost: [AtomicU64; REASONS + 1],
 }
 
 impl std::fmt::Debug for Recorder {
@@ -33,7 +34,7 @@ impl Recorder {
         Self {
             reports,
             unreported: [const { [const { AtomicU64::new(0) }; REASONS] }; CATEGORIES],
-            lost: AtomicU64::new(0),
+            lost: [const { AtomicU64::new(0) }; REASONS + 1],
         }
     }
 
@@ -67,7 +68,7 @@ impl Recorder {
             self.unreported[category.index()][reason.index()].fetch_add(quantity, Ordering::Relaxed);
         }
         if reason.is_loss() {
-            self.lost.fetch_add(quantity, Ordering::Relaxed);
+            self.lost[reason.index()].fetch_add(quantity, Ordering::Relaxed);
         }
     }
 
@@ -75,12 +76,19 @@ impl Recorder {
     /// report can no longer tell the server).
     pub(crate) fn shutdown(&self, category: DataCategory, quantity: u64) {
         tally(category, Column::Shutdown, quantity);
-        self.lost.fetch_add(quantity, Ordering::Relaxed);
+        self.lost[REASONS].fetch_add(quantity, Ordering::Relaxed);
     }
 
-    /// How many items were lost since the last call (the flush's question).
-    pub(crate) fn take_lost(&self) -> u64 {
-        self.lost.swap(0, Ordering::Relaxed)
+    /// What was lost since the last call (the flush's question): `(reason, quantity)` with
+    /// quantities > 0, `"shutdown"` for shutdown drops.
+    pub(crate) fn take_lost(&self) -> Vec<(&'static str, u64)> {
+        let names = DiscardReason::ALL.iter().map(|r| r.name()).chain(["shutdown"]);
+        names
+            .zip(&self.lost)
+            .filter(|(_, cell)| cell.load(Ordering::Relaxed) > 0)
+            .map(|(name, cell)| (name, cell.swap(0, Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 
     #[cfg_attr(not(feature = "reqwest"), allow(dead_code))] // used by the HTTP transport
@@ -127,8 +135,8 @@ mod tests {
         let r = Recorder::new(true);
         r.discarded(DataCategory::Error, DiscardReason::QueueOverflow, 2);
         r.discarded(DataCategory::Span, DiscardReason::SampleRate, 5);
-        assert_eq!(r.take_lost(), 2, "sampling is a decision, not a loss");
-        assert_eq!(r.take_lost(), 0);
+        assert_eq!(r.take_lost(), [("queue_overflow", 2)], "sampling is a decision, not a loss");
+        assert!(r.take_lost().is_empty());
         let taken = r.take_unreported();
         assert_eq!(
             taken,
@@ -147,6 +155,6 @@ mod tests {
         let r = Recorder::new(false);
         r.discarded(DataCategory::Error, DiscardReason::NetworkError, 1);
         assert!(!r.has_unreported() && r.take_unreported().is_empty());
-        assert_eq!(r.take_lost(), 1);
+        assert_eq!(r.take_lost(), [("network_error", 1)]);
     }
 }
