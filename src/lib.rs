@@ -175,6 +175,7 @@ use std::future::Future;
 pub use bind::{spawn, spawn_blocking, thread, Bound, EnterGuard, Outcome, Propagation, ScopeFutureExt, ScopeHandle};
 pub use client::{
     flush, init, start_span, trace_headers, Client, ClientGuard, Options, SamplingContext, SpanGuard, TraceHeaders,
+    TransactionStyle,
 };
 pub use dsn::{Dsn, DsnError, DsnOrigin};
 pub use error::Error;

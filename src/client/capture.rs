@@ -214,7 +214,12 @@ impl Capture {
         super::defaults::add_contexts(event);
         if !event.contexts.contains_key("trace") {
             // The request's trace (its forks, children and blocking jobs share it), else the process's.
-            event.contexts.insert("trace".to_owned(), trace_of(&self.iso).to_context());
+            let trace = trace_of(&self.iso);
+            let context = match self.iso.active_span() {
+                Some((span, parent)) => trace.to_span_context(span, parent),
+                None => trace.to_context(),
+            };
+            event.contexts.insert("trace".to_owned(), context);
         }
         if event.sdk.integrations.is_empty() {
             event.sdk.integrations = crate::sdk::integrations(options.capture_panics);
@@ -263,8 +268,6 @@ impl Finish for Capture {
     }
 }
 
-/// The client events captured with these scopes go to: one bound to the current or isolation
-/// scope wins over the process-wide one.
 /// The client for an event captured with these scopes: the one bound to them; else, on the
 /// runtime of a running `test::with_captured_events`, that test's; else the process's.
 pub(super) fn client_for(current: Option<&Scope>, iso: &Scope) -> Option<Arc<Core>> {

@@ -32,9 +32,19 @@ pub(super) fn server_name() -> Option<String> {
     facts().host_name.clone()
 }
 
-/// `SENTRY_ENVIRONMENT`, else `production` (what Sentry's SDKs default to).
+/// `SENTRY_ENVIRONMENT`, else `development` in a debug build and `production` in a release one.
 pub(super) fn environment() -> String {
-    env_value("SENTRY_ENVIRONMENT").unwrap_or_else(|| "production".to_owned())
+    env_value("SENTRY_ENVIRONMENT").unwrap_or_else(|| default_environment().to_owned())
+}
+
+/// Without `SENTRY_ENVIRONMENT` or `Options::environment`: `development` in a debug build,
+/// `production` in a release build (as sentry-rust; sentry-python says `production` always).
+fn default_environment() -> &'static str {
+    if cfg!(debug_assertions) {
+        "development"
+    } else {
+        "production"
+    }
 }
 
 /// `SENTRY_RELEASE`, else none.

@@ -28,6 +28,17 @@ pub struct SamplingContext<'a> {
     pub parent_sampled: Option<bool>,
 }
 
+/// How requests' transactions are named (see [`Options::transaction_style`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TransactionStyle {
+    /// The route template: `/users/{id}` (sentry-python's `url` style).
+    #[default]
+    Route,
+    /// The method and the route template: `GET /users/{id}` (sentry-tower, sentry-actix).
+    MethodAndRoute,
+}
+
 /// Configuration for [`init`](super::init). Build it with the setters:
 ///
 /// ```
@@ -64,6 +75,7 @@ pub struct Options {
     pub(crate) queue_size: usize,
     pub(crate) max_queue_bytes: usize,
     pub(crate) send_client_reports: bool,
+    pub(crate) transaction_style: TransactionStyle,
     pub(crate) debug: bool,
     pub(crate) capture_panics: bool,
     pub(crate) attach_stacktrace: bool,
@@ -92,6 +104,7 @@ impl Default for Options {
             queue_size: 10_000,
             max_queue_bytes: 8 << 20,
             send_client_reports: true,
+            transaction_style: TransactionStyle::Route,
             debug: false,
             capture_panics: true,
             attach_stacktrace: false,
@@ -122,6 +135,7 @@ impl fmt::Debug for Options {
             .field("queue_size", &self.queue_size)
             .field("max_queue_bytes", &self.max_queue_bytes)
             .field("send_client_reports", &self.send_client_reports)
+            .field("transaction_style", &self.transaction_style)
             .field("debug", &self.debug)
             .field("capture_panics", &self.capture_panics)
             .field("attach_stacktrace", &self.attach_stacktrace)
@@ -164,7 +178,8 @@ impl Options {
     }
 
     /// The environment (`production`, `staging`, ...) attached to every event. Default:
-    /// `SENTRY_ENVIRONMENT`, else `production`.
+    /// `SENTRY_ENVIRONMENT`, else `development` in a debug build (`debug_assertions`) and
+    /// `production` in a release build, as sentry-rust.
     #[must_use]
     pub fn environment(mut self, environment: impl Into<Cow<'static, str>>) -> Self {
         self.environment = Some(environment.into());
@@ -296,6 +311,22 @@ impl Options {
     #[must_use]
     pub fn max_queue_bytes(mut self, bytes: usize) -> Self {
         self.max_queue_bytes = bytes;
+        self
+    }
+
+    /// How a request's transaction is named when nothing set a name (events' `transaction`
+    /// and the performance transaction): the route template, `/users/{id}` (the default, as
+    /// sentry-python's `transaction_style="url"`), or with the method first, `GET /users/{id}`
+    /// (as sentry-tower and sentry-actix name it: choose it when migrating from them, so
+    /// dashboards and alerts keyed on names keep working). Set process-wide by `init`.
+    ///
+    /// ```
+    /// let options = isoscope::Options::new().transaction_style(isoscope::TransactionStyle::MethodAndRoute);
+    /// # drop(options);
+    /// ```
+    #[must_use]
+    pub fn transaction_style(mut self, style: TransactionStyle) -> Self {
+        self.transaction_style = style;
         self
     }
 

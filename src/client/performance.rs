@@ -84,7 +84,7 @@ fn finish_transaction_slow(handle: &ScopeHandle, status_code: Option<u16>, statu
         event_id: EventId::new(),
         // The name the scope has when the request ends (`set_transaction` renames it), as its
         // events say; else the route.
-        name: scope.transaction().unwrap_or_else(|| request.transaction()).to_owned(),
+        name: scope.transaction_name().unwrap_or_else(|| request.transaction().to_owned()),
         op: "http.server".to_owned(),
         trace_id: trace.trace_id(),
         span_id: trace.span_id(),
@@ -171,11 +171,19 @@ struct Open {
     /// The request's trace, for the headers of calls made inside this span.
     context: PropagationContext,
     span: Span,
+    /// Where `start_span` made this span the open one, and what was open before.
+    ambient: Option<(ScopeHandle, Option<(SpanId, SpanId)>)>,
 }
 
 /// Starts a child span of the active request's transaction: `op` the kind of operation
 /// (`db.query`, `http.client`, `cache.get`), `description` what it did. The span ends when the
 /// guard drops; outside a sampled request the guard records nothing.
+///
+/// The span is the *open span* of the active scope until the guard drops, as in both Sentry
+/// SDKs: a span started meanwhile — here, or in work spawned from here with
+/// [`spawn`](crate::spawn) — is its child; events captured meanwhile carry its span id (and it
+/// is the parent in [`trace_headers`](crate::trace_headers)); when it ends, the span open
+/// before it is open again.
 ///
 /// ```
 /// let outside = isoscope::start_span("cache.get", "order:7");
@@ -192,7 +200,16 @@ pub fn start_span(op: impl Into<String>, description: impl Into<String>) -> Span
     let Some(request) = scope.request() else { return SpanGuard { open: None } };
     let Some(recorder) = request.recorder() else { return SpanGuard { open: None } };
     let trace = request.trace();
-    SpanGuard::open(recorder.clone(), trace.clone(), trace.span_id(), op.into(), description.into())
+    let previous = scope.active_span();
+    let parent = previous.map_or(trace.span_id(), |(open, _)| open);
+    let mut guard = SpanGuard::open(recorder.clone(), trace.clone(), parent, op.into(), description.into());
+    if let Some(o) = &mut guard.open {
+        let handle = bind::find(bind::Access::Write);
+        let mine = (o.span.span_id, parent);
+        handle.configure(|s| s.set_active_span(Some(mine)));
+        o.ambient = Some((handle, previous));
+    }
+    guard
 }
 
 impl SpanGuard {
@@ -213,10 +230,10 @@ impl SpanGuard {
             timestamp: 0.0,
             status: None,
         };
-        Self { open: Some(Open { recorder, context, span }) }
+        Self { open: Some(Open { recorder, context, span, ambient: None }) }
     }
 
-    /// A span inside this one.
+    /// A span inside this one (it does not become the open span: see [`start_span`]).
     pub fn start_child(&self, op: impl Into<String>, description: impl Into<String>) -> Self {
         match &self.open {
             Some(o) => Self::open(o.recorder.clone(), o.context.clone(), o.span.span_id, op.into(), description.into()),
@@ -254,6 +271,15 @@ impl SpanGuard {
 impl Drop for SpanGuard {
     fn drop(&mut self) {
         if let Some(mut o) = self.open.take() {
+            if let Some((handle, previous)) = o.ambient.take() {
+                let mine = Some((o.span.span_id, o.span.parent_span_id));
+                // Unless a span started later is still open there (guards dropped out of order).
+                handle.configure(|s| {
+                    if s.active_span() == mine {
+                        s.set_active_span(previous);
+                    }
+                });
+            }
             o.span.timestamp = o.recorder.now();
             o.recorder.record(o.span);
         }

@@ -62,9 +62,11 @@ impl TraceHeaders {
 /// [`TraceHeaders`]); outside a request, those of the process's trace.
 pub fn trace_headers() -> TraceHeaders {
     let scope = bind::find(bind::Access::Read).snapshot();
-    match scope.request() {
-        Some(request) => headers_for(request.trace()),
-        None => headers_for(crate::trace::process()),
+    match (scope.request(), scope.active_span()) {
+        // Inside a span `start_span` opened: that span is the callee's parent.
+        (Some(request), Some((span, _))) => headers_for(&request.trace().with_span(span)),
+        (Some(request), None) => headers_for(request.trace()),
+        (None, _) => headers_for(crate::trace::process()),
     }
 }
 

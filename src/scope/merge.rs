@@ -38,7 +38,7 @@ pub(crate) fn apply_scopes(event: &mut Event, scopes: &[&Scope], max: usize) {
             event.user = rest.user.as_deref().cloned();
         }
         if event.transaction.is_none() {
-            event.transaction = scope.transaction().map(str::to_owned);
+            event.transaction = scope.transaction_name();
         }
         if event.fingerprint.is_none() {
             event.fingerprint = rest.fingerprint.as_deref().map(<[String]>::to_vec);

@@ -34,6 +34,7 @@ pub(crate) use recorder::Recorder;
 pub use request_info::RequestInfo;
 
 use crate::event::{Breadcrumb, Event, Level, User};
+use crate::trace::SpanId;
 
 /// An event processor: may edit an event or drop it by returning `None`.
 pub(crate) type EventProcessor = Arc<dyn Fn(Event) -> Option<Event> + Send + Sync>;
@@ -91,6 +92,9 @@ struct Rest {
     /// A client bound to this scope (its forks inherit it): events captured with it go there
     /// instead of to the process-wide client. Opaque here (the client module knows its type).
     client: Option<ScopeClient>,
+    /// The span open here (`start_span`), and its parent: the parent of the next span started
+    /// here or in work spawned from here, and the span of events captured here.
+    span: Option<(SpanId, SpanId)>,
 }
 
 /// A client bound to a scope, as the scope keeps it.
@@ -105,6 +109,7 @@ static EMPTY_REST: Rest = Rest {
     fingerprint: None,
     processors: Field::Empty,
     client: None,
+    span: None,
 };
 
 impl Rest {
@@ -116,6 +121,7 @@ impl Rest {
             && self.fingerprint.is_none()
             && self.processors.is_empty()
             && self.client.is_none()
+            && self.span.is_none()
     }
 
     /// Whether no field is owned (copying it is O(1)).
@@ -139,8 +145,17 @@ impl Rest {
             fingerprint: self.fingerprint.as_deref().map(Arc::from),
             processors: self.processors.localized(),
             client: self.client.clone(),
+            span: self.span,
         }
     }
+}
+
+/// Whether transaction names put the request's method before the route (set by `init`).
+static METHOD_IN_NAMES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sets whether transaction names put the method before the route (`init`).
+pub(crate) fn set_method_in_names(on: bool) {
+    METHOD_IN_NAMES.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
 impl Clone for Scope {
@@ -211,6 +226,33 @@ impl Scope {
     /// [`RequestInfo::transaction`]), if any.
     pub fn transaction(&self) -> Option<&str> {
         self.rest().transaction.as_deref().or_else(|| self.request.get().map(RequestInfo::transaction))
+    }
+
+    /// The span open in this scope and its parent (see `start_span`).
+    pub(crate) fn active_span(&self) -> Option<(SpanId, SpanId)> {
+        self.rest().span
+    }
+
+    /// Sets or clears the span open in this scope.
+    pub(crate) fn set_active_span(&mut self, span: Option<(SpanId, SpanId)>) {
+        if span.is_some() || self.rest().span.is_some() {
+            self.rest_mut().span = span;
+        }
+    }
+
+    /// The name events and the transaction get: the one set, else the request's route —
+    /// `GET /users/{id}` rather than `/users/{id}` when `init` chose
+    /// `TransactionStyle::MethodAndRoute`.
+    pub(crate) fn transaction_name(&self) -> Option<String> {
+        if let Some(set) = self.rest().transaction.as_deref() {
+            return Some(set.to_owned());
+        }
+        let request = self.request.get()?;
+        Some(if METHOD_IN_NAMES.load(std::sync::atomic::Ordering::Relaxed) {
+            format!("{} {}", request.method(), request.transaction())
+        } else {
+            request.transaction().to_owned()
+        })
     }
 
     /// Sets or clears the user.

@@ -145,6 +145,14 @@ impl PropagationContext {
         trace
     }
 
+    /// `contexts.trace` of an event captured inside the child span `span` (of parent `parent`).
+    pub(crate) fn to_span_context(&self, span: SpanId, parent: SpanId) -> Value {
+        let mut trace = self.to_context();
+        trace["span_id"] = json!(span);
+        trace["parent_span_id"] = json!(parent);
+        trace
+    }
+
     /// `sentry-trace` for a call made from here: this trace, this span as the parent.
     pub fn sentry_trace(&self) -> String {
         match self.sampled {
