@@ -169,6 +169,11 @@ mod trace;
 pub mod transport;
 mod util;
 
+/// README's Rust blocks, compiled as doctests so that they never rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}
+
 use std::borrow::Cow;
 use std::future::Future;
 

@@ -11,7 +11,11 @@ use crate::event::Envelope;
 use crate::outcome::DiscardReason;
 
 /// The default transport when no DSN is configured: one JSON event per line, written to
-/// stdout, or appended to the file named by the `ISOSCOPE_OUTPUT` environment variable.
+/// stdout, or appended to the file named by the `ISOSCOPE_OUTPUT` environment variable; with
+/// `ISOSCOPE_OUTPUT=pretty`, a few readable lines per event on stderr instead — its message or
+/// exception, its in-app frames, the latest breadcrumbs, tags and user — for a person reading
+/// a terminal (stderr: apart from a program's own output and `tracing_subscriber::fmt()`'s,
+/// which go to stdout).
 ///
 /// Writing happens on a background thread behind a bounded queue (1,024 events), so `send`
 /// never blocks, even when stdout is a full pipe; events beyond the queue are dropped and
@@ -41,13 +45,37 @@ impl std::fmt::Debug for LocalTransport {
 
 const QUEUE: usize = 1024;
 
+/// How the sink writes an event.
+#[derive(Clone, Copy)]
+enum Format {
+    Json,
+    Pretty,
+}
+
+fn with_newline(mut line: Vec<u8>) -> Vec<u8> {
+    line.push(b'\n');
+    line
+}
+
 impl LocalTransport {
-    /// Writes to the file named by `ISOSCOPE_OUTPUT` if it is set, else to stdout.
+    /// `ISOSCOPE_OUTPUT=pretty`: readable lines on stderr; another value: JSON lines appended
+    /// to the file it names; unset: JSON lines on stdout.
     pub fn from_env() -> Result<Self, String> {
         match std::env::var_os("ISOSCOPE_OUTPUT").filter(|v| !v.is_empty()) {
+            Some(v) if v == "pretty" => Self::pretty().map_err(|e| e.to_string()),
             Some(path) => Self::to_file(PathBuf::from(path)).map_err(|e| format!("ISOSCOPE_OUTPUT: {e}")),
             None => Self::stdout().map_err(|e| e.to_string()),
         }
+    }
+
+    /// Readable lines on stderr (see above).
+    ///
+    /// ```
+    /// let _guard = isoscope::init(isoscope::Options::new().transport(isoscope::LocalTransport::pretty().unwrap())).unwrap();
+    /// isoscope::capture_message("shown on stderr", isoscope::Level::Warning);
+    /// ```
+    pub fn pretty() -> io::Result<Self> {
+        Self::with_format("stderr (pretty)".to_owned(), io::stderr(), Format::Pretty)
     }
 
     /// Writes to stdout.
@@ -62,19 +90,25 @@ impl LocalTransport {
         Self::with_writer(path.display().to_string(), file)
     }
 
-    fn with_writer<W: Write + Send + 'static>(target: String, mut out: W) -> io::Result<Self> {
+    fn with_writer<W: Write + Send + 'static>(target: String, out: W) -> io::Result<Self> {
+        Self::with_format(target, out, Format::Json)
+    }
+
+    fn with_format<W: Write + Send + 'static>(target: String, mut out: W, format: Format) -> io::Result<Self> {
         let worker = Worker::spawn("isoscope-local", QUEUE, move |envelope: Envelope| {
             // The capture's deferred work, on this thread; then one JSON line per event or
-            // transaction (`"type": "transaction"`).
-            let envelope = envelope.finish();
-            let mut line = match (envelope.event(), envelope.transaction()) {
-                (Some(event), _) => serde_json::to_vec(event),
-                (None, Some(transaction)) => serde_json::to_vec(transaction),
+            // transaction (`"type": "transaction"`), or its readable lines.
+            let mut envelope = envelope.finish();
+            envelope.resolve_all();
+            let line = match (format, envelope.event(), envelope.transaction()) {
+                (Format::Json, Some(event), _) => serde_json::to_vec(event).map(with_newline),
+                (Format::Json, None, Some(transaction)) => serde_json::to_vec(transaction).map(with_newline),
+                (Format::Pretty, Some(event), _) => Ok(super::pretty::event(event).into_bytes()),
+                (Format::Pretty, None, Some(transaction)) => Ok(super::pretty::transaction(transaction).into_bytes()),
                 // Nothing this sink writes (a client report, say): handled.
-                (None, None) => return Verdict::Delivered,
-            }
-            .unwrap_or_default();
-            line.push(b'\n');
+                (_, None, None) => return Verdict::Delivered,
+            };
+            let line = line.unwrap_or_default();
             match out.write_all(&line).and_then(|()| out.flush()) {
                 Ok(()) => Verdict::Delivered,
                 Err(_) => Verdict::Discarded(DiscardReason::NetworkError),

@@ -31,6 +31,7 @@ mod gzip;
 mod http;
 mod local;
 mod memory;
+mod pretty;
 mod priority;
 #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
 mod ratelimit;
