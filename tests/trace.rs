@@ -230,3 +230,45 @@ async fn a_malformed_trace_header_is_counted_when_the_request_arrives() {
     app.oneshot(plain).await.unwrap();
     assert_eq!(isoscope::stats().since(&before).trace_headers_invalid, 7);
 }
+
+/// reqwest 0.12 (feature `reqwest012`): the same headers and breadcrumb as with 0.13.
+#[cfg(feature = "reqwest012")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_traced_works_with_reqwest_0_12() {
+    transport();
+    let callee = Router::new()
+        .route(
+            "/callee",
+            get(|| async {
+                isoscope::capture_message("callee", Level::Info);
+                "ok"
+            }),
+        )
+        .layer(IsolationLayer::new());
+    let callee_addr = serve(callee).await;
+    let caller = Router::new()
+        .route(
+            "/caller",
+            get(|State(callee): State<std::net::SocketAddr>| async move {
+                isoscope::set_tag("test", "reqwest-0.12");
+                let client = reqwest012::Client::new();
+                let res = client.get(format!("http://{callee}/callee?token=s3cret")).send_traced().await.unwrap();
+                assert_eq!(res.status().as_u16(), 200);
+                isoscope::capture_message("caller", Level::Info);
+            }),
+        )
+        .layer(IsolationLayer::new())
+        .with_state(callee_addr);
+    let caller_addr = serve(caller).await;
+    http_client().get(format!("http://{caller_addr}/caller")).send().await.unwrap();
+    let caller_event =
+        events_tagged("test", "reqwest-0.12").into_iter().find(|e| e.message.as_deref() == Some("caller")).unwrap();
+    let crumb = caller_event.breadcrumbs.iter().find(|b| b.ty == "http").expect("an http breadcrumb");
+    assert_eq!(crumb.data["url"], format!("http://{callee_addr}/callee?token=[Filtered]"));
+    assert_eq!(crumb.data["status_code"], 200);
+    let callee_event = transport().events().into_iter().find(|e| {
+        e.message.as_deref() == Some("callee") && trace_of(e)["trace_id"] == trace_of(&caller_event)["trace_id"]
+    });
+    let callee_event = callee_event.expect("the callee continued the caller's trace");
+    assert_eq!(trace_of(&callee_event)["parent_span_id"], trace_of(&caller_event)["span_id"]);
+}

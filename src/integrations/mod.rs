@@ -13,6 +13,6 @@ pub mod tracing;
 #[cfg_attr(docsrs, doc(cfg(feature = "anyhow")))]
 pub mod anyhow;
 
-#[cfg(feature = "reqwest")]
-#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+#[cfg(any(feature = "reqwest", feature = "reqwest012"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "reqwest", feature = "reqwest012"))))]
 pub mod reqwest;

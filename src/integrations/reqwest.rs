@@ -10,7 +10,14 @@ use std::time::Instant;
 
 use crate::event::{scrub, Breadcrumb, Level};
 
-/// Trace propagation and breadcrumbs for `reqwest` calls (feature `reqwest`).
+// Both majors use the `url` crate's one `Url`.
+#[cfg(feature = "reqwest")]
+use reqwest::Url;
+#[cfg(all(feature = "reqwest012", not(feature = "reqwest")))]
+use reqwest012::Url;
+
+/// Trace propagation and breadcrumbs for `reqwest` calls: reqwest 0.13's `RequestBuilder`
+/// (feature `reqwest`, on by default) and reqwest 0.12's (feature `reqwest012`).
 ///
 /// ```no_run
 /// use isoscope::integrations::reqwest::TraceRequest;
@@ -23,6 +30,11 @@ use crate::event::{scrub, Breadcrumb, Level};
 /// # Ok(()) }
 /// ```
 pub trait TraceRequest: Sized {
+    /// The response (`reqwest::Response` of the builder's version).
+    type Response;
+    /// The error (`reqwest::Error` of the builder's version).
+    type Error;
+
     /// Adds `sentry-trace`, `traceparent` and `baggage` for the active request's trace
     /// ([`trace_headers`](crate::trace_headers)).
     #[must_use]
@@ -32,62 +44,89 @@ pub trait TraceRequest: Sized {
     /// method, URL (without credentials, secret-looking query values filtered), status code and
     /// duration, level `error` for a 5xx answer or a failed request. Inside a sampled request
     /// the call is also an `http.client` child span, and the callee's parent is that span.
-    fn send_traced(self) -> impl Future<Output = reqwest::Result<reqwest::Response>> + Send;
+    fn send_traced(self) -> impl Future<Output = Result<Self::Response, Self::Error>> + Send;
 }
 
-impl TraceRequest for reqwest::RequestBuilder {
-    fn with_trace(self) -> Self {
-        let headers = crate::trace_headers();
-        headers.iter().fold(self, |req, (name, value)| req.header(name, value))
-    }
+/// `TraceRequest` for the `RequestBuilder` of the reqwest crate named `$reqwest`.
+macro_rules! trace_request {
+    ($reqwest:ident) => {
+        impl TraceRequest for $reqwest::RequestBuilder {
+            type Response = $reqwest::Response;
+            type Error = $reqwest::Error;
 
-    fn send_traced(self) -> impl Future<Output = reqwest::Result<reqwest::Response>> + Send {
-        let (client, request) = self.build_split();
-        let prepared = request.map(|mut request| {
-            let method = request.method().to_string();
-            let url = display_url(request.url());
-            // Inside a sampled request, an `http.client` span, the callee's parent.
-            let span = crate::start_span("http.client", format!("{method} {url}"));
-            span.trace_headers().apply_to(request.headers_mut());
-            (request, method, url, span)
-        });
-        async move {
-            let (request, method, url, mut span) = prepared?;
-            let started = Instant::now();
-            let answer = client.execute(request).await;
-            span.set_status(match &answer {
-                Ok(res) => crate::SpanStatus::from_http(res.status().as_u16()),
-                Err(_) => crate::SpanStatus::InternalError,
-            });
-            drop(span);
-            let millis = started.elapsed().as_secs_f64() * 1000.0;
-            let mut crumb = Breadcrumb::new(format!("{method} {url}"))
-                .ty("http")
-                .category("http")
-                .data("method", method)
-                .data("url", url)
-                .data("duration_ms", (millis * 1000.0).round() / 1000.0);
-            match &answer {
-                Ok(res) => {
-                    let status = res.status().as_u16();
-                    crumb = crumb.data("status_code", status);
-                    if status >= 500 {
-                        crumb = crumb.level(Level::Error);
-                    } else if status >= 400 {
-                        crumb = crumb.level(Level::Warning);
-                    }
-                }
-                Err(err) => crumb = crumb.level(Level::Error).data("reason", err.to_string()),
+            fn with_trace(self) -> Self {
+                let headers = crate::trace_headers();
+                headers.iter().fold(self, |req, (name, value)| req.header(name, value))
             }
-            crate::add_breadcrumb(crumb);
-            answer
+
+            fn send_traced(self) -> impl Future<Output = Result<Self::Response, Self::Error>> + Send {
+                let (client, request) = self.build_split();
+                let prepared = request.map(|mut request| {
+                    let method = request.method().to_string();
+                    let url = display_url(request.url());
+                    // Inside a sampled request, an `http.client` span, the callee's parent.
+                    let span = crate::start_span("http.client", format!("{method} {url}"));
+                    let headers = span.trace_headers();
+                    for (name, value) in headers.iter() {
+                        if let Ok(value) = $reqwest::header::HeaderValue::from_str(value) {
+                            request.headers_mut().insert(name, value);
+                        }
+                    }
+                    (request, method, url, span)
+                });
+                async move {
+                    let (request, method, url, mut span) = prepared?;
+                    let started = Instant::now();
+                    let answer = client.execute(request).await;
+                    let status = answer.as_ref().ok().map(|res| res.status().as_u16());
+                    span.set_status(status.map_or(crate::SpanStatus::InternalError, crate::SpanStatus::from_http));
+                    drop(span);
+                    let failure = answer.as_ref().err().map(ToString::to_string);
+                    crate::add_breadcrumb(breadcrumb(method, url, started, status, failure));
+                    answer
+                }
+            }
+        }
+    };
+}
+
+#[cfg(feature = "reqwest")]
+trace_request!(reqwest);
+#[cfg(feature = "reqwest012")]
+trace_request!(reqwest012);
+
+/// The `http` breadcrumb of a call: its status code, or why it failed.
+fn breadcrumb(
+    method: String,
+    url: String,
+    started: Instant,
+    status: Option<u16>,
+    failure: Option<String>,
+) -> Breadcrumb {
+    let millis = started.elapsed().as_secs_f64() * 1000.0;
+    let mut crumb = Breadcrumb::new(format!("{method} {url}"))
+        .ty("http")
+        .category("http")
+        .data("method", method)
+        .data("url", url)
+        .data("duration_ms", (millis * 1000.0).round() / 1000.0);
+    if let Some(status) = status {
+        crumb = crumb.data("status_code", status);
+        if status >= 500 {
+            crumb = crumb.level(Level::Error);
+        } else if status >= 400 {
+            crumb = crumb.level(Level::Warning);
         }
     }
+    if let Some(reason) = failure {
+        crumb = crumb.level(Level::Error).data("reason", reason);
+    }
+    crumb
 }
 
 /// The URL as a breadcrumb shows it: no user or password, secret-looking query values
 /// `[Filtered]` (unless `send_default_pii`), no fragment.
-fn display_url(url: &reqwest::Url) -> String {
+fn display_url(url: &Url) -> String {
     let mut shown = url.clone();
     let _ = shown.set_username("");
     let _ = shown.set_password(None);
@@ -105,7 +144,7 @@ fn display_url(url: &reqwest::Url) -> String {
 mod tests {
     #[test]
     fn urls_lose_credentials_and_secrets() {
-        let url: reqwest::Url = "https://user:pw@api.example/v1/items?page=2&token=s3cret#frag".parse().unwrap();
+        let url: super::Url = "https://user:pw@api.example/v1/items?page=2&token=s3cret#frag".parse().unwrap();
         assert_eq!(super::display_url(&url), "https://api.example/v1/items?page=2&token=[Filtered]");
     }
 }

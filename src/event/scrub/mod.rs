@@ -103,7 +103,7 @@ fn is_secret_key(key: &str) -> bool {
 
 /// A query string with the values of secret-looking keys replaced by [`FILTERED`] (pairs split
 /// on `&` and `;`, keys percent-decoded), by the default rules.
-#[cfg(any(test, feature = "reqwest"))]
+#[cfg(any(test, feature = "reqwest", feature = "reqwest012"))]
 pub(crate) fn filter_query(query: &str) -> String {
     filter_pairs(query, query_separator, &Scrubber::default()).into_owned()
 }
