@@ -3,7 +3,7 @@
 
     python scripts/validate-events.py FILE [FILE ...]
 
-Uses tests/schema/event.schema.json (vendored, see tests/schema/README.md) and the `jsonschema`
+Uses conformance/tests/schema/event.schema.json (vendored, see conformance/tests/schema/README.md) and the `jsonschema`
 package (the Bugsink virtualenv has it: $BUGSINK_HOME/venv/bin/python). Lines that are not
 JSON objects with an `event_id` are skipped (an example's own output); exits 1 with every error
 if any event is invalid, or if a file holds no events at all.
@@ -15,7 +15,7 @@ import sys
 import jsonschema
 
 root = pathlib.Path(__file__).resolve().parent.parent
-schema = json.loads((root / "tests/schema/event.schema.json").read_text())
+schema = json.loads((root / "conformance/tests/schema/event.schema.json").read_text())
 # The top level is `anyOf: [{event object}]`: validate against the object itself, so that the
 # errors name the offending fields.
 event_schema = dict(schema["anyOf"][0], definitions=schema["definitions"])

@@ -17,7 +17,7 @@ fn run_fixture(profile: &str) -> serde_json::Value {
     let output = Command::new(cargo)
         .args(["run", "--quiet", "--profile", profile, "--manifest-path"])
         .arg(&manifest)
-        .env("CARGO_TARGET_DIR", root.join("target/release-fixture"))
+        .env("CARGO_TARGET_DIR", root.join("../target/release-fixture"))
         .env_remove("RUSTFLAGS")
         .output()
         .expect("cargo runs");

@@ -19,7 +19,7 @@ use isoscope::{Breadcrumb, IsolationLayer, Options};
 use serde_json::Value;
 
 fn script() -> String {
-    format!("{}/scripts/bugsink.sh", env!("CARGO_MANIFEST_DIR"))
+    format!("{}/../scripts/bugsink.sh", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Where a Bugsink this test starts keeps its virtualenv and data (not the default home, which
