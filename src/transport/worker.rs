@@ -99,24 +99,10 @@ impl Pending {
         }
     }
 
-    /// Takes back an item accepted by [`add`](Self::add) that could not be queued after all,
-    /// and refuses it for `reason`.
+    /// Takes back an item accepted by [`add`](Self::add) that could not be queued after all:
+    /// handled at once, discarded for `reason`.
     pub(crate) fn undo(&self, delivery: Option<Delivery>, reason: DiscardReason) {
-        let mut state = self.lock();
-        if state.closed {
-            drop(state);
-            if let Some(d) = delivery {
-                d.forget(); // counted by `close`
-            }
-            return;
-        }
-        account(&mut state.left, delivery.as_ref(), false);
-        state.count = state.count.saturating_sub(1);
-        if state.count == 0 {
-            self.zero.notify_all();
-        }
-        drop(state);
-        self.refuse(delivery, Some(reason));
+        self.finish(delivery, Verdict::Discarded(reason));
     }
 
     #[cfg_attr(not(feature = "reqwest"), allow(dead_code))] // used by the HTTP transport

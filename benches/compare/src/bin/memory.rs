@@ -150,6 +150,19 @@ fn print_big_mappings() {
     }
 }
 
+/// The `--queue` app: each request adds 10 breadcrumbs and a tag and captures one error.
+fn queue_app() -> Router {
+    let handler = || async {
+        for i in 0..10 {
+            isoscope::add_breadcrumb(isoscope::Breadcrumb::new(format!("step {i} of the request")));
+        }
+        isoscope::set_tag("handler", "memory");
+        let err = "x".parse::<u32>().unwrap_err();
+        isoscope::capture_error(&err);
+    };
+    Router::new().route("/", get(handler)).layer(isoscope::IsolationLayer::new())
+}
+
 /// `--queue`: the heap the HTTP transport's queue really holds against its estimate
 /// (`Envelope::estimated_size`, what `max_queue_bytes` bounds): a server that accepts
 /// connections and never answers, and 2,000 requests that each add 10 breadcrumbs and capture
@@ -169,19 +182,7 @@ async fn queue_bytes() {
             .max_queue_bytes(64 << 20),
     )
     .unwrap();
-    let app = Router::new()
-        .route(
-            "/",
-            get(|| async {
-                for i in 0..10 {
-                    isoscope::add_breadcrumb(isoscope::Breadcrumb::new(format!("step {i} of the request")));
-                }
-                isoscope::set_tag("handler", "memory");
-                let err = "x".parse::<u32>().unwrap_err();
-                isoscope::capture_error(&err);
-            }),
-        )
-        .layer(isoscope::IsolationLayer::new());
+    let app = queue_app();
     const N: usize = 2000;
     let region = Region::new(GLOBAL);
     for _ in 0..N {
@@ -190,37 +191,18 @@ async fn queue_bytes() {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let change = region.change();
     let held = change.bytes_allocated as i64 - change.bytes_deallocated as i64;
-    // The estimate of one such envelope, as the queue counted it.
-    let estimate = {
-        let transport = isoscope::MemoryTransport::new();
-        let client = isoscope::Client::new(isoscope::Options::new().transport(transport)).unwrap();
-        let est = Arc::new(std::sync::Mutex::new(0usize));
-        let e2 = est.clone();
-        struct Measure(Arc<std::sync::Mutex<usize>>);
-        impl isoscope::Transport for Measure {
-            fn send(&self, envelope: isoscope::Envelope) {
-                *self.0.lock().unwrap() = envelope.estimated_size();
-            }
+    // The estimate of one such envelope, as the queue counts it.
+    struct Measure(Arc<std::sync::Mutex<usize>>);
+    impl isoscope::Transport for Measure {
+        fn send(&self, envelope: isoscope::Envelope) {
+            *self.0.lock().unwrap() = envelope.estimated_size();
         }
-        drop(client);
-        let measuring = isoscope::Client::new(isoscope::Options::new().transport(Measure(e2))).unwrap();
-        let app = Router::new()
-            .route(
-                "/",
-                get(|| async {
-                    for i in 0..10 {
-                        isoscope::add_breadcrumb(isoscope::Breadcrumb::new(format!("step {i} of the request")));
-                    }
-                    isoscope::set_tag("handler", "memory");
-                    let err = "x".parse::<u32>().unwrap_err();
-                    isoscope::capture_error(&err);
-                }),
-            )
-            .layer(isoscope::IsolationLayer::new());
-        measuring.new_scope().bind(app.oneshot(Request::get("/").body(Body::empty()).unwrap())).await.unwrap();
-        let e = *est.lock().unwrap();
-        e
-    };
+    }
+    let measured = Arc::new(std::sync::Mutex::new(0usize));
+    let measuring = isoscope::Client::new(isoscope::Options::new().transport(Measure(measured.clone()))).unwrap();
+    let request = queue_app().oneshot(Request::get("/").body(Body::empty()).unwrap());
+    measuring.new_scope().bind(request).await.unwrap();
+    let estimate = *measured.lock().unwrap();
     let s = isoscope::stats();
     println!(
         "queue: {N} events captured, {} dropped; heap held {:.0} bytes per queued event, estimated {estimate} (held / estimate {:.2})",
