@@ -342,7 +342,7 @@ pub fn capture_message(message: impl Into<String>, level: Level) -> Option<Event
 /// Captures an error event with the active scopes: one exception per error in its `source()`
 /// chain, the outermost last.
 pub fn capture_error(error: &(dyn std::error::Error + 'static)) -> Option<EventId> {
-    client::capture_at_site(|| Event::from_error(error))
+    client::capture_error_at_site(|| Event::from_error(error))
 }
 
 /// Captures an event with the active scopes (values set on the event win).

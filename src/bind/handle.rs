@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::reentrant;
 use crate::event::EventId;
+use crate::outcome::sessions::SessionStatus;
 use crate::scope::{RequestInfo, Scope};
 use crate::stats::{incr, COUNTERS};
 
@@ -16,6 +17,9 @@ static NEXT_SCOPE_ID: AtomicU64 = AtomicU64::new(1);
 const IN_PROGRESS: u8 = 0;
 /// `Inner::outcome` of a scope that serves no request: it never records one.
 const NOT_A_REQUEST: u8 = 255;
+/// Set in `Inner::outcome` of a request's scope once an error event was captured with it (its
+/// session then ends `errored`, unless it crashed or was cancelled).
+const ERRORED: u8 = 0x40;
 
 /// A process-unique scope id. Threads take ids in blocks, so forking a scope per request does
 /// not contend on one global counter.
@@ -54,6 +58,7 @@ impl Outcome {
     /// The outcome stored as `code`; `None` for the states that are no outcome
     /// ([`IN_PROGRESS`], [`NOT_A_REQUEST`]).
     fn from_code(code: u8) -> Option<Self> {
+        let code = if code == NOT_A_REQUEST { code } else { code & !ERRORED };
         [Self::Completed, Self::Cancelled, Self::Panicked].into_iter().find(|o| *o as u8 == code)
     }
 }
@@ -295,17 +300,33 @@ impl ScopeHandle {
     /// Records a request's outcome once; later calls, and calls on a scope that serves no
     /// request, are ignored. Returns whether this call set it.
     pub(crate) fn end(&self, outcome: Outcome) -> bool {
-        let counter = match outcome {
-            Outcome::Completed => &COUNTERS.requests_completed,
-            Outcome::Cancelled => &COUNTERS.requests_cancelled,
-            Outcome::Panicked => &COUNTERS.requests_panicked,
+        let (counter, session) = match outcome {
+            Outcome::Completed => (&COUNTERS.requests_completed, SessionStatus::Exited),
+            Outcome::Cancelled => (&COUNTERS.requests_cancelled, SessionStatus::Abnormal),
+            Outcome::Panicked => (&COUNTERS.requests_panicked, SessionStatus::Crashed),
         };
-        let set =
-            self.0.outcome.compare_exchange(IN_PROGRESS, outcome as u8, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        let cell = &self.0.outcome;
+        let mut current = IN_PROGRESS;
+        let set = loop {
+            match cell.compare_exchange(current, current | outcome as u8, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break true,
+                // An error was captured meanwhile: keep its mark.
+                Err(seen) if seen == ERRORED && current == IN_PROGRESS => current = ERRORED,
+                Err(_) => break false,
+            }
+        };
         if set {
             incr(counter);
+            let errored = current == ERRORED && session == SessionStatus::Exited;
+            crate::outcome::sessions::record(if errored { SessionStatus::Errored } else { session });
         }
         set
+    }
+
+    /// Marks a request's scope as having an error event captured with it (its session is
+    /// `errored`); a no-op for a scope that serves no request or a request that ended.
+    pub(crate) fn mark_errored(&self) {
+        let _ = self.0.outcome.compare_exchange(IN_PROGRESS, ERRORED, Ordering::AcqRel, Ordering::Relaxed);
     }
 
     /// The id of the last event captured with this scope.

@@ -62,7 +62,17 @@ pub(crate) enum Stack {
 /// The capture pipeline: merge scopes, sample, run processors and `before_send` (outside every
 /// lock), hand the envelope to the transport.
 pub(crate) fn capture(isolation: ScopeHandle, current: Option<Arc<Scope>>, event: Event) -> Option<EventId> {
+    mark_if_error(&isolation, &event);
     capture_with(isolation, current, || event, Stack::Never)
+}
+
+/// An error event (an exception, level error or above) captured in a request makes its
+/// session `errored` — whatever becomes of the event (sampling, `before_send`); a message never
+/// does.
+fn mark_if_error(isolation: &ScopeHandle, event: &Event) {
+    if !event.exception.is_empty() && event.level.is_none_or(|l| l >= crate::Level::Error) {
+        isolation.mark_errored();
+    }
 }
 
 /// `build` makes the event only once it is known to be wanted (see [`capture_now`]).
@@ -90,6 +100,13 @@ fn capture_with(
 /// transport has no room for.
 pub(crate) fn capture_at_site(build: impl FnOnce() -> Event) -> Option<EventId> {
     capture_with(bind::find(bind::Access::Read), bind::current(), build, Stack::IfAttach)
+}
+
+/// `capture_error`: [`capture_at_site`] for an error, whose request's session is `errored`.
+pub(crate) fn capture_error_at_site(build: impl FnOnce() -> Event) -> Option<EventId> {
+    let isolation = bind::find(bind::Access::Read);
+    isolation.mark_errored();
+    capture_with(isolation, bind::current(), build, Stack::IfAttach)
 }
 
 /// [`capture`] without waiting for this thread's scope lock to be released: for the panic
@@ -304,7 +321,9 @@ fn attach_stack(event: &mut Event, stack: Stack, options: &super::Options) {
 #[cfg(feature = "anyhow")]
 pub(crate) fn capture_with_backtrace(event: Event, backtrace: Option<String>) -> Option<EventId> {
     let stack = backtrace.map_or(Stack::IfAttach, Stack::StdText);
-    capture_with(bind::find(bind::Access::Read), bind::current(), || event, stack)
+    let isolation = bind::find(bind::Access::Read);
+    mark_if_error(&isolation, &event);
+    capture_with(isolation, bind::current(), || event, stack)
 }
 
 /// Captures `event` with the active scopes (values set on the event win).

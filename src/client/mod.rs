@@ -31,7 +31,9 @@ use std::time::{Duration, Instant};
 
 #[cfg(feature = "anyhow")]
 pub(crate) use capture::capture_with_backtrace;
-pub(crate) use capture::{add_breadcrumb, capture, capture_at_site, capture_event, capture_now, Stack};
+pub(crate) use capture::{
+    add_breadcrumb, capture, capture_at_site, capture_error_at_site, capture_event, capture_now, Stack,
+};
 pub use options::{Options, SamplingContext, TransactionStyle};
 pub(crate) use panic_hook::{forget_hook_capture, hook_captured};
 pub(crate) use performance::{finish_transaction, sample_request};
@@ -188,6 +190,7 @@ pub fn init(options: Options) -> Result<ClientGuard, Error> {
     bind::called_init();
     panic_hook::set_capturing(options.capture_panics);
     performance::set_tracing(options);
+    crate::outcome::sessions::set_tracking(core.recorder.sessions().is_some());
     let client = Arc::new(core);
     let old = CLIENT.write().unwrap_or_else(PoisonError::into_inner).replace(client.clone());
     drop(old);
@@ -234,7 +237,11 @@ impl Core {
         if crate::debug::enabled() {
             crate::debug::line(format_args!("{}", describe_transport(&options, dsn.as_ref(), dsn_source)));
         }
-        let recorder = Arc::new(Recorder::new(options.send_client_reports));
+        let mut recorder = Recorder::new(options.send_client_reports);
+        if let (true, Some(release)) = (options.auto_session_tracking, &options.release) {
+            recorder = recorder.with_sessions(release.to_string(), options.environment.as_deref().map(str::to_owned));
+        }
+        let recorder = Arc::new(recorder);
         let transport: Arc<dyn Transport> = match (&options.transport, &dsn) {
             (Some(t), _) => t.clone(),
             (None, Some(dsn)) => {

@@ -76,6 +76,7 @@ pub struct Options {
     pub(crate) max_queue_bytes: usize,
     pub(crate) send_client_reports: bool,
     pub(crate) transaction_style: TransactionStyle,
+    pub(crate) auto_session_tracking: bool,
     pub(crate) debug: bool,
     pub(crate) capture_panics: bool,
     pub(crate) attach_stacktrace: bool,
@@ -105,6 +106,7 @@ impl Default for Options {
             max_queue_bytes: 8 << 20,
             send_client_reports: true,
             transaction_style: TransactionStyle::Route,
+            auto_session_tracking: true,
             debug: false,
             capture_panics: true,
             attach_stacktrace: false,
@@ -136,6 +138,7 @@ impl fmt::Debug for Options {
             .field("max_queue_bytes", &self.max_queue_bytes)
             .field("send_client_reports", &self.send_client_reports)
             .field("transaction_style", &self.transaction_style)
+            .field("auto_session_tracking", &self.auto_session_tracking)
             .field("debug", &self.debug)
             .field("capture_panics", &self.capture_panics)
             .field("attach_stacktrace", &self.attach_stacktrace)
@@ -311,6 +314,26 @@ impl Options {
     #[must_use]
     pub fn max_queue_bytes(mut self, bytes: usize) -> Self {
         self.max_queue_bytes = bytes;
+        self
+    }
+
+    /// Release health in request mode (default `true`, as sentry-python's
+    /// `auto_session_tracking`): every request `IsolationLayer` serves is a session — `crashed`
+    /// when its handler panicked, `abnormal` when it was cancelled before its response ended,
+    /// `errored` when an error event (an exception: `capture_error`, a captured `Err`, never
+    /// `capture_message`) was captured in it, else `exited` (a 5xx without a captured error
+    /// too). The HTTP transport sends them aggregated per minute as a `sessions` item (with the
+    /// next envelope once a minute, after 10 s idle, at flush and shutdown), so Sentry shows
+    /// crash-free sessions per release. Sessions need a release (`Options::release` or
+    /// `SENTRY_RELEASE`): without one nothing is counted. Set process-wide by `init`.
+    ///
+    /// ```
+    /// let options = isoscope::Options::new().auto_session_tracking(false);
+    /// # drop(options);
+    /// ```
+    #[must_use]
+    pub fn auto_session_tracking(mut self, on: bool) -> Self {
+        self.auto_session_tracking = on;
         self
     }
 

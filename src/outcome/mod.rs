@@ -15,6 +15,7 @@
 mod category;
 mod reason;
 mod recorder;
+pub(crate) mod sessions;
 mod tally;
 
 pub use category::DataCategory;

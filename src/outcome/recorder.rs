@@ -20,6 +20,9 @@ pub(crate) struct Recorder {
     /// Items lost (see [`DiscardReason::is_loss`]) since the last flush, per reason; the last
     /// cell counts shutdown drops.
     lost: [AtomicU64; REASONS + 1],
+    /// The release and environment its requests' sessions are reported for, when it tracks
+    /// sessions (`Options::auto_session_tracking` with a release).
+    sessions: Option<(String, Option<String>)>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -35,7 +38,20 @@ impl Recorder {
             reports,
             unreported: [const { [const { AtomicU64::new(0) }; REASONS] }; CATEGORIES],
             lost: [const { AtomicU64::new(0) }; REASONS + 1],
+            sessions: None,
         }
+    }
+
+    /// Reports requests' sessions for `release` (and `environment`).
+    pub(crate) fn with_sessions(mut self, release: String, environment: Option<String>) -> Self {
+        self.sessions = Some((release, environment));
+        self
+    }
+
+    /// The release and environment of the sessions it reports, if it does.
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))] // read by the HTTP transport
+    pub(crate) fn sessions(&self) -> Option<&(String, Option<String>)> {
+        self.sessions.as_ref()
     }
 
     /// `quantity` items of `category` entered the capture pipeline.

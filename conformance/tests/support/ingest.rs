@@ -68,8 +68,10 @@ impl Received {
 struct State_ {
     /// Client-report counts accepted: `(reason, category)` → quantity.
     reports: Mutex<BTreeMap<(String, String), u64>>,
-    /// Envelopes that held client reports only (not in `requests`, never scripted).
+    /// Envelopes that held client reports or sessions only (not in `requests`, never scripted).
     report_envelopes: Mutex<u64>,
+    /// The `sessions` payloads accepted (standalone or riding on an accepted envelope).
+    sessions: Mutex<Vec<Value>>,
     script: Mutex<VecDeque<Answer>>,
     default: Mutex<Answer>,
     received: Mutex<Vec<Received>>,
@@ -92,6 +94,7 @@ impl Ingest {
         let state = Arc::new(State_ {
             reports: Mutex::default(),
             report_envelopes: Mutex::default(),
+            sessions: Mutex::default(),
             script: Mutex::default(),
             default: Mutex::new(default),
             received: Mutex::default(),
@@ -129,8 +132,27 @@ impl Ingest {
         self.state.reports.lock().unwrap().clone()
     }
 
-    /// Envelopes that held client reports only (they are not in [`requests`](Self::requests)
-    /// nor [`received`](Self::received), and are always accepted).
+    /// The `sessions` payloads accepted so far (release health), in arrival order.
+    pub fn sessions(&self) -> Vec<Value> {
+        self.state.sessions.lock().unwrap().clone()
+    }
+
+    /// Sessions counted in every accepted `sessions` item, per status (`exited`, `errored`,
+    /// `abnormal`, `crashed`), with the release they were sent for.
+    pub fn session_counts(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for payload in self.sessions() {
+            for bucket in payload["aggregates"].as_array().into_iter().flatten() {
+                for status in ["exited", "errored", "abnormal", "crashed"] {
+                    *out.entry(status.to_owned()).or_default() += bucket[status].as_u64().unwrap_or(0);
+                }
+            }
+        }
+        out
+    }
+
+    /// Envelopes that held client reports or sessions only (they are not in
+    /// [`requests`](Self::requests) nor [`received`](Self::received), and are always accepted).
     pub fn report_envelopes(&self) -> u64 {
         *self.state.report_envelopes.lock().unwrap()
     }
@@ -244,8 +266,23 @@ fn decode(headers: &HeaderMap, body: &Bytes) -> Result<Parsed, Box<Response>> {
     })
 }
 
+/// The SDK's own bookkeeping: client reports and sessions.
 fn is_report(item: &(Value, Value)) -> bool {
-    item.0["type"] == "client_report"
+    item.0["type"] == "client_report" || item.0["type"] == "sessions"
+}
+
+/// Records a bookkeeping item (see [`is_report`]), checked against Relay's shapes.
+fn record_bookkeeping(state: &State_, (header, payload): &(Value, Value)) {
+    if header["type"] == "sessions" {
+        let release = payload["attrs"]["release"].as_str().expect("sessions carry a release");
+        assert!(!release.is_empty(), "{payload}");
+        for bucket in payload["aggregates"].as_array().expect("aggregates") {
+            assert!(bucket["started"].as_str().is_some_and(|t| t.ends_with('Z')), "{payload}");
+        }
+        state.sessions.lock().unwrap().push(payload.clone());
+    } else {
+        record_report(state, payload);
+    }
 }
 
 async fn handle(
@@ -258,8 +295,8 @@ async fn handle(
     // A client report on its own: always accepted, never scripted nor counted as a request.
     if let Ok((_, items)) = &parsed {
         if !items.is_empty() && items.iter().all(is_report) {
-            for (_, payload) in items {
-                record_report(&state, payload);
+            for item in items {
+                record_bookkeeping(&state, item);
             }
             *state.report_envelopes.lock().unwrap() += 1;
             return axum::Json(serde_json::json!({})).into_response();
@@ -307,8 +344,8 @@ async fn handle(
         return (StatusCode::BAD_REQUEST, axum::Json(msg)).into_response();
     }
     // Reports riding along count once their envelope is accepted; `received` shows the rest.
-    for (_, payload) in items.iter().filter(|i| is_report(i)) {
-        record_report(&state, payload);
+    for item in items.iter().filter(|i| is_report(i)) {
+        record_bookkeeping(&state, item);
     }
     items.retain(|i| !is_report(i));
     let id = header["event_id"].clone();

@@ -86,19 +86,30 @@ impl Shared {
 
     /// Delivers one envelope (with retries), a client report riding along if discards wait
     /// for one, and says how it ended. The report's counts are put back if it failed.
-    async fn deliver(&self, envelope: Envelope, delivery: &mut Option<Delivery>) -> Verdict {
+    /// `flushing`: the envelope of a flush, which takes the sessions whenever there are any
+    /// (otherwise they ride along once a minute).
+    async fn deliver(&self, envelope: Envelope, delivery: &mut Option<Delivery>, flushing: bool) -> Verdict {
         // The capture's deferred work (merge, scrub, limits), here on the transport's thread.
         let mut envelope = envelope.finish();
         let riding = self.reports.take().map(|(item, taken)| {
             envelope.push_unchecked(item);
             taken
         });
+        let sessions = self.reports.take_sessions(flushing).map(|(item, counts)| {
+            envelope.push_unchecked(item);
+            counts
+        });
         if envelope.items().is_empty() {
-            return Verdict::Delivered; // a report's envelope, and no report waited after all
+            return Verdict::Delivered; // a report's envelope, and nothing waited after all
         }
         let verdict = self.attempts(&mut envelope, delivery).await;
-        if let Some(taken) = riding.filter(|_| verdict != Verdict::Delivered) {
-            taken.put_back();
+        if verdict != Verdict::Delivered {
+            if let Some(taken) = riding {
+                taken.put_back();
+            }
+            if let Some(counts) = sessions {
+                crate::outcome::sessions::restore(counts);
+            }
         }
         verdict
     }
@@ -235,12 +246,13 @@ pub(super) async fn run(mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>, mut cl
             // if a delivery filled them, go.
             () = tokio::time::sleep(crate::stack::KEEP_SYMBOLS) => {
                 if shared.reports.waiting() && shared.pending.add(None) {
+                    // (Sessions ride on it once a minute at most; client reports always.)
                     // An empty envelope: the report rides on it (`deliver`).
                     let shared = shared.clone();
                     tokio::spawn(async move {
                         let _in_flight =
                             InFlight { shared: shared.clone(), delivery: None, verdict: Verdict::Delivered, bytes: 0 };
-                        shared.deliver(Envelope::new(), &mut None).await;
+                        shared.deliver(Envelope::new(), &mut None, false).await;
                     });
                 }
                 crate::stack::release_symbol_caches();
@@ -258,7 +270,7 @@ pub(super) async fn run(mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>, mut cl
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            let verdict = shared.deliver(envelope, &mut in_flight.delivery).await;
+            let verdict = shared.deliver(envelope, &mut in_flight.delivery, report).await;
             in_flight.verdict = if report { Verdict::Delivered } else { verdict };
             drop((in_flight, slot));
         });
