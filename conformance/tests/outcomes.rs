@@ -335,3 +335,45 @@ async fn a_burst_of_1000_events_fits_the_default_queue_even_when_nothing_drains(
     assert_eq!(d.events_dropped_shutdown, 1000, "{d:?}");
     assert_balanced(&d);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_send_transaction_edits_or_drops_transactions_and_drops_are_counted() {
+    let _turn = TURN.lock().await;
+    let transport = MemoryTransport::new();
+    let before = isoscope::stats();
+    let guard = isoscope::init(
+        Options::new().transport(transport.clone()).traces_sample_rate(1.0).before_send_transaction(|mut tx| {
+            if tx.name == "/health" {
+                return None;
+            }
+            tx.tags.insert("seen_by".to_owned(), "hook".to_owned());
+            Some(tx)
+        }),
+    )
+    .unwrap();
+    let app = Router::new()
+        .route("/health", get(|| async { "up" }))
+        .route(
+            "/work",
+            get(|| async {
+                let _s = isoscope::start_span("db", "one");
+                "done"
+            }),
+        )
+        .layer(IsolationLayer::new());
+    get_path(&app, "/health").await;
+    get_path(&app, "/work").await;
+    drop(guard);
+    let sent = transport.transactions();
+    assert_eq!(sent.len(), 1);
+    assert_eq!((sent[0].name.as_str(), sent[0].tags["seen_by"].as_str()), ("/work", "hook"));
+    assert!(sent[0].tags.contains_key("request_id"), "the hook saw (and kept) the request's tags");
+    let d = isoscope::stats().since(&before);
+    assert_eq!(d.items(DataCategory::Transaction).discarded(DiscardReason::BeforeSend), 1);
+    assert_eq!(
+        d.items(DataCategory::Span).discarded(DiscardReason::BeforeSend),
+        1,
+        "the dropped one had no child span"
+    );
+    assert_balanced(&d);
+}

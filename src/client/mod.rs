@@ -18,6 +18,7 @@
 mod capture;
 mod defaults;
 mod options;
+mod options_performance;
 mod panic_hook;
 mod performance;
 mod scoped_client;

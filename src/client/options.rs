@@ -8,36 +8,16 @@ use std::time::Duration;
 use crate::bind::Propagation;
 use crate::dsn::{Dsn, DsnError, DsnOrigin};
 use crate::event::scrub::Scrubber;
-use crate::event::{Breadcrumb, Event};
+use crate::event::{Breadcrumb, Event, Transaction};
+
+pub use super::options_performance::{SamplingContext, TransactionStyle};
 use crate::stack::InApp;
 use crate::transport::Transport;
 
 type BeforeSend = Arc<dyn Fn(Event) -> Option<Event> + Send + Sync>;
+type BeforeSendTransaction = Arc<dyn Fn(Transaction) -> Option<Transaction> + Send + Sync>;
 type BeforeBreadcrumb = Arc<dyn Fn(Breadcrumb) -> Option<Breadcrumb> + Send + Sync>;
 pub(crate) type TracesSampler = Arc<dyn Fn(&SamplingContext<'_>) -> f64 + Send + Sync>;
-
-/// What [`Options::traces_sampler`] decides a request's sampling from.
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub struct SamplingContext<'a> {
-    /// The transaction name: the route template (`/orders/{id}`), else the path.
-    pub transaction: &'a str,
-    /// The request method.
-    pub method: &'a http::Method,
-    /// The caller's decision, from the incoming `sentry-trace` / `traceparent`.
-    pub parent_sampled: Option<bool>,
-}
-
-/// How requests' transactions are named (see [`Options::transaction_style`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum TransactionStyle {
-    /// The route template: `/users/{id}` (sentry-python's `url` style).
-    #[default]
-    Route,
-    /// The method and the route template: `GET /users/{id}` (sentry-tower, sentry-actix).
-    MethodAndRoute,
-}
 
 /// Configuration for [`init`](super::init). Build it with the setters:
 ///
@@ -66,6 +46,7 @@ pub struct Options {
     pub(crate) sample_rate: f64,
     pub(crate) max_breadcrumbs: usize,
     pub(crate) before_send: Option<BeforeSend>,
+    pub(crate) before_send_transaction: Option<BeforeSendTransaction>,
     pub(crate) before_breadcrumb: Option<BeforeBreadcrumb>,
     pub(crate) send_default_pii: bool,
     pub(crate) scrubber: Arc<Scrubber>,
@@ -96,6 +77,7 @@ impl Default for Options {
             sample_rate: 1.0,
             max_breadcrumbs: crate::scope::DEFAULT_MAX_BREADCRUMBS,
             before_send: None,
+            before_send_transaction: None,
             before_breadcrumb: None,
             send_default_pii: false,
             scrubber: Arc::default(),
@@ -128,6 +110,7 @@ impl fmt::Debug for Options {
             .field("sample_rate", &self.sample_rate)
             .field("max_breadcrumbs", &self.max_breadcrumbs)
             .field("before_send", &self.before_send.is_some())
+            .field("before_send_transaction", &self.before_send_transaction.is_some())
             .field("before_breadcrumb", &self.before_breadcrumb.is_some())
             .field("send_default_pii", &self.send_default_pii)
             .field("scrubber", &self.scrubber)
@@ -317,42 +300,6 @@ impl Options {
         self
     }
 
-    /// Release health in request mode (default `true`, as sentry-python's
-    /// `auto_session_tracking`): every request `IsolationLayer` serves is a session — `crashed`
-    /// when its handler panicked, `abnormal` when it was cancelled before its response ended,
-    /// `errored` when an error event (an exception: `capture_error`, a captured `Err`, never
-    /// `capture_message`) was captured in it, else `exited` (a 5xx without a captured error
-    /// too). The HTTP transport sends them aggregated per minute as a `sessions` item (with the
-    /// next envelope once a minute, after 10 s idle, at flush and shutdown), so Sentry shows
-    /// crash-free sessions per release. Sessions need a release (`Options::release` or
-    /// `SENTRY_RELEASE`): without one nothing is counted. Set process-wide by `init`.
-    ///
-    /// ```
-    /// let options = isoscope::Options::new().auto_session_tracking(false);
-    /// # drop(options);
-    /// ```
-    #[must_use]
-    pub fn auto_session_tracking(mut self, on: bool) -> Self {
-        self.auto_session_tracking = on;
-        self
-    }
-
-    /// How a request's transaction is named when nothing set a name (events' `transaction`
-    /// and the performance transaction): the route template, `/users/{id}` (the default, as
-    /// sentry-python's `transaction_style="url"`), or with the method first, `GET /users/{id}`
-    /// (as sentry-tower and sentry-actix name it: choose it when migrating from them, so
-    /// dashboards and alerts keyed on names keep working). Set process-wide by `init`.
-    ///
-    /// ```
-    /// let options = isoscope::Options::new().transaction_style(isoscope::TransactionStyle::MethodAndRoute);
-    /// # drop(options);
-    /// ```
-    #[must_use]
-    pub fn transaction_style(mut self, style: TransactionStyle) -> Self {
-        self.transaction_style = style;
-        self
-    }
-
     /// Tell the server what the SDK discarded (default `true`), as Sentry's client reports:
     /// counts per reason and category (`queue_overflow`, `ratelimit_backoff`,
     /// `network_error`, `send_error`, `sample_rate`, `before_send`, ... for `error`,
@@ -435,44 +382,6 @@ impl Options {
     #[must_use]
     pub fn in_app_exclude(mut self, prefix: impl Into<String>) -> Self {
         Arc::make_mut(&mut self.in_app).exclude.push(prefix.into());
-        self
-    }
-
-    /// Turns tracing on: the fraction of the requests that start a trace here which send a
-    /// performance transaction, from 0.0 to 1.0. A request whose caller sent a sampling
-    /// decision (`sentry-trace` `-1`/`-0`, `traceparent` flags) follows it — also at 0.0, as in
-    /// sentry-rust and sentry-python: `traces_sample_rate(0.0)` starts no trace of its own but
-    /// keeps a distributed trace whole. Unset (the default), tracing is off: no transactions,
-    /// and nothing of them on the request path. Process-wide: the client
-    /// [`init`](super::init) started decides.
-    ///
-    /// ```
-    /// let transport = isoscope::MemoryTransport::new();
-    /// let _guard = isoscope::init(isoscope::Options::new().traces_sample_rate(1.0).transport(transport.clone())).unwrap();
-    /// ```
-    #[must_use]
-    pub fn traces_sample_rate(mut self, rate: f64) -> Self {
-        self.traces_sample_rate = Some(rate);
-        self
-    }
-
-    /// Decides each request's sample rate (0.0 to 1.0; out of range counts as 0) from its
-    /// [`SamplingContext`]; wins over `traces_sample_rate` and over the caller's decision
-    /// (which it is given). Called at the start of every request: keep it cheap.
-    ///
-    /// ```
-    /// let options = isoscope::Options::new().traces_sampler(|ctx| match ctx.transaction {
-    ///     "/health" => 0.0,
-    ///     _ => ctx.parent_sampled.map_or(0.1, |s| if s { 1.0 } else { 0.0 }),
-    /// });
-    /// # drop(options);
-    /// ```
-    #[must_use]
-    pub fn traces_sampler<F>(mut self, sampler: F) -> Self
-    where
-        F: Fn(&SamplingContext<'_>) -> f64 + Send + Sync + 'static,
-    {
-        self.traces_sampler = Some(Arc::new(sampler));
         self
     }
 

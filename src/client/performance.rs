@@ -106,6 +106,22 @@ fn finish_transaction_slow(handle: &ScopeHandle, status_code: Option<u16>, statu
             scrubber: (!core.options.send_default_pii).then(|| core.options.scrubber.clone()),
         }),
     };
+    let transaction = match &core.options.before_send_transaction {
+        None => transaction,
+        Some(hook) => {
+            let mut transaction = transaction;
+            transaction.resolve(); // the hook sees the request data and tags
+            let spans = transaction.spans.len() as u64 + 1;
+            let Some(kept) = hook(transaction) else {
+                for (category, n) in [(DataCategory::Transaction, 1), (DataCategory::Span, spans)] {
+                    core.recorder.captured(category, n);
+                    core.recorder.discarded(category, DiscardReason::BeforeSend, n);
+                }
+                return;
+            };
+            kept
+        }
+    };
     let dsc = super::trace_headers::dynamic_sampling_context(trace, &core);
     let envelope = Envelope::from_transaction(transaction).with_trace_header(dsc).accounted(core.recorder.clone());
     if let Some(delivery) = envelope.delivery() {
