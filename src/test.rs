@@ -80,7 +80,7 @@ pub async fn with_captured_events<F: Future>(future: F) -> Vec<Event> {
 /// ```
 pub async fn with_captured_output<F: Future>(future: F) -> (F::Output, Vec<Event>) {
     let (client, transport) = test_client();
-    let _runtime = crate::client::test_runtimes::register(&client);
+    let _runtime = crate::client::test_runtimes::register(client.core());
     let output = client.new_scope().bind(future).await;
     client.flush(Duration::from_secs(5));
     (output, transport.take_events())

@@ -18,9 +18,9 @@ pub(crate) struct TestRuntime {
     core: Weak<Core>,
 }
 
-/// Registers `client` for the tokio runtime this runs on (none outside one).
-pub(crate) fn register(client: &super::Client) -> TestRuntime {
-    let core = Arc::downgrade(client.core());
+/// Registers the client `core` for the tokio runtime this runs on (none outside one).
+pub(crate) fn register(core: &Arc<Core>) -> TestRuntime {
+    let core = Arc::downgrade(core);
     let id = tokio::runtime::Handle::try_current().ok().map(|h| h.id());
     if let Some(id) = id {
         RUNTIMES.lock().unwrap_or_else(PoisonError::into_inner).push((id, core.clone()));
