@@ -36,6 +36,13 @@ fn app() -> Router {
         )
         .route("/server-error", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
         .route(
+            "/hook-dropped",
+            get(|| async {
+                isoscope::capture_error(&std::io::Error::other("dropped by before_send"));
+                "ok"
+            }),
+        )
+        .route(
             "/panic",
             get(|| async {
                 if std::hint::black_box(true) {
@@ -73,13 +80,18 @@ async fn call(path: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_request_is_a_session_counted_by_how_it_ended() {
     let server = Ingest::start(Answer::Accept).await;
-    let guard = isoscope::init(Options::new().dsn(server.dsn()).release("shop@1.4.2").environment("staging")).unwrap();
-    for path in ["/ok", "/ok", "/error", "/message", "/server-error", "/panic", "/slow"] {
+    let options = Options::new().dsn(server.dsn()).release("shop@1.4.2").environment("staging").before_send(|e| {
+        let dropped = e.exception.iter().any(|x| x.value.as_deref() == Some("dropped by before_send"));
+        (!dropped).then_some(e)
+    });
+    let guard = isoscope::init(options).unwrap();
+    // An error `before_send` drops does not count (the sessions spec's rule).
+    for path in ["/ok", "/ok", "/error", "/message", "/server-error", "/hook-dropped", "/panic", "/slow"] {
         call(path).await;
     }
     guard.flush(Duration::from_secs(10));
     let expected: BTreeMap<String, u64> =
-        [("exited", 4), ("errored", 1), ("crashed", 1), ("abnormal", 1)].map(|(k, v)| (k.to_owned(), v)).into();
+        [("exited", 5), ("errored", 1), ("crashed", 1), ("abnormal", 1)].map(|(k, v)| (k.to_owned(), v)).into();
     assert_eq!(server.session_counts(), expected, "{:#?}", server.sessions());
     let first = &server.sessions()[0];
     assert_eq!(first["attrs"]["release"], "shop@1.4.2");

@@ -62,17 +62,16 @@ pub(crate) enum Stack {
 /// The capture pipeline: merge scopes, sample, run processors and `before_send` (outside every
 /// lock), hand the envelope to the transport.
 pub(crate) fn capture(isolation: ScopeHandle, current: Option<Arc<Scope>>, event: Event) -> Option<EventId> {
-    mark_if_error(&isolation, &event);
-    capture_with(isolation, current, || event, Stack::Never)
+    let error = is_error(&event);
+    capture_with(isolation, current, || event, Stack::Never, error)
 }
 
-/// An error event (an exception, level error or above) captured in a request makes its
-/// session `errored` — whatever becomes of the event (sampling, `before_send`); a message never
-/// does.
-fn mark_if_error(isolation: &ScopeHandle, event: &Event) {
-    if !event.exception.is_empty() && event.level.is_none_or(|l| l >= crate::Level::Error) {
-        isolation.mark_errored();
-    }
+/// Whether an event is an error event (an exception, level error or above): captured in a
+/// request, it makes the request's session `errored`, also when sampling or a rate limit then
+/// drops it — not when `before_send` or an event processor does (the sessions spec's rule). A
+/// message never is one.
+fn is_error(event: &Event) -> bool {
+    !event.exception.is_empty() && event.level.is_none_or(|l| l >= crate::Level::Error)
 }
 
 /// `build` makes the event only once it is known to be wanted (see [`capture_now`]).
@@ -81,6 +80,7 @@ fn capture_with(
     current: Option<Arc<Scope>>,
     build: impl FnOnce() -> Event,
     stack: Stack,
+    error: bool,
 ) -> Option<EventId> {
     if reentrant::any_held() {
         // Called from inside a `configure` closure: capture once the scope is released (a stack
@@ -88,25 +88,23 @@ fn capture_with(
         let event = build();
         let id = event.event_id;
         reentrant::defer(move || {
-            capture_now(isolation, current, || event, stack);
+            capture_now(isolation, current, || event, stack, error);
         });
         return Some(id);
     }
-    capture_now(isolation, current, build, stack)
+    capture_now(isolation, current, build, stack, error)
 }
 
 /// `capture_message` / `capture_error`: the capture site's stack with `attach_stacktrace`.
 /// The event is built only if it is wanted: not for a sampled-out capture, nor for one the
 /// transport has no room for.
 pub(crate) fn capture_at_site(build: impl FnOnce() -> Event) -> Option<EventId> {
-    capture_with(bind::find(bind::Access::Read), bind::current(), build, Stack::IfAttach)
+    capture_with(bind::find(bind::Access::Read), bind::current(), build, Stack::IfAttach, false)
 }
 
-/// `capture_error`: [`capture_at_site`] for an error, whose request's session is `errored`.
+/// `capture_error`: [`capture_at_site`] for an error event (see [`is_error`]).
 pub(crate) fn capture_error_at_site(build: impl FnOnce() -> Event) -> Option<EventId> {
-    let isolation = bind::find(bind::Access::Read);
-    isolation.mark_errored();
-    capture_with(isolation, bind::current(), build, Stack::IfAttach)
+    capture_with(bind::find(bind::Access::Read), bind::current(), build, Stack::IfAttach, true)
 }
 
 /// [`capture`] without waiting for this thread's scope lock to be released: for the panic
@@ -128,6 +126,7 @@ pub(crate) fn capture_now(
     current: Option<Arc<Scope>>,
     build: impl FnOnce() -> Event,
     stack: Stack,
+    error: bool,
 ) -> Option<EventId> {
     let iso = isolation.snapshot();
     let Some(client) = client_for(current.as_deref(), &iso) else {
@@ -137,8 +136,15 @@ pub(crate) fn capture_now(
     let recorder = &client.recorder;
     recorder.captured(DataCategory::Error, 1);
     let options = &client.options;
+    // An error event makes its request's session `errored`, unless a hook drops it.
+    let mark = |error: bool| {
+        if error {
+            isolation.mark_errored();
+        }
+    };
     if options.sample_rate < 1.0 && crate::util::random_f64() >= options.sample_rate {
         recorder.discarded(DataCategory::Error, DiscardReason::SampleRate, 1);
+        mark(error);
         return None;
     }
     let global = bind::global().snapshot();
@@ -146,6 +152,7 @@ pub(crate) fn capture_now(
     if !hooked && !client.transport.has_room() {
         recorder.discarded(DataCategory::Error, DiscardReason::QueueOverflow, 1);
         crate::debug::once(crate::debug::Problem::QueueFull);
+        mark(error);
         let id = EventId::new();
         isolation.set_last_event_id(id);
         return Some(id);
@@ -164,6 +171,7 @@ pub(crate) fn capture_now(
         };
         capture = hooked;
     }
+    mark(error);
     isolation.set_last_event_id(id);
     client.transport.send(Envelope::deferred(id, Box::new(capture), client.recorder.clone()));
     Some(id)
@@ -321,9 +329,8 @@ fn attach_stack(event: &mut Event, stack: Stack, options: &super::Options) {
 #[cfg(feature = "anyhow")]
 pub(crate) fn capture_with_backtrace(event: Event, backtrace: Option<String>) -> Option<EventId> {
     let stack = backtrace.map_or(Stack::IfAttach, Stack::StdText);
-    let isolation = bind::find(bind::Access::Read);
-    mark_if_error(&isolation, &event);
-    capture_with(isolation, bind::current(), || event, stack)
+    let error = is_error(&event);
+    capture_with(bind::find(bind::Access::Read), bind::current(), || event, stack, error)
 }
 
 /// Captures `event` with the active scopes (values set on the event win).

@@ -192,6 +192,11 @@ pub fn init(options: Options) -> Result<ClientGuard, Error> {
     panic_hook::set_capturing(options.capture_panics);
     performance::set_tracing(options);
     crate::outcome::sessions::set_tracking(core.recorder.sessions().is_some());
+    if options.auto_session_tracking && options.release.is_none() && crate::debug::enabled() {
+        crate::debug::line(format_args!(
+            "release health is off: sessions need a release (Options::release or SENTRY_RELEASE)"
+        ));
+    }
     let client = Arc::new(core);
     let old = CLIENT.write().unwrap_or_else(PoisonError::into_inner).replace(client.clone());
     drop(old);

@@ -97,7 +97,7 @@ fn on_panic(info: &PanicHookInfo<'_>) {
         );
     }
     event.level = Some(Level::Fatal);
-    super::capture_now(handle.clone(), current, || event, super::Stack::Panic);
+    super::capture_now(handle.clone(), current, || event, super::Stack::Panic, true);
     let _ = HOOK_CAPTURED.try_with(|c| c.set(true));
     // A no-op unless `handle` is a request's own scope.
     handle.end(Outcome::Panicked);
