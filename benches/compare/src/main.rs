@@ -238,7 +238,7 @@ fn report(mode: &str, samples: &[(Variant, Vec<Pair>)]) -> Vec<Row> {
 
 fn main() {
     let rounds: usize = arg("--rounds").unwrap_or(15);
-    let _iso = isoscope::init(isoscope::Options::new().transport(DropAll)).unwrap();
+    let _iso = isoscope::init(isoscope::Options::new().release("compare@1.0").transport(DropAll)).unwrap(); // a release: sessions on
     let mut sentry_options = sentry::ClientOptions::default();
     sentry_options.dsn = Some("https://public@sentry.invalid/1".parse().unwrap());
     sentry_options.transport =
@@ -278,7 +278,9 @@ fn main() {
     // the median added ns per request of each and their ratio.
     if std::env::args().any(|a| a == "--traced") {
         drop(_iso);
-        let _iso = isoscope::init(isoscope::Options::new().traces_sample_rate(1.0).transport(DropAll)).unwrap();
+        let _iso =
+            isoscope::init(isoscope::Options::new().release("compare@1.0").traces_sample_rate(1.0).transport(DropAll))
+                .unwrap();
         let _sentry = sentry_traced_init();
         let tasks = arg("--tasks").unwrap_or(CONCURRENCY);
         let bare = Variant::Bare.router();
@@ -309,7 +311,10 @@ fn main() {
         let traced = std::env::args().any(|a| a == "--with-traces");
         let _traced = traced.then(|| {
             (
-                isoscope::init(isoscope::Options::new().traces_sample_rate(1.0).transport(DropAll)).unwrap(),
+                isoscope::init(
+                    isoscope::Options::new().release("compare@1.0").traces_sample_rate(1.0).transport(DropAll),
+                )
+                .unwrap(),
                 sentry_traced_init(),
             )
         });
