@@ -36,6 +36,7 @@ pub(crate) use capture::{
     add_breadcrumb, capture, capture_at_site, capture_error_at_site, capture_event, capture_now, Stack,
 };
 pub use options::{Options, SamplingContext, TransactionStyle};
+pub(crate) use options_performance::is_failed_status;
 pub(crate) use panic_hook::{forget_hook_capture, hook_captured};
 pub(crate) use performance::{finish_transaction, sample_request};
 pub use performance::{start_span, SpanGuard};
@@ -185,6 +186,7 @@ pub fn init(options: Options) -> Result<ClientGuard, Error> {
     let options = &core.options;
     crate::scope::set_max_breadcrumbs(options.max_breadcrumbs);
     crate::scope::set_method_in_names(options.transaction_style == TransactionStyle::MethodAndRoute);
+    options_performance::set_failed_status_codes(&options.failed_request_status_codes);
     SEND_DEFAULT_PII.store(options.send_default_pii, Ordering::Relaxed);
     HAS_BEFORE_BREADCRUMB.store(options.before_breadcrumb.is_some(), Ordering::Relaxed);
     bind::set_policy(options.propagation);

@@ -58,6 +58,7 @@ pub struct Options {
     pub(crate) send_client_reports: bool,
     pub(crate) transaction_style: TransactionStyle,
     pub(crate) auto_session_tracking: bool,
+    pub(crate) failed_request_status_codes: Vec<std::ops::RangeInclusive<u16>>,
     pub(crate) debug: bool,
     pub(crate) capture_panics: bool,
     pub(crate) attach_stacktrace: bool,
@@ -89,6 +90,7 @@ impl Default for Options {
             send_client_reports: true,
             transaction_style: TransactionStyle::Route,
             auto_session_tracking: true,
+            failed_request_status_codes: vec![500..=599],
             debug: false,
             capture_panics: true,
             attach_stacktrace: false,
@@ -122,6 +124,7 @@ impl fmt::Debug for Options {
             .field("send_client_reports", &self.send_client_reports)
             .field("transaction_style", &self.transaction_style)
             .field("auto_session_tracking", &self.auto_session_tracking)
+            .field("failed_request_status_codes", &self.failed_request_status_codes)
             .field("debug", &self.debug)
             .field("capture_panics", &self.capture_panics)
             .field("attach_stacktrace", &self.attach_stacktrace)

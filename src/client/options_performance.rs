@@ -1,6 +1,8 @@
 //! The options of performance and release health: sampling (`traces_sample_rate`,
 //! `traces_sampler`), transaction names and `before_send_transaction`, sessions.
 
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::Options;
@@ -29,7 +31,54 @@ pub enum TransactionStyle {
     MethodAndRoute,
 }
 
+/// The status codes `IsolationLayer::capture_server_errors()` captures a response for, one
+/// bit per code below 640 (set by `init`; 500–599 until then).
+static FAILED: [AtomicU64; 10] = {
+    let mut bits = [const { AtomicU64::new(0) }; 10];
+    bits[7] = AtomicU64::new(u64::MAX << 52); // 500..=511
+    bits[8] = AtomicU64::new(u64::MAX); // 512..=575
+    bits[9] = AtomicU64::new(u64::MAX >> 40); // 576..=599
+    bits
+};
+
+/// Whether a response with `status` is a failed request to capture (see
+/// [`Options::failed_request_status_codes`]).
+pub(crate) fn is_failed_status(status: u16) -> bool {
+    let (word, bit) = (usize::from(status / 64), status % 64);
+    FAILED.get(word).is_some_and(|w| w.load(Ordering::Relaxed) & (1 << bit) != 0)
+}
+
+/// Installs the codes (`init`).
+pub(crate) fn set_failed_status_codes(codes: &[RangeInclusive<u16>]) {
+    for (word, cell) in FAILED.iter().enumerate() {
+        let mut bits = 0u64;
+        for bit in 0..64u16 {
+            let code = word as u16 * 64 + bit;
+            if codes.iter().any(|r| r.contains(&code)) {
+                bits |= 1 << bit;
+            }
+        }
+        cell.store(bits, Ordering::Relaxed);
+    }
+}
+
 impl Options {
+    /// The response status codes a layer with
+    /// [`capture_server_errors()`](crate::IsolationLayer::capture_server_errors) captures an
+    /// event for (default `500..=599`, as sentry-python's `failed_request_status_codes`). Set
+    /// process-wide by `init`.
+    ///
+    /// ```
+    /// // 5xx, and 429 (a client being throttled is worth knowing about here).
+    /// let options = isoscope::Options::new().failed_request_status_codes([500..=599, 429..=429]);
+    /// # drop(options);
+    /// ```
+    #[must_use]
+    pub fn failed_request_status_codes(mut self, codes: impl IntoIterator<Item = RangeInclusive<u16>>) -> Self {
+        self.failed_request_status_codes = codes.into_iter().collect();
+        self
+    }
+
     /// Called with every transaction (a sampled request's, with its request data, tags and
     /// spans) before it is sent; return `None` to drop it (counted as discarded by
     /// `before_send` in `stats().items(..)` and the client reports), or edit it — a health

@@ -104,7 +104,7 @@ where
                 // A request that captured an event already (its error, its panic) is not
                 // reported a second time for the 5xx it answers with.
                 if *this.capture_server_errors
-                    && response.status().is_server_error()
+                    && crate::client::is_failed_status(response.status().as_u16())
                     && handle.last_event_id().is_none()
                 {
                     capture_server_error(&handle, response.status());

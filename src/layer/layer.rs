@@ -28,7 +28,9 @@ impl IsolationLayer {
 }
 
 impl<const CAPTURE_SERVER_ERRORS: bool> IsolationLayer<CAPTURE_SERVER_ERRORS> {
-    /// Also capture an event (level error) for every response with a 5xx status, with the
+    /// Also capture an event (level error) for every response with a 5xx status (the codes
+    /// [`Options::failed_request_status_codes`](crate::Options::failed_request_status_codes)
+    /// names: 500–599 by default), with the
     /// method and route template as its message (`GET /orders/{id} → 500`, so that one failing
     /// route is one issue) and the status in tag `http.status_code`. A request that already
     /// captured an event (an error the handler reported, a panic) is not captured again for
