@@ -305,22 +305,16 @@ impl ScopeHandle {
             Outcome::Cancelled => (&COUNTERS.requests_cancelled, SessionStatus::Abnormal),
             Outcome::Panicked => (&COUNTERS.requests_panicked, SessionStatus::Crashed),
         };
-        let cell = &self.0.outcome;
-        let mut current = IN_PROGRESS;
-        let set = loop {
-            match cell.compare_exchange(current, current | outcome as u8, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break true,
-                // An error was captured meanwhile: keep its mark.
-                Err(seen) if seen == ERRORED && current == IN_PROGRESS => current = ERRORED,
-                Err(_) => break false,
-            }
-        };
-        if set {
+        // In progress (with or without the mark of a captured error, which is kept): set it.
+        let set = self.0.outcome.fetch_update(Ordering::AcqRel, Ordering::Acquire, |code| {
+            (code & !ERRORED == IN_PROGRESS).then_some(code | outcome as u8)
+        });
+        if let Ok(before) = set {
             incr(counter);
-            let errored = current == ERRORED && session == SessionStatus::Exited;
+            let errored = before == ERRORED && session == SessionStatus::Exited;
             crate::outcome::sessions::record(if errored { SessionStatus::Errored } else { session });
         }
-        set
+        set.is_ok()
     }
 
     /// Marks a request's scope as having an error event captured with it (its session is

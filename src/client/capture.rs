@@ -137,14 +137,14 @@ pub(crate) fn capture_now(
     recorder.captured(DataCategory::Error, 1);
     let options = &client.options;
     // An error event makes its request's session `errored`, unless a hook drops it.
-    let mark = |error: bool| {
+    let mark = || {
         if error {
             isolation.mark_errored();
         }
     };
     if options.sample_rate < 1.0 && crate::util::random_f64() >= options.sample_rate {
         recorder.discarded(DataCategory::Error, DiscardReason::SampleRate, 1);
-        mark(error);
+        mark();
         return None;
     }
     let global = bind::global().snapshot();
@@ -152,7 +152,7 @@ pub(crate) fn capture_now(
     if !hooked && !client.transport.has_room() {
         recorder.discarded(DataCategory::Error, DiscardReason::QueueOverflow, 1);
         crate::debug::once(crate::debug::Problem::QueueFull);
-        mark(error);
+        mark();
         let id = EventId::new();
         isolation.set_last_event_id(id);
         return Some(id);
@@ -171,7 +171,7 @@ pub(crate) fn capture_now(
         };
         capture = hooked;
     }
-    mark(error);
+    mark();
     isolation.set_last_event_id(id);
     client.transport.send(Envelope::deferred(id, Box::new(capture), client.recorder.clone()));
     Some(id)

@@ -124,11 +124,6 @@ fn finish_transaction_slow(handle: &ScopeHandle, status_code: Option<u16>, statu
     };
     let dsc = super::trace_headers::dynamic_sampling_context(trace, &core);
     let envelope = Envelope::from_transaction(transaction).with_trace_header(dsc).accounted(core.recorder.clone());
-    if let Some(delivery) = envelope.delivery() {
-        for (category, n) in delivery.quantities() {
-            core.recorder.captured(category, n);
-        }
-    }
     core.transport.send(envelope);
 }
 

@@ -1,5 +1,7 @@
 //! A background thread fed by a bounded queue, with a flush that returns by its deadline.
 
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -216,19 +218,18 @@ impl Pending {
 /// fits an empty queue, whatever its size.
 #[cfg_attr(not(feature = "reqwest"), allow(dead_code))] // used by the HTTP transport
 pub(crate) struct Budget {
-    used: std::sync::atomic::AtomicUsize,
+    used: AtomicUsize,
     max: usize,
 }
 
 #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
 impl Budget {
     pub(crate) fn new(max: usize) -> Self {
-        Self { used: std::sync::atomic::AtomicUsize::new(0), max }
+        Self { used: AtomicUsize::new(0), max }
     }
 
     /// Takes `bytes` if they fit (or nothing is queued); whether they did.
     pub(crate) fn take(&self, bytes: usize) -> bool {
-        use std::sync::atomic::Ordering::Relaxed;
         self.used
             .fetch_update(Relaxed, Relaxed, |used| {
                 (used == 0 || used.saturating_add(bytes) <= self.max).then(|| used.saturating_add(bytes))
@@ -238,15 +239,12 @@ impl Budget {
 
     /// Gives back what [`take`](Self::take) took.
     pub(crate) fn give_back(&self, bytes: usize) {
-        let _ =
-            self.used.fetch_update(std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed, |u| {
-                Some(u.saturating_sub(bytes))
-            });
+        let _ = self.used.fetch_update(Relaxed, Relaxed, |u| Some(u.saturating_sub(bytes)));
     }
 
     /// Whether anything more fits now.
     pub(crate) fn has_room(&self) -> bool {
-        self.used.load(std::sync::atomic::Ordering::Relaxed) < self.max
+        self.used.load(Relaxed) < self.max
     }
 }
 

@@ -102,22 +102,25 @@ impl Delivery {
 
     /// The items were delivered (accepted by the server, written, kept).
     pub fn delivered(mut self) {
-        let recorder = self.recorder.clone();
-        self.settle(|c, n| recorder.sent(c, n));
+        for (c, n) in self.settle() {
+            self.recorder.sent(c, n);
+        }
     }
 
     /// The items were discarded, for `reason`. A [loss](DiscardReason::is_loss) makes the
     /// client's next flush return `false`; with client reports on, the server hears of it.
     pub fn discarded(mut self, reason: DiscardReason) {
-        let recorder = self.recorder.clone();
-        self.settle(|c, n| recorder.discarded(c, reason, n));
+        for (c, n) in self.settle() {
+            self.recorder.discarded(c, reason, n);
+        }
     }
 
     /// Discarded for `reason`, counted in stats and for the flush but left out of client
     /// reports (the server counted these itself: a 429 answer).
     pub(crate) fn discarded_unreported(mut self, reason: DiscardReason) {
-        let recorder = self.recorder.clone();
-        self.settle(|c, n| recorder.discarded_unreported(c, reason, n));
+        for (c, n) in self.settle() {
+            self.recorder.discarded_unreported(c, reason, n);
+        }
     }
 
     /// Discards the items of kind `item` only (an attachment a rate limit keeps out, say); the
@@ -137,32 +140,30 @@ impl Delivery {
 
     /// The items were still queued or in flight when the transport shut down, or came after.
     pub(crate) fn shut_down(mut self) {
-        let recorder = self.recorder.clone();
-        self.settle(|c, n| recorder.shutdown(c, n));
+        for (c, n) in self.settle() {
+            self.recorder.shutdown(c, n);
+        }
     }
 
     /// Ends the accounting without counting anything: the items were counted already (at
     /// shutdown, by what they were left over in).
     pub(crate) fn forget(mut self) {
-        self.settle(|_, _| {});
+        self.settle().for_each(drop);
     }
 
-    /// Counts every remaining quantity with `count`, once.
-    fn settle(&mut self, mut count: impl FnMut(DataCategory, u64)) {
-        for e in self.first.take().into_iter().chain(std::mem::take(&mut self.rest)) {
-            for (c, n) in e.counts {
-                if n > 0 {
-                    count(c, n);
-                }
-            }
-        }
+    /// Takes every remaining quantity out, once: what is returned is counted by the caller,
+    /// and nothing is left for `Drop` to count.
+    fn settle(&mut self) -> impl Iterator<Item = (DataCategory, u64)> {
+        let entries = self.first.take().into_iter().chain(std::mem::take(&mut self.rest));
+        entries.flat_map(|e| e.counts).filter(|(_, n)| *n > 0)
     }
 }
 
 impl Drop for Delivery {
     /// Not settled: handed to a transport that reported no other outcome.
     fn drop(&mut self) {
-        let recorder = self.recorder.clone();
-        self.settle(|c, n| recorder.sent(c, n));
+        for (c, n) in self.settle() {
+            self.recorder.sent(c, n);
+        }
     }
 }

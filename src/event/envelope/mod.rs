@@ -162,27 +162,26 @@ impl Envelope {
         }
     }
 
-    /// Accounts for its items (as they are now) with `recorder`: a client made it.
+    /// Accounts for its items (as they are now) with `recorder`, counting them as captured: a
+    /// client made it.
     pub(crate) fn accounted(mut self, recorder: Arc<Recorder>) -> Self {
-        self.delivery = Some(Delivery::new(recorder, self.pending.is_some(), &self.items));
+        self.delivery = Some(self.captured_by(recorder));
         self
     }
 
     /// Takes its accounting; an envelope no client made gets one from `recorder`, its items
     /// counted as captured now (handed straight to a transport).
     pub(crate) fn adopt(&mut self, recorder: Arc<Recorder>) -> Delivery {
-        self.delivery.take().unwrap_or_else(|| {
-            let delivery = Delivery::new(recorder, self.pending.is_some(), &self.items);
-            for (category, n) in delivery.quantities() {
-                delivery.recorder().captured(category, n);
-            }
-            delivery
-        })
+        self.delivery.take().unwrap_or_else(|| self.captured_by(recorder))
     }
 
-    /// The accounting of its items, if it still carries it.
-    pub(crate) fn delivery(&self) -> Option<&Delivery> {
-        self.delivery.as_ref()
+    /// A new accounting of its items with `recorder`, which counts them as captured.
+    fn captured_by(&self, recorder: Arc<Recorder>) -> Delivery {
+        let delivery = Delivery::new(recorder, self.pending.is_some(), &self.items);
+        for (category, n) in delivery.quantities() {
+            delivery.recorder().captured(category, n);
+        }
+        delivery
     }
 
     /// Takes the accounting of its items, for the transport to say what became of them
