@@ -41,9 +41,12 @@ pub(crate) enum Problem {
     FlushIncomplete,
     /// The `ClientGuard` was dropped right after `init` (`let _ = isoscope::init(..)`).
     GuardDroppedAtOnce,
+    /// An incoming trace was not continued: another organization's (`sentry-org_id`), or one
+    /// whose organization is unknown under `strict_trace_continuation`.
+    TraceNotContinued,
 }
 
-const KINDS: usize = 9;
+const KINDS: usize = 10;
 
 impl Problem {
     fn index(self) -> usize {
@@ -133,6 +136,10 @@ fn report(problem: Problem, detail: &dyn Fn() -> String) {
 
 fn describe(problem: Problem) -> &'static str {
     match problem {
+        Problem::TraceNotContinued => {
+            "an incoming trace was not continued: its baggage's sentry-org_id differs from this service's \
+             org id (or, with strict_trace_continuation, one of the two is unknown); a new trace started here"
+        }
         Problem::UnboundWrite => {
             "a write from code bound to no scope (a plain `tokio::spawn`, or a thread other than the one \
              that called init, after start-up) went to that task's or thread's own scope, not to any request \

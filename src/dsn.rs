@@ -291,6 +291,22 @@ impl Dsn {
         self.port
     }
 
+    /// The organization id, from a sentry.io host (`o{id}.ingest.sentry.io`,
+    /// `o{id}.ingest.us.sentry.io`): what strict trace continuation compares. Self-hosted
+    /// servers' DSNs name none (set [`Options::org_id`](crate::Options::org_id) there).
+    ///
+    /// ```
+    /// let dsn: isoscope::Dsn = "https://key@o1234.ingest.us.sentry.io/5".parse().unwrap();
+    /// assert_eq!(dsn.org_id(), Some(1234));
+    /// let dsn: isoscope::Dsn = "https://key@sentry.example.com/5".parse().unwrap();
+    /// assert_eq!(dsn.org_id(), None);
+    /// ```
+    pub fn org_id(&self) -> Option<u64> {
+        let (first, _) = self.host.split_once('.')?;
+        let digits = first.strip_prefix('o')?;
+        (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
+    }
+
     /// The project id.
     pub fn project_id(&self) -> &str {
         &self.project_id

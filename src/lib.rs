@@ -179,8 +179,8 @@ use std::future::Future;
 
 pub use bind::{spawn, spawn_blocking, thread, Bound, EnterGuard, Outcome, Propagation, ScopeFutureExt, ScopeHandle};
 pub use client::{
-    flush, init, start_span, trace_headers, Client, ClientGuard, Options, SamplingContext, SpanGuard, TraceHeaders,
-    TransactionStyle,
+    flush, init, start_span, trace_headers, trace_headers_for, Client, ClientGuard, Options, SamplingContext,
+    SpanGuard, TraceHeaders, TransactionStyle,
 };
 pub use dsn::{Dsn, DsnError, DsnOrigin};
 pub use error::Error;

@@ -21,12 +21,15 @@ fn transport() -> &'static MemoryTransport {
     static T: OnceLock<MemoryTransport> = OnceLock::new();
     T.get_or_init(|| {
         let transport = MemoryTransport::new();
-        let options = Options::new().transport(transport.clone()).traces_sampler(|ctx| {
-            if ctx.transaction == "/never" {
-                return 0.0;
-            }
-            ctx.parent_sampled.map_or(1.0, |s| f64::from(u8::from(s)))
-        });
+        let options = Options::new()
+            .transport(transport.clone())
+            .traces_sampler(|ctx| {
+                if ctx.transaction == "/never" {
+                    return 0.0;
+                }
+                ctx.parent_sampled.map_or(1.0, |s| f64::from(u8::from(s)))
+            })
+            .trace_ignore_status_codes([418..=418]);
         // The client lives for the whole test binary: its guard is kept, never dropped.
         static GUARD: OnceLock<isoscope::ClientGuard> = OnceLock::new();
         let _ = GUARD.set(isoscope::init(options).unwrap());
@@ -53,6 +56,20 @@ fn app() -> Router {
         .route("/missing", get(|| async { StatusCode::NOT_FOUND }))
         .route("/boom", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
         .route("/never", get(|| async { "unsampled" }))
+        .route("/teapot", get(|| async { StatusCode::IM_A_TEAPOT }))
+        .route(
+            "/stream",
+            get(|| async {
+                // Three chunks, 150 ms apart: the response head is out at once, the body
+                // takes ~450 ms (Server-Sent Events, downloads).
+                let chunks = futures_util::stream::unfold(0, |i| async move {
+                    (i < 3).then_some(())?;
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    Some((Ok::<_, std::io::Error>(bytes::Bytes::from(format!("chunk {i}\n"))), i + 1))
+                });
+                Body::from_stream(chunks)
+            }),
+        )
         .route(
             "/honk",
             get(|| async {
@@ -78,7 +95,11 @@ async fn call(path: &str, headers: &[(&str, &str)]) -> StatusCode {
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    app().oneshot(req.body(Body::empty()).unwrap()).await.unwrap().status()
+    let response = app().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let status = response.status();
+    // Read to the end, as a server does: the request (and its transaction) ends with its body.
+    http_body_util::BodyExt::collect(response.into_body()).await.unwrap();
+    status
 }
 
 /// The transactions whose request carried `x-request-id: id`.
@@ -315,4 +336,43 @@ async fn set_transaction_renames_the_transaction_as_well_as_its_events() {
         .find(|e| e.tags.get("request_id").map(String::as_str) == Some("tx-renamed"))
         .expect("the event");
     assert_eq!(event.transaction.as_deref(), Some("new name"), "event and transaction agree");
+}
+
+/// A streamed response's transaction ends with its body, not its head (sentry-rust #1053):
+/// its duration covers the stream; a body dropped mid-stream ends it `cancelled`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_responses_transaction_lasts_as_long_as_its_body() {
+    use http_body_util::BodyExt;
+    transport();
+    assert_eq!(call("/stream", &[("x-request-id", "tx-stream")]).await, 200);
+    let t = &transactions_of("tx-stream")[0];
+    // Three 150 ms sleeps happen before the body's end: at least 450 ms whatever the load.
+    assert!(t.timestamp - t.start_timestamp >= 0.45, "{} s", t.timestamp - t.start_timestamp);
+    assert_eq!((t.status.as_str(), t.status_code), ("ok", Some(200)));
+
+    // The client goes away after the first chunk.
+    let request = Request::get("/stream").header("x-request-id", "tx-gone").body(Body::empty()).unwrap();
+    let mut body = app().oneshot(request).await.unwrap().into_body();
+    body.frame().await.unwrap().unwrap();
+    assert!(transactions_of("tx-gone").is_empty(), "still streaming: no transaction yet");
+    drop(body);
+    let t = &transactions_of("tx-gone")[0];
+    assert_eq!((t.status.as_str(), t.status_code), ("cancelled", Some(200)));
+    assert!(t.timestamp - t.start_timestamp >= 0.15);
+}
+
+/// `trace_ignore_status_codes`: no transaction for those responses, counted as discarded by
+/// an event processor with its span.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_of_ignored_status_codes_are_dropped_and_counted() {
+    transport();
+    let before = isoscope::stats();
+    assert_eq!(call("/teapot", &[("x-request-id", "tx-teapot")]).await, 418);
+    assert!(transactions_of("tx-teapot").is_empty());
+    let delta = isoscope::stats().since(&before);
+    let discarded =
+        delta.items(isoscope::DataCategory::Transaction).discarded(isoscope::protocol::DiscardReason::EventProcessor);
+    assert!(discarded >= 1, "{delta:?}");
+    call("/missing", &[("x-request-id", "tx-404-kept")]).await;
+    assert_eq!(transactions_of("tx-404-kept").len(), 1, "other codes are kept");
 }

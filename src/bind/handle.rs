@@ -2,7 +2,7 @@
 //! `configure` (short edits under one lock; re-entrant calls queued, see `reentrant`).
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::reentrant;
@@ -86,6 +86,8 @@ struct Inner {
     id: u64,
     scope: Mutex<Scope>,
     outcome: AtomicU8,
+    /// The status code of the request's response, once its head is out (0 before).
+    response_status: AtomicU16,
     last_event_id: Mutex<Option<EventId>>,
     /// Bumped by every write, so readers can cache a snapshot and tell when it is stale.
     version: AtomicU64,
@@ -118,6 +120,7 @@ impl ScopeHandle {
             id: next_scope_id(),
             scope: Mutex::new(scope),
             outcome: AtomicU8::new(NOT_A_REQUEST),
+            response_status: AtomicU16::new(0),
             last_event_id: Mutex::new(None),
             version: AtomicU64::new(0),
         }))
@@ -133,6 +136,7 @@ impl ScopeHandle {
             id: next_scope_id(),
             scope: Mutex::new(Scope::with_request(request)),
             outcome: AtomicU8::new(IN_PROGRESS),
+            response_status: AtomicU16::new(0),
             last_event_id: Mutex::new(None),
             version: AtomicU64::new(0),
         }))
@@ -321,6 +325,17 @@ impl ScopeHandle {
     /// `errored`); a no-op for a scope that serves no request or a request that ended.
     pub(crate) fn mark_errored(&self) {
         let _ = self.0.outcome.compare_exchange(IN_PROGRESS, ERRORED, Ordering::AcqRel, Ordering::Relaxed);
+    }
+
+    /// The status code of the response of the request this scope serves, once the layer has
+    /// seen its head (events captured then carry it as `contexts.response`).
+    pub(crate) fn response_status(&self) -> Option<u16> {
+        Some(self.0.response_status.load(Ordering::Relaxed)).filter(|&s| s != 0)
+    }
+
+    /// Records the response's status code (the layer, at the response head).
+    pub(crate) fn set_response_status(&self, status: u16) {
+        self.0.response_status.store(status, Ordering::Relaxed);
     }
 
     /// The id of the last event captured with this scope.

@@ -160,7 +160,8 @@ pub(crate) fn capture_now(
     let mut event = build();
     attach_stack(&mut event, stack, options);
     let id = event.event_id;
-    let mut capture = Capture { core: client.clone(), event, current, iso, global, merged: false };
+    let response = isolation.response_status();
+    let mut capture = Capture { core: client.clone(), event, current, iso, global, response, merged: false };
     if hooked {
         let hooked = match capture.run_hooks() {
             Ok(hooked) => hooked,
@@ -184,6 +185,9 @@ struct Capture {
     current: Option<Arc<Scope>>,
     iso: Scope,
     global: Scope,
+    /// The status code of the response of the request the event was captured in, if its head
+    /// was out by then (`contexts.response`).
+    response: Option<u16>,
     /// Whether the scopes are merged in already (they are before the hooks run).
     merged: bool,
 }
@@ -201,7 +205,7 @@ impl Capture {
     /// `before_send`, outside every lock; the reason when one of them dropped the event.
     fn run_hooks(mut self) -> Result<Self, DiscardReason> {
         self.merge();
-        let Self { core, event, current, iso, global, merged } = self;
+        let Self { core, event, current, iso, global, response, merged } = self;
         let processors =
             global.processors().iter().chain(iso.processors()).chain(current.iter().flat_map(|c| c.processors()));
         let mut event = event;
@@ -211,7 +215,7 @@ impl Capture {
         if let Some(hook) = &core.options.before_send {
             event = hook(event).ok_or(DiscardReason::BeforeSend)?;
         }
-        Ok(Self { event, core, current, iso, global, merged })
+        Ok(Self { event, core, current, iso, global, response, merged })
     }
 
     /// The scopes (current, isolation, global), the client's release, environment and host
@@ -237,6 +241,19 @@ impl Capture {
             event.server_name = options.server_name.as_deref().map(str::to_owned);
         }
         super::defaults::add_contexts(event);
+        if options.send_default_pii {
+            let ip = self.iso.request().and_then(|r| r.client_ip(options.trust_proxy_headers));
+            if let Some(ip) = ip {
+                let user = event.user.get_or_insert_with(crate::User::new);
+                if user.ip_address.is_none() {
+                    user.ip_address = Some(ip.to_string());
+                }
+            }
+        }
+        if let Some(status) = self.response {
+            let response = serde_json::json!({"type": "response", "status_code": status});
+            event.contexts.entry("response".to_owned()).or_insert(response);
+        }
         if !event.contexts.contains_key("trace") {
             // The request's trace (its forks, children and blocking jobs share it), else the process's.
             let trace = trace_of(&self.iso);

@@ -41,7 +41,9 @@ pub(crate) use panic_hook::{forget_hook_capture, hook_captured};
 pub(crate) use performance::{finish_transaction, sample_request};
 pub use performance::{start_span, SpanGuard};
 pub use scoped_client::Client;
-pub use trace_headers::{trace_headers, TraceHeaders};
+#[cfg(any(feature = "reqwest", feature = "reqwest012"))]
+pub(crate) use trace_headers::propagates_to;
+pub use trace_headers::{trace_headers, trace_headers_for, TraceHeaders};
 
 use crate::bind;
 use crate::dsn::DsnOrigin;
@@ -187,6 +189,7 @@ pub fn init(options: Options) -> Result<ClientGuard, Error> {
     crate::scope::set_max_breadcrumbs(options.max_breadcrumbs);
     crate::scope::set_method_in_names(options.transaction_style == TransactionStyle::MethodAndRoute);
     options_performance::set_failed_status_codes(&options.failed_request_status_codes);
+    crate::trace::continuation::set(options.org_id, options.strict_trace_continuation);
     SEND_DEFAULT_PII.store(options.send_default_pii, Ordering::Relaxed);
     HAS_BEFORE_BREADCRUMB.store(options.before_breadcrumb.is_some(), Ordering::Relaxed);
     bind::set_policy(options.propagation);
@@ -258,6 +261,9 @@ impl Core {
             }
             (None, None) => Arc::new(LocalTransport::from_env().map_err(Error::Transport)?),
         };
+        if options.org_id.is_none() {
+            options.org_id = dsn.as_ref().and_then(crate::Dsn::org_id);
+        }
         let public_key = dsn.map(|d| d.public_key().to_owned());
         Ok(Self { options, transport, public_key, recorder })
     }

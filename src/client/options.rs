@@ -59,6 +59,11 @@ pub struct Options {
     pub(crate) transaction_style: TransactionStyle,
     pub(crate) auto_session_tracking: bool,
     pub(crate) failed_request_status_codes: Vec<std::ops::RangeInclusive<u16>>,
+    pub(crate) trace_ignore_status_codes: Vec<std::ops::RangeInclusive<u16>>,
+    pub(crate) trust_proxy_headers: bool,
+    pub(crate) trace_propagation_targets: Option<Vec<String>>,
+    pub(crate) strict_trace_continuation: bool,
+    pub(crate) org_id: Option<u64>,
     pub(crate) debug: bool,
     pub(crate) capture_panics: bool,
     pub(crate) attach_stacktrace: bool,
@@ -91,6 +96,11 @@ impl Default for Options {
             transaction_style: TransactionStyle::Route,
             auto_session_tracking: true,
             failed_request_status_codes: vec![500..=599],
+            trace_ignore_status_codes: Vec::new(),
+            trust_proxy_headers: true,
+            trace_propagation_targets: None,
+            strict_trace_continuation: false,
+            org_id: None,
             debug: false,
             capture_panics: true,
             attach_stacktrace: false,
@@ -125,6 +135,11 @@ impl fmt::Debug for Options {
             .field("transaction_style", &self.transaction_style)
             .field("auto_session_tracking", &self.auto_session_tracking)
             .field("failed_request_status_codes", &self.failed_request_status_codes)
+            .field("trace_ignore_status_codes", &self.trace_ignore_status_codes)
+            .field("trust_proxy_headers", &self.trust_proxy_headers)
+            .field("trace_propagation_targets", &self.trace_propagation_targets)
+            .field("strict_trace_continuation", &self.strict_trace_continuation)
+            .field("org_id", &self.org_id)
             .field("debug", &self.debug)
             .field("capture_panics", &self.capture_panics)
             .field("attach_stacktrace", &self.attach_stacktrace)
@@ -218,11 +233,39 @@ impl Options {
         self
     }
 
-    /// Send personally identifiable data (cookies, authorization headers, client IPs, query
-    /// values that look secret). Off by default. Read per request, not when the layer is built.
+    /// Send personally identifiable data (cookies, authorization headers, query values that
+    /// look secret, the response's headers, and the client's IP address as `user.ip_address`).
+    /// Off by default. Read per request, not when the layer is built.
+    ///
+    /// The client's IP comes from the first of `X-Forwarded-For`, `Forwarded` and `X-Real-IP`
+    /// that names one, else from the connection's peer (axum's `ConnectInfo<SocketAddr>`, with
+    /// `into_make_service_with_connect_info`, or a `SocketAddr` in the request's extensions).
+    /// See [`trust_proxy_headers`](Self::trust_proxy_headers) when the service is reached
+    /// without a proxy.
+    ///
+    /// ```
+    /// let options = isoscope::Options::new().send_default_pii(true);
+    /// # drop(options);
+    /// ```
     #[must_use]
     pub fn send_default_pii(mut self, yes: bool) -> Self {
         self.send_default_pii = yes;
+        self
+    }
+
+    /// Whether the client's IP address may be taken from the proxy headers (`X-Forwarded-For`,
+    /// `Forwarded`, `X-Real-IP`; default `true`, as sentry-python). Behind a reverse proxy or
+    /// load balancer that sets them, they name the client; a service clients reach directly
+    /// can be sent any address in them, so turn this off there: the connection's peer is used.
+    /// Only matters with [`send_default_pii`](Self::send_default_pii).
+    ///
+    /// ```
+    /// let options = isoscope::Options::new().send_default_pii(true).trust_proxy_headers(false);
+    /// # drop(options);
+    /// ```
+    #[must_use]
+    pub fn trust_proxy_headers(mut self, trust: bool) -> Self {
+        self.trust_proxy_headers = trust;
         self
     }
 

@@ -1,5 +1,6 @@
 //! The options of performance and release health: sampling (`traces_sample_rate`,
-//! `traces_sampler`), transaction names and `before_send_transaction`, sessions.
+//! `traces_sampler`), transaction names, `before_send_transaction` and
+//! `trace_ignore_status_codes`, sessions; trace propagation targets and continuation.
 
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -76,6 +77,23 @@ impl Options {
     #[must_use]
     pub fn failed_request_status_codes(mut self, codes: impl IntoIterator<Item = RangeInclusive<u16>>) -> Self {
         self.failed_request_status_codes = codes.into_iter().collect();
+        self
+    }
+
+    /// Response status codes whose requests send no transaction (default none, as
+    /// sentry-python's `trace_ignore_status_codes`): 404 scans and redirects kept out of
+    /// performance data. Dropped transactions are counted as discarded by an event processor
+    /// (`stats().items(..)`, client reports), with their spans. To keep a *route* out (a health
+    /// check), return 0.0 for it from [`traces_sampler`](Self::traces_sampler): then nothing is
+    /// recorded at all.
+    ///
+    /// ```
+    /// let options = isoscope::Options::new().traces_sample_rate(1.0).trace_ignore_status_codes([404..=404, 301..=308]);
+    /// # drop(options);
+    /// ```
+    #[must_use]
+    pub fn trace_ignore_status_codes(mut self, codes: impl IntoIterator<Item = RangeInclusive<u16>>) -> Self {
+        self.trace_ignore_status_codes = codes.into_iter().collect();
         self
     }
 
@@ -171,6 +189,56 @@ impl Options {
         F: Fn(&SamplingContext<'_>) -> f64 + Send + Sync + 'static,
     {
         self.traces_sampler = Some(Arc::new(sampler));
+        self
+    }
+
+    /// The outgoing calls that get trace headers: a URL gets them if it contains one of
+    /// `targets` (plain substrings, as Sentry's JavaScript SDK matches strings: no regular
+    /// expressions). Unset (the default), every call does, as in Sentry's SDKs; an empty list,
+    /// none. It decides for [`send_traced`](crate::integrations::reqwest::TraceRequest) and
+    /// [`trace_headers_for`](crate::trace_headers_for); a call made outside them
+    /// ([`trace_headers`](crate::trace_headers)) is the caller's to decide. Keep third
+    /// parties from learning your trace ids and release.
+    ///
+    /// ```
+    /// let options = isoscope::Options::new().trace_propagation_targets(["://api.internal/", "://payments.example.com/"]);
+    /// # drop(options);
+    /// ```
+    #[must_use]
+    pub fn trace_propagation_targets<S: Into<String>>(mut self, targets: impl IntoIterator<Item = S>) -> Self {
+        self.trace_propagation_targets = Some(targets.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Continue an incoming trace only if it comes from this service's Sentry organization
+    /// for sure (default `false`, as sentry-python and sentry-rust 0.49). The organization is
+    /// the caller's baggage `sentry-org_id` against [`org_id`](Self::org_id) (or the DSN's,
+    /// `o{id}.ingest.sentry.io`). A trace whose org id differs is never continued; with this
+    /// on, neither is one whose org id is unknown on one side. Not continued, a request starts
+    /// a trace of its own (its caller's sampling decision and baggage are not used). Set
+    /// process-wide by `init`.
+    ///
+    /// ```
+    /// let options = isoscope::Options::new().org_id(1234).strict_trace_continuation(true);
+    /// # drop(options);
+    /// ```
+    #[must_use]
+    pub fn strict_trace_continuation(mut self, strict: bool) -> Self {
+        self.strict_trace_continuation = strict;
+        self
+    }
+
+    /// This service's Sentry organization id, for trace continuation (see
+    /// [`strict_trace_continuation`](Self::strict_trace_continuation)) and the `sentry-org_id`
+    /// of the traces it starts. Default: the DSN's (`o{id}.ingest.sentry.io`), else none.
+    ///
+    /// ```
+    /// let options = isoscope::Options::new().org_id(1234);
+    /// # drop(options);
+    /// ```
+    #[must_use]
+    pub fn org_id(mut self, id: u64) -> Self {
+        self.org_id = Some(id);
         self
     }
 }

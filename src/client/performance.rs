@@ -63,22 +63,37 @@ fn sample_request_slow(info: &mut RequestInfo) {
     info.set_sampled(sampled, own.then_some(rate));
 }
 
-/// Sends the transaction of a sampled request that ended: `status_code` from its response, or
-/// `status` (`internal_error`, `cancelled`) when there was none. A no-op for other requests.
+/// Sends the transaction of a sampled request that ended, once (later calls are no-ops, as
+/// are calls for other requests). `status` `ok` means "as the response's status code says";
+/// `internal_error` and `cancelled` override it.
 #[inline]
-pub(crate) fn finish_transaction(handle: &ScopeHandle, status_code: Option<u16>, status: SpanStatus) {
+pub(crate) fn finish_transaction(handle: &ScopeHandle, status: SpanStatus) {
     if TRACING.load(Ordering::Relaxed) {
-        finish_transaction_slow(handle, status_code, status);
+        finish_transaction_slow(handle, status);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn finish_transaction_slow(handle: &ScopeHandle, status_code: Option<u16>, status: SpanStatus) {
+fn finish_transaction_slow(handle: &ScopeHandle, status: SpanStatus) {
     let scope = handle.snapshot();
     let Some(request) = scope.request() else { return };
     let Some((start, end, spans)) = request.recorder().and_then(|r| r.finish()) else { return };
     let Some(core) = super::capture::client_for(None, &scope) else { return };
+    let status_code = handle.response_status();
+    let status = match (status, status_code) {
+        (SpanStatus::Ok, Some(code)) => SpanStatus::from_http(code),
+        (status, _) => status,
+    };
+    if status_code.is_some_and(|code| core.options.trace_ignore_status_codes.iter().any(|r| r.contains(&code))) {
+        // `trace_ignore_status_codes` (health checks, 404 scans): the transaction and its spans.
+        let spans = spans.len() as u64 + 1;
+        for (category, n) in [(DataCategory::Transaction, 1), (DataCategory::Span, spans)] {
+            core.recorder.captured(category, n);
+            core.recorder.discarded(category, DiscardReason::EventProcessor, n);
+        }
+        return;
+    }
     let trace = request.trace();
     let transaction = Transaction {
         event_id: EventId::new(),
@@ -89,7 +104,7 @@ fn finish_transaction_slow(handle: &ScopeHandle, status_code: Option<u16>, statu
         trace_id: trace.trace_id(),
         span_id: trace.span_id(),
         parent_span_id: trace.parent_span_id(),
-        status: status_code.map_or(status, SpanStatus::from_http),
+        status,
         start_timestamp: start,
         timestamp: end,
         request: None,

@@ -36,7 +36,7 @@ impl TraceHeaders {
 
     /// `baggage`: the caller's `sentry-*` entries passed on unchanged, or, for a trace that
     /// started here, this service's (`sentry-trace_id`, `sentry-environment`,
-    /// `sentry-release`, `sentry-public_key`).
+    /// `sentry-release`, `sentry-public_key`, `sentry-org_id` when known, `sentry-sampled`).
     pub fn baggage(&self) -> &str {
         &self.baggage
     }
@@ -70,6 +70,36 @@ pub fn trace_headers() -> TraceHeaders {
     }
 }
 
+/// [`trace_headers`] for a call to `url`, if the client's
+/// [`trace_propagation_targets`](crate::Options::trace_propagation_targets) allow it (all do
+/// unless set).
+///
+/// ```
+/// let _guard = isoscope::init(
+///     isoscope::Options::new()
+///         .transport(isoscope::MemoryTransport::new())
+///         .trace_propagation_targets(["://api.internal/"]),
+/// )
+/// .unwrap();
+/// assert!(isoscope::trace_headers_for("http://api.internal/orders").is_some());
+/// assert!(isoscope::trace_headers_for("https://thirdparty.example/hook").is_none());
+/// ```
+pub fn trace_headers_for(url: &str) -> Option<TraceHeaders> {
+    propagates_to(url).then(trace_headers)
+}
+
+/// Whether a call to `url` gets trace headers (see
+/// [`Options::trace_propagation_targets`](crate::Options::trace_propagation_targets)).
+pub(crate) fn propagates_to(url: &str) -> bool {
+    // The client of the active scope (a scope's own, a test's), else the process's.
+    let scope = bind::find(bind::Access::Read).snapshot();
+    let Some(client) = super::capture::client_for(None, &scope) else { return true };
+    match &client.options.trace_propagation_targets {
+        None => true,
+        Some(targets) => targets.iter().any(|t| url.contains(t.as_str())),
+    }
+}
+
 /// The headers that continue `context` (its span the parent).
 pub(crate) fn headers_for(context: &PropagationContext) -> TraceHeaders {
     let baggage = match context.baggage() {
@@ -80,7 +110,7 @@ pub(crate) fn headers_for(context: &PropagationContext) -> TraceHeaders {
 }
 
 /// The dynamic sampling context of a trace that started here, as `(key, value)` pairs
-/// (`trace_id`, `environment`, `release`, `public_key`, `sampled`).
+/// (`trace_id`, `environment`, `release`, `public_key`, `org_id`, `sampled`, `sample_rate`).
 fn own_entries(context: &PropagationContext, core: Option<&super::Core>) -> Vec<(&'static str, String)> {
     let mut entries = vec![("trace_id", context.trace_id().to_string())];
     if let Some(core) = core {
@@ -93,6 +123,9 @@ fn own_entries(context: &PropagationContext, core: Option<&super::Core>) -> Vec<
         if let Some(key) = &core.public_key {
             entries.push(("public_key", key.clone()));
         }
+    }
+    if let Some(org) = crate::trace::continuation::org_id() {
+        entries.push(("org_id", org.to_string()));
     }
     if let Some(sampled) = context.sampled() {
         entries.push(("sampled", sampled.to_string()));

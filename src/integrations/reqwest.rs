@@ -36,11 +36,12 @@ pub trait TraceRequest: Sized {
     type Error;
 
     /// Adds `sentry-trace`, `traceparent` and `baggage` for the active request's trace
-    /// ([`trace_headers`](crate::trace_headers)).
+    /// ([`trace_headers`](crate::trace_headers)), if the URL is one of
+    /// [`Options::trace_propagation_targets`](crate::Options::trace_propagation_targets).
     #[must_use]
     fn with_trace(self) -> Self;
 
-    /// Sends with the trace headers and records an `http` breadcrumb in the active scope:
+    /// Sends with the trace headers (to the URLs `trace_propagation_targets` allows) and records an `http` breadcrumb in the active scope:
     /// method, URL (without credentials, secret-looking query values filtered), status code and
     /// duration, level `error` for a 5xx answer or a failed request. Inside a sampled request
     /// the call is also an `http.client` child span, and the callee's parent is that span.
@@ -55,6 +56,17 @@ macro_rules! trace_request {
             type Error = $reqwest::Error;
 
             fn with_trace(self) -> Self {
+                // The URL decides (`Options::trace_propagation_targets`); a builder that
+                // cannot be looked into (a streamed body) gets headers only if every URL does.
+                let allowed = match self.try_clone().map(|b| b.build()) {
+                    Some(Ok(request)) => crate::client::propagates_to(request.url().as_str()),
+                    // It fails when sent: nothing leaves.
+                    Some(Err(_)) => true,
+                    None => crate::client::propagates_to(""),
+                };
+                if !allowed {
+                    return self;
+                }
                 let headers = crate::trace_headers();
                 headers.iter().fold(self, |req, (name, value)| req.header(name, value))
             }
@@ -66,10 +78,11 @@ macro_rules! trace_request {
                     let url = display_url(request.url());
                     // Inside a sampled request, an `http.client` span, the callee's parent.
                     let span = crate::start_span("http.client", format!("{method} {url}"));
-                    let headers = span.trace_headers();
-                    for (name, value) in headers.iter() {
-                        if let Ok(value) = $reqwest::header::HeaderValue::from_str(value) {
-                            request.headers_mut().insert(name, value);
+                    if crate::client::propagates_to(request.url().as_str()) {
+                        for (name, value) in span.trace_headers().iter() {
+                            if let Ok(value) = $reqwest::header::HeaderValue::from_str(value) {
+                                request.headers_mut().insert(name, value);
+                            }
                         }
                     }
                     (request, method, url, span)

@@ -8,12 +8,22 @@ use pin_project_lite::pin_project;
 
 use super::guarded;
 use crate::bind::{bind_sync, Enter, Outcome, ScopeHandle};
+use crate::event::SpanStatus;
+
+/// The request completed: its body streamed to the end. Its transaction ends here, so a
+/// streamed response's duration covers the stream.
+fn completed(handle: &ScopeHandle) {
+    if handle.end(Outcome::Completed) {
+        crate::client::finish_transaction(handle, SpanStatus::Ok);
+    }
+}
 
 pin_project! {
     /// Response body of [`Isolation`](super::Isolation). hyper polls the body after the
     /// response future has completed, so the request's scope is bound again for every
     /// `poll_frame` and while the body is dropped. The request ends (completed) at end of
-    /// stream, or (cancelled) when the body is dropped before it.
+    /// stream, or (cancelled) when the body is dropped before it; so does a sampled request's
+    /// transaction (`cancelled` then), so a streamed response's duration covers the stream.
     ///
     /// The inner body is dropped (with the scope bound) as soon as it reports its end, so a
     /// body streamed to the end costs no binding when the wrapper is dropped later.
@@ -33,6 +43,12 @@ pin_project! {
             bind_sync(this.handle, Enter::Nested, || inner.set(None));
             // A no-op if end of stream was already seen (then the request completed).
             this.handle.end(Outcome::Cancelled);
+            let status = match this.handle.outcome() {
+                Some(Outcome::Completed) => SpanStatus::Ok,
+                Some(Outcome::Panicked) => SpanStatus::InternalError,
+                _ => SpanStatus::Cancelled,
+            };
+            crate::client::finish_transaction(this.handle, status);
         }
     }
 }
@@ -47,7 +63,7 @@ impl<B: Body> ResponseBody<B> {
     pub(crate) fn new(inner: B, handle: ScopeHandle) -> Self {
         if inner.is_end_stream() {
             // An empty body may never be polled: the request is complete already.
-            handle.end(Outcome::Completed);
+            completed(&handle);
         }
         Self { inner: Some(inner), handle }
     }
@@ -88,7 +104,10 @@ impl<B: Body> Body for ResponseBody<B> {
             });
         });
         if ended {
-            handle.end(Outcome::Completed);
+            completed(handle);
+        } else if let Poll::Ready(Some(Err(_))) = &polled {
+            // The body failed: the request ends with its drop, the transaction here.
+            crate::client::finish_transaction(handle, SpanStatus::InternalError);
         }
         polled
     }
@@ -96,7 +115,7 @@ impl<B: Body> Body for ResponseBody<B> {
     fn is_end_stream(&self) -> bool {
         let at_end = self.inner.as_ref().is_none_or(Body::is_end_stream);
         if at_end {
-            self.handle.end(Outcome::Completed);
+            completed(&self.handle);
         }
         at_end
     }

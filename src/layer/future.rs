@@ -39,7 +39,7 @@ pin_project! {
                     } else {
                         SpanStatus::Cancelled
                     };
-                    crate::client::finish_transaction(handle, None, status);
+                    crate::client::finish_transaction(handle, status);
                 }
             }
         }
@@ -76,6 +76,29 @@ fn capture_server_error(handle: &ScopeHandle, status: http::StatusCode) {
     crate::client::capture(handle.clone(), None, event);
 }
 
+/// With `send_default_pii`: the response's headers (sensitive ones left out: cookies set,
+/// tokens) join its status in the scope's `response` context, unless the handler set one.
+/// Bounded as the request's headers are.
+#[cold]
+#[inline(never)]
+fn record_response_headers(handle: &ScopeHandle, status: u16, headers: &http::HeaderMap) {
+    let mut map = serde_json::Map::new();
+    for (name, value) in headers {
+        if map.len() >= crate::scope::MAX_HEADERS || crate::event::scrub::is_sensitive_header(name) {
+            continue;
+        }
+        let mut value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        crate::util::truncate_chars(&mut value, crate::scope::MAX_HEADER_VALUE);
+        map.entry(name.as_str()).or_insert(serde_json::Value::String(value));
+    }
+    let context = serde_json::json!({"type": "response", "status_code": status, "headers": map});
+    handle.write(move |s| {
+        if !s.contexts().contains_key("response") {
+            s.set_context("response", context);
+        }
+    });
+}
+
 impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
@@ -100,19 +123,24 @@ where
         let Some(handle) = this.handle.take() else { unreachable!("checked above") };
         Poll::Ready(match result {
             Ok(response) => {
-                crate::client::finish_transaction(&handle, Some(response.status().as_u16()), SpanStatus::Ok);
+                let status = response.status().as_u16();
+                handle.set_response_status(status);
+                if crate::client::send_default_pii() {
+                    record_response_headers(&handle, status, response.headers());
+                }
                 // A request that captured an event already (its error, its panic) is not
                 // reported a second time for the 5xx it answers with.
                 if *this.capture_server_errors
-                    && crate::client::is_failed_status(response.status().as_u16())
+                    && crate::client::is_failed_status(status)
                     && handle.last_event_id().is_none()
                 {
                     capture_server_error(&handle, response.status());
                 }
+                // The transaction ends with the body (a stream's time is the request's).
                 Ok(response.map(|body| ResponseBody::new(body, handle)))
             }
             Err(err) => {
-                crate::client::finish_transaction(&handle, None, SpanStatus::InternalError);
+                crate::client::finish_transaction(&handle, SpanStatus::InternalError);
                 handle.end(Outcome::Completed);
                 Err(err)
             }

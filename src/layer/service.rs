@@ -57,12 +57,31 @@ fn request_scope<B>(req: &Request<B>) -> ScopeHandle {
         crate::sdk::note(crate::sdk::Integration::Axum);
         info.set_route(super::route::interned_route(route.as_str()));
     }
+    if crate::client::send_default_pii() {
+        if let Some(peer) = peer_of(req) {
+            info.set_peer(peer);
+        }
+    }
     crate::client::sample_request(&mut info); // one relaxed load unless tracing is on
     if bind::request_starts_empty() {
         // The usual case, built in place: no scope to copy.
         return ScopeHandle::for_request(info);
     }
     forked_request_scope(info)
+}
+
+/// The connection's peer: axum's `ConnectInfo<SocketAddr>` (`into_make_service_with_connect_info`),
+/// or a `SocketAddr` a hyper server put in the request's extensions.
+#[cold]
+#[inline(never)]
+fn peer_of<B>(req: &Request<B>) -> Option<std::net::IpAddr> {
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::ConnectInfo(addr)) =
+        req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        return Some(addr.ip());
+    }
+    req.extensions().get::<std::net::SocketAddr>().map(std::net::SocketAddr::ip)
 }
 
 /// A request scope forked from an enclosing layer's scope or from a process default that has

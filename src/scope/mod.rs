@@ -14,6 +14,7 @@
 //! ```
 
 mod breadcrumbs;
+mod client_ip;
 mod field;
 mod merge;
 mod recorder;
@@ -32,6 +33,7 @@ use field::{Field, RequestField};
 pub(crate) use merge::apply_scopes;
 pub(crate) use recorder::Recorder;
 pub use request_info::RequestInfo;
+pub(crate) use request_info::{MAX_HEADERS, MAX_HEADER_VALUE};
 
 use crate::event::{Breadcrumb, Event, Level, User};
 use crate::trace::SpanId;

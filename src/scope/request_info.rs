@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use http::{HeaderMap, Method, Uri};
@@ -13,7 +14,7 @@ use crate::event::{scrub, Request};
 use crate::trace::PropagationContext;
 
 /// At most this many headers, each value at most this long, go into an event.
-const MAX_HEADERS: usize = 100;
+pub(crate) const MAX_HEADERS: usize = 100;
 pub(crate) const MAX_HEADER_VALUE: usize = 2048;
 const MAX_URL: usize = 8192;
 const MAX_QUERY: usize = 8192;
@@ -48,6 +49,8 @@ pub struct RequestInfo {
     /// The trace, decided on first use. Boxed: most requests never need it, and every
     /// request's scope holds this struct inline (16 bytes instead of 72).
     traced: OnceLock<Box<Traced>>,
+    /// The connection's peer address, recorded only with `send_default_pii`.
+    peer: Option<IpAddr>,
 }
 
 /// A request's trace and, if it is sampled, its transaction recorder.
@@ -89,6 +92,7 @@ impl RequestInfo {
             id: OnceLock::new(),
             route: None,
             traced: OnceLock::new(),
+            peer: None,
         };
         if info.recorded.has_trace_headers() {
             // Parsed now, not on first use: a malformed header is counted
@@ -181,6 +185,18 @@ impl RequestInfo {
     /// (`/users/{id}`), else the path.
     pub fn transaction(&self) -> &str {
         self.route.as_deref().unwrap_or_else(|| self.recorded.path())
+    }
+
+    /// Records the connection's peer address (the layer, with `send_default_pii`).
+    pub(crate) fn set_peer(&mut self, peer: IpAddr) {
+        self.peer = Some(peer);
+    }
+
+    /// The client's IP address, for an event's `user.ip_address` with `send_default_pii`:
+    /// from the `X-Forwarded-For`, `Forwarded` or `X-Real-IP` header when `trust_headers`
+    /// (kept only with `send_default_pii`), else the connection's peer (axum's `ConnectInfo`).
+    pub(crate) fn client_ip(&self, trust_headers: bool) -> Option<IpAddr> {
+        super::client_ip::client_ip(&self.recorded, self.peer, trust_headers)
     }
 
     /// The request method.

@@ -81,6 +81,12 @@ impl PropagationContext {
                 None
             }
         });
+        if !super::continuation::continues(super::continuation::org_id_in(baggage.as_deref())) {
+            // Another organization's trace (or, with `strict_trace_continuation`, one whose
+            // organization is unknown): a new trace starts here.
+            crate::debug::once(crate::debug::Problem::TraceNotContinued);
+            return Self::new();
+        }
         Self {
             trace_id: parent.trace_id,
             span_id: SpanId::new(),

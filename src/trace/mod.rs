@@ -10,6 +10,7 @@
 //! ```
 
 mod context;
+pub(crate) mod continuation;
 mod headers;
 mod ids;
 

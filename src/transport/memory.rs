@@ -63,7 +63,10 @@ impl MemoryTransport {
     ///     }))
     ///     .layer(isoscope::IsolationLayer::new());
     /// let req = http::Request::get("/orders/7").body(axum::body::Body::empty()).unwrap();
-    /// app.oneshot(req).await.unwrap();
+    /// let response = app.oneshot(req).await.unwrap();
+    /// // The transaction ends with the response body, once read (as a server does); a body
+    /// // dropped unread ends it `cancelled`.
+    /// axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
     ///
     /// let tx = &transport.transactions()[0];
     /// assert_eq!((tx.name.as_str(), tx.op.as_str(), tx.status.as_str()), ("/orders/{id}", "http.server", "ok"));
