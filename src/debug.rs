@@ -186,6 +186,7 @@ mod tests {
             Problem::Shutdown,
             Problem::FlushIncomplete,
             Problem::GuardDroppedAtOnce,
+            Problem::TraceNotContinued,
         ];
         assert_eq!(all.len(), KINDS);
         for (i, p) in all.iter().enumerate() {

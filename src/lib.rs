@@ -198,7 +198,7 @@ pub use layer::{Isolation, IsolationLayer, ResponseBody};
 pub use outcome::ItemStats;
 #[doc(no_inline)] // documented at its public module path, `layer::RequestInfo`
 pub use scope::RequestInfo;
-pub use scope::{Scope, Tags};
+pub use scope::{RequestBodySize, Scope, Tags};
 pub use stats::{stats, BindingCounters, Stats};
 pub use trace::{InvalidId, PropagationContext, SpanId, TraceId};
 #[cfg(feature = "reqwest")]

@@ -1,11 +1,13 @@
-//! Per-request overhead of `IsolationLayer`, fork cost vs scope size, and `add_breadcrumb`.
+//! Per-request overhead of `IsolationLayer` (also with a JSON body read), fork cost vs scope
+//! size, and `add_breadcrumb`.
 //!
 //! ```sh
 //! cargo bench --bench overhead
 //! ```
 //!
 //! Compare medians within one run (the machines are shared and noisy): `request/bare` is the
-//! baseline for `request/layer_*`, and `fork/10` for `fork/1000`.
+//! baseline for `request/layer_*`, `post_json_*/bare` for `post_json_*/layer_*`, and `fork/10`
+//! for `fork/1000`.
 
 use std::hint::black_box;
 
@@ -47,6 +49,39 @@ fn request(c: &mut Criterion) {
                     let res = app.clone().oneshot(req).await.unwrap();
                     // Drop the body as hyper would after sending it (ends the request).
                     drop(black_box(res.into_body()));
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+/// A JSON POST (~760 bytes) read by axum's `Json` extractor: without the layer, with it (the body's
+/// tee keeping the bytes read, `RequestBodySize::Medium`), and with bodies off
+/// (`RequestBodySize::None`): what the tee costs a request whose body is read.
+fn request_body(c: &mut Criterion) {
+    async fn order(axum::Json(order): axum::Json<serde_json::Value>) -> String {
+        order["items"].as_array().map_or(0, Vec::len).to_string()
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let items: Vec<serde_json::Value> = (0..40).map(|i| serde_json::json!({"sku": i, "qty": 2})).collect();
+    let body = bytes::Bytes::from(serde_json::to_vec(&serde_json::json!({"items": items})).unwrap());
+    let bare = Router::new().route("/", axum::routing::post(order));
+    let layered = Router::new().route("/", axum::routing::post(order)).layer(IsolationLayer::new());
+    let mut group = c.benchmark_group(format!("post_json_{}b", body.len()));
+    for (name, app, size) in [
+        ("bare", bare, isoscope::RequestBodySize::Medium),
+        ("layer_body_kept", layered.clone(), isoscope::RequestBodySize::Medium),
+        ("layer_body_off", layered, isoscope::RequestBodySize::None),
+    ] {
+        let _guard =
+            isoscope::init(Options::new().max_request_body_size(size).transport(MemoryTransport::new())).unwrap();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let req = Request::post("/").header("content-type", "application/json");
+                    let res = app.clone().oneshot(req.body(Body::from(body.clone())).unwrap()).await.unwrap();
+                    drop(black_box(axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap()));
                 })
             })
         });
@@ -96,5 +131,5 @@ fn breadcrumbs(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, request, fork, breadcrumbs);
+criterion_group!(benches, request, request_body, fork, breadcrumbs);
 criterion_main!(benches);

@@ -106,7 +106,9 @@ fn stored(bugsink: &Bugsink, ids: &[String]) -> Vec<Value> {
         .collect()
 }
 
-async fn order(Path(id): Path<u32>) -> String {
+/// GET, or POST with a JSON body (read here, so events carry it as `request.data`).
+async fn order(Path(id): Path<u32>, body: axum::body::Bytes) -> String {
+    assert!(body.is_empty() || serde_json::from_slice::<Value>(&body).is_ok());
     isoscope::set_tag("order", id.to_string());
     isoscope::set_user(Some(isoscope::User::with_id(format!("user-{id}"))));
     for step in ["load", "price"] {
@@ -135,7 +137,7 @@ async fn events_reach_bugsink_with_their_own_request_context() {
     let dsn = bugsink.dsn.clone();
     let guard =
         isoscope::init(Options::new().dsn(dsn).release("e2e@1.0").environment("ci").attach_stacktrace(true)).unwrap();
-    let app = Router::new().route("/orders/{id}", get(order)).layer(IsolationLayer::new());
+    let app = Router::new().route("/orders/{id}", get(order).post(order)).layer(IsolationLayer::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -145,7 +147,15 @@ async fn events_reach_bugsink_with_their_own_request_context() {
     let ids: Vec<(u32, String)> = join_all((run..run + 12).map(|n| {
         let client = client.clone();
         async move {
-            let res = client.get(format!("http://{addr}/orders/{n}?page=1&password=hunter2")).send().await.unwrap();
+            let url = format!("http://{addr}/orders/{n}?page=1&password=hunter2");
+            let req = match n % 2 {
+                0 => client.get(url),
+                _ => {
+                    let body = serde_json::json!({"qty": n, "card_token": "tok_visa"}).to_string();
+                    client.post(url).header("content-type", "application/json").body(body)
+                }
+            };
+            let res = req.send().await.unwrap();
             (n, res.text().await.unwrap())
         }
     }))
@@ -166,7 +176,13 @@ async fn events_reach_bugsink_with_their_own_request_context() {
         let crumbs: Vec<&str> =
             data["breadcrumbs"]["values"].as_array().unwrap().iter().map(|b| b["message"].as_str().unwrap()).collect();
         assert_eq!(crumbs, [format!("order {n}: load"), format!("order {n}: price")], "only its own breadcrumbs");
-        assert_eq!(data["request"]["method"], "GET");
+        if n % 2 == 0 {
+            assert_eq!(data["request"]["method"], "GET");
+            assert!(data["request"].get("data").is_none_or(Value::is_null), "no body");
+        } else {
+            assert_eq!(data["request"]["method"], "POST");
+            assert_eq!(data["request"]["data"], serde_json::json!({"qty": n, "card_token": "[Filtered]"}));
+        }
         assert_eq!(data["request"]["url"], format!("http://{addr}/orders/{n}"));
         assert_eq!(data["request"]["query_string"], "page=1&password=[Filtered]");
         assert_eq!(data["exception"]["values"][0]["type"], "ParseIntError");

@@ -190,6 +190,7 @@ pub fn init(options: Options) -> Result<ClientGuard, Error> {
     crate::scope::set_method_in_names(options.transaction_style == TransactionStyle::MethodAndRoute);
     options_performance::set_failed_status_codes(&options.failed_request_status_codes);
     crate::trace::continuation::set(options.org_id, options.strict_trace_continuation);
+    crate::scope::set_request_body_size(options.max_request_body_size);
     SEND_DEFAULT_PII.store(options.send_default_pii, Ordering::Relaxed);
     HAS_BEFORE_BREADCRUMB.store(options.before_breadcrumb.is_some(), Ordering::Relaxed);
     bind::set_policy(options.propagation);

@@ -61,6 +61,7 @@ pub struct Options {
     pub(crate) failed_request_status_codes: Vec<std::ops::RangeInclusive<u16>>,
     pub(crate) trace_ignore_status_codes: Vec<std::ops::RangeInclusive<u16>>,
     pub(crate) trust_proxy_headers: bool,
+    pub(crate) max_request_body_size: crate::scope::RequestBodySize,
     pub(crate) trace_propagation_targets: Option<Vec<String>>,
     pub(crate) strict_trace_continuation: bool,
     pub(crate) org_id: Option<u64>,
@@ -98,6 +99,7 @@ impl Default for Options {
             failed_request_status_codes: vec![500..=599],
             trace_ignore_status_codes: Vec::new(),
             trust_proxy_headers: true,
+            max_request_body_size: crate::scope::RequestBodySize::Medium,
             trace_propagation_targets: None,
             strict_trace_continuation: false,
             org_id: None,
@@ -137,6 +139,7 @@ impl fmt::Debug for Options {
             .field("failed_request_status_codes", &self.failed_request_status_codes)
             .field("trace_ignore_status_codes", &self.trace_ignore_status_codes)
             .field("trust_proxy_headers", &self.trust_proxy_headers)
+            .field("max_request_body_size", &self.max_request_body_size)
             .field("trace_propagation_targets", &self.trace_propagation_targets)
             .field("strict_trace_continuation", &self.strict_trace_continuation)
             .field("org_id", &self.org_id)
@@ -250,6 +253,25 @@ impl Options {
     #[must_use]
     pub fn send_default_pii(mut self, yes: bool) -> Self {
         self.send_default_pii = yes;
+        self
+    }
+
+    /// How much of a request's body events carry as `request.data` (default
+    /// [`Medium`](crate::RequestBodySize::Medium): bodies up to 10,000 bytes, as
+    /// sentry-python's `max_request_body_size`). The layer keeps the first bytes of the body
+    /// *as the handler reads it* (a tee: nothing is read early, nothing waits); a body read to
+    /// its end goes in the request's events — JSON parsed, a form as an object of its fields
+    /// (both scrubbed by the secret-key rules unless `send_default_pii`), other types as a note
+    /// of their size — and a larger one as a note that it was left out. A body the handler
+    /// never reads is never shown. Set process-wide by `init`.
+    ///
+    /// ```
+    /// let options = isoscope::Options::new().max_request_body_size(isoscope::RequestBodySize::Small);
+    /// # drop(options);
+    /// ```
+    #[must_use]
+    pub fn max_request_body_size(mut self, size: crate::scope::RequestBodySize) -> Self {
+        self.max_request_body_size = size;
         self
     }
 

@@ -20,4 +20,8 @@ pub struct Request {
     /// Request headers, sensitive ones removed unless `send_default_pii`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
+    /// The body: a JSON body parsed, a form as an object of its fields, another body (or one
+    /// over `Options::max_request_body_size`) as a note saying what it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
 }

@@ -7,7 +7,10 @@
 //!    else from the process default with no breadcrumbs (never from whatever the worker
 //!    thread last ran: the sentry-tower / relay #6059 leak cannot happen);
 //! 2. records the request in it: method, URL, query and headers (scrubbed at capture time
-//!    unless `send_default_pii`; URL credentials always removed; no bodies), the request id
+//!    unless `send_default_pii`; URL credentials always removed), the body as the handler
+//!    reads it (an axum `Body`, up to `Options::max_request_body_size`: a tee, nothing read
+//!    early; other body types are handed on untouched), the client's address with
+//!    `send_default_pii`, the request id
 //!    (`x-request-id`, else a generated one; events get it as tag `request_id`), and the
 //!    transaction name (axum's `MatchedPath` when present, else the path). All of it is kept
 //!    as received and only turned into strings if an event is captured;
@@ -87,12 +90,16 @@ pub mod future;
 #[allow(clippy::module_inception)]
 mod layer;
 #[cfg(feature = "axum")]
+mod request_body;
+#[cfg(feature = "axum")]
 mod route;
 mod service;
 
 pub use body::ResponseBody;
 use catch_panic::guarded;
 pub use layer::IsolationLayer;
+#[cfg(feature = "axum")]
+use request_body::RequestBody;
 pub use service::Isolation;
 
 pub use crate::scope::RequestInfo;

@@ -6,8 +6,13 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
+use std::sync::Arc;
+
+#[cfg(feature = "axum")]
+use super::RequestBody;
 use super::{future::ResponseFuture, guarded, IsolationLayer, RequestInfo, ResponseBody};
 use crate::bind::{self, ScopeHandle};
+use crate::scope::BodySlot;
 
 /// The service made by [`IsolationLayer`]: forks a scope per request and binds it while the
 /// inner service runs and its response body streams.
@@ -47,7 +52,8 @@ impl<S, const CAPTURE_SERVER_ERRORS: bool> Isolation<S, CAPTURE_SERVER_ERRORS> {
 
 /// The scope for a new request: a fork of the enclosing layer's scope (nested layers), else
 /// of the process default with no breadcrumbs; never of whatever this thread last ran.
-fn request_scope<B>(req: &Request<B>) -> ScopeHandle {
+/// With `slot`, the body's tee fills it (`Options::max_request_body_size`).
+fn request_scope<B>(req: &Request<B>, slot: Option<&Arc<BodySlot>>) -> ScopeHandle {
     // Kept raw: turned into the event's `request`, `request_id` tag and transaction only if an
     // event is captured.
     let mut info =
@@ -63,6 +69,9 @@ fn request_scope<B>(req: &Request<B>) -> ScopeHandle {
         }
     }
     crate::client::sample_request(&mut info); // one relaxed load unless tracing is on
+    if let Some(slot) = slot {
+        info.set_body(slot.clone());
+    }
     if bind::request_starts_empty() {
         // The usual case, built in place: no scope to copy.
         return ScopeHandle::for_request(info);
@@ -103,10 +112,46 @@ fn forked_request_scope(mut info: RequestInfo) -> ScopeHandle {
     ScopeHandle::request_from(scope)
 }
 
+/// Puts a tee on the request's body, if it is axum's `Body` (what a layer added with
+/// `Router::layer` gets) with something in it, and bodies are kept
+/// (`Options::max_request_body_size`): the slot it fills. The body stays an axum `Body`, so
+/// the inner service's request type does not change; other body types (hyper's `Incoming`,
+/// the layer outside the router) are handed on untouched.
+#[inline]
+fn tee_body<B: 'static>(req: &mut Request<B>) -> Option<Arc<BodySlot>> {
+    #[cfg(feature = "axum")]
+    if (req.body() as &dyn std::any::Any)
+        .downcast_ref::<axum::body::Body>()
+        .is_some_and(|body| !http_body::Body::is_end_stream(body))
+    {
+        return tee_axum_body(req);
+    }
+    let _ = req;
+    None
+}
+
+/// [`tee_body`] for an axum body that is there: out of line (most requests have none).
+#[cfg(feature = "axum")]
+#[cold]
+#[inline(never)]
+fn tee_axum_body<B: 'static>(req: &mut Request<B>) -> Option<Arc<BodySlot>> {
+    let limit = crate::scope::request_body_limit();
+    if limit == 0 {
+        return None;
+    }
+    let declared = req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse().ok());
+    let body = (req.body_mut() as &mut dyn std::any::Any).downcast_mut::<axum::body::Body>()?;
+    let slot = Arc::new(BodySlot::new(limit, declared));
+    let inner = std::mem::take(body);
+    *body = axum::body::Body::new(RequestBody::new(inner, slot.clone()));
+    Some(slot)
+}
+
 impl<S, ReqBody, ResBody, const CAPTURE_SERVER_ERRORS: bool> Service<Request<ReqBody>>
     for Isolation<S, CAPTURE_SERVER_ERRORS>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ReqBody: 'static,
     ResBody: http_body::Body,
 {
     type Response = Response<ResponseBody<ResBody>>;
@@ -117,8 +162,9 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let handle = request_scope(&req);
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let slot = tee_body(&mut req);
+        let handle = request_scope(&req, slot.as_ref());
         let (inner, mut req, mut future) = (&mut self.inner, Some(req), None);
         // By reference: a request moved into the closure would be copied in and out of
         // `catch_unwind`'s slot.

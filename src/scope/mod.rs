@@ -18,6 +18,7 @@ mod client_ip;
 mod field;
 mod merge;
 mod recorder;
+mod request_body;
 mod request_info;
 mod snapshot;
 
@@ -32,6 +33,10 @@ pub(crate) use breadcrumbs::{set_max_breadcrumbs, DEFAULT_MAX_BREADCRUMBS};
 use field::{Field, RequestField};
 pub(crate) use merge::apply_scopes;
 pub(crate) use recorder::Recorder;
+#[cfg(feature = "axum")]
+pub(crate) use request_body::request_body_limit;
+pub use request_body::RequestBodySize;
+pub(crate) use request_body::{set_request_body_size, BodySlot};
 pub use request_info::RequestInfo;
 pub(crate) use request_info::{MAX_HEADERS, MAX_HEADER_VALUE};
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 use http::{HeaderMap, Method, Uri};
 
 use super::recorder::Recorder;
+use super::request_body::BodySlot;
 use super::snapshot::RequestSnapshot;
 use crate::event::{scrub, Request};
 use crate::trace::PropagationContext;
@@ -51,6 +52,8 @@ pub struct RequestInfo {
     traced: OnceLock<Box<Traced>>,
     /// The connection's peer address, recorded only with `send_default_pii`.
     peer: Option<IpAddr>,
+    /// What the handler read of the body (`Options::max_request_body_size`).
+    body: Option<Arc<BodySlot>>,
 }
 
 /// A request's trace and, if it is sampled, its transaction recorder.
@@ -93,6 +96,7 @@ impl RequestInfo {
             route: None,
             traced: OnceLock::new(),
             peer: None,
+            body: None,
         };
         if info.recorded.has_trace_headers() {
             // Parsed now, not on first use: a malformed header is counted
@@ -187,6 +191,11 @@ impl RequestInfo {
         self.route.as_deref().unwrap_or_else(|| self.recorded.path())
     }
 
+    /// Gives the request the slot its body's tee fills (the layer).
+    pub(crate) fn set_body(&mut self, slot: Arc<BodySlot>) {
+        self.body = Some(slot);
+    }
+
     /// Records the connection's peer address (the layer, with `send_default_pii`).
     pub(crate) fn set_peer(&mut self, peer: IpAddr) {
         self.peer = Some(peer);
@@ -196,7 +205,7 @@ impl RequestInfo {
     /// from the `X-Forwarded-For`, `Forwarded` or `X-Real-IP` header when `trust_headers`
     /// (kept only with `send_default_pii`), else the connection's peer (axum's `ConnectInfo`).
     pub(crate) fn client_ip(&self, trust_headers: bool) -> Option<IpAddr> {
-        super::client_ip::client_ip(&self.recorded, self.peer, trust_headers)
+        super::client_ip::client_ip(|name| self.recorded.get(name), self.peer, trust_headers)
     }
 
     /// The request method.
@@ -323,7 +332,11 @@ impl RequestInfo {
             crate::util::truncate_chars(&mut q, MAX_QUERY);
             q
         });
-        Request { method: Some(self.method.as_str().to_owned()), url: Some(url), query_string, headers }
+        let data = self
+            .body
+            .as_ref()
+            .and_then(|body| body.data(self.recorded.get("content-type").and_then(|v| std::str::from_utf8(v).ok())));
+        Request { method: Some(self.method.as_str().to_owned()), url: Some(url), query_string, headers, data }
     }
 }
 

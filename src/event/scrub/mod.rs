@@ -193,6 +193,9 @@ pub(crate) fn scrub_request(request: &mut Request, rules: &Scrubber) {
     for (name, value) in &mut request.headers {
         scrub_named(name, value, rules);
     }
+    if let Some(data) = &mut request.data {
+        scrub_entry("", data, rules);
+    }
 }
 
 /// `s` through [`filter_text`], changed in place only when it holds a secret.
