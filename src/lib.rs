@@ -158,6 +158,7 @@ mod error;
 mod event;
 pub mod integrations;
 pub mod layer;
+pub mod logs;
 mod outcome;
 pub mod protocol;
 mod scope;

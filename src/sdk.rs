@@ -18,13 +18,17 @@ pub(crate) enum Integration {
     Tracing = 4,
     /// `capture_anyhow`.
     Anyhow = 8,
+    /// `integrations::log::Logger`.
+    #[cfg_attr(not(feature = "log"), allow(dead_code))]
+    Log = 16,
 }
 
-const NAMES: [(Integration, &str); 4] = [
+const NAMES: [(Integration, &str); 5] = [
     (Integration::Tower, "tower"),
     (Integration::Axum, "axum"),
     (Integration::Tracing, "tracing"),
     (Integration::Anyhow, "anyhow"),
+    (Integration::Log, "log"),
 ];
 
 static USED: AtomicU8 = AtomicU8::new(0);

@@ -17,7 +17,10 @@
 
 mod capture;
 mod defaults;
+mod log_attrs;
+pub(crate) mod logs;
 mod options;
+mod options_logs;
 mod options_performance;
 mod panic_hook;
 mod performance;
@@ -60,6 +63,14 @@ pub(crate) struct Core {
     pub(crate) public_key: Option<String>,
     /// Where what becomes of its items is recorded (stats, flush, client reports).
     pub(crate) recorder: Arc<Recorder>,
+    /// Log records waiting for their batch.
+    pub(crate) logs: Arc<logs::LogBuffer>,
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        self.logs.close(); // its batching thread ends
+    }
 }
 
 static CLIENT: RwLock<Option<Arc<Core>>> = RwLock::new(None);
@@ -112,6 +123,7 @@ impl Drop for ClientGuard {
         if self.started.elapsed() < GUARD_DROPPED_AT_ONCE {
             crate::debug::once(crate::debug::Problem::GuardDroppedAtOnce);
         }
+        self.client.logs.drain(&self.client);
         self.client.transport.shutdown(self.client.options.shutdown_timeout);
         let mut slot = CLIENT.write().unwrap_or_else(PoisonError::into_inner);
         if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, &self.client)) {
@@ -266,13 +278,15 @@ impl Core {
             options.org_id = dsn.as_ref().and_then(crate::Dsn::org_id);
         }
         let public_key = dsn.map(|d| d.public_key().to_owned());
-        Ok(Self { options, transport, public_key, recorder })
+        logs::note_enabled(options.enable_logs);
+        Ok(Self { options, transport, public_key, recorder, logs: Arc::default() })
     }
 
     /// Waits up to `timeout` for the transport; `true` only if it delivered everything and
     /// nothing this client captured was lost since the last flush (at the capture, in the
     /// transport, or reported by a custom transport's `Delivery`).
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        self.logs.drain(self);
         let delivered = self.transport.flush(timeout);
         let lost = self.recorder.take_lost();
         if !lost.is_empty() || !delivered {

@@ -17,6 +17,7 @@ use crate::transport::Transport;
 type BeforeSend = Arc<dyn Fn(Event) -> Option<Event> + Send + Sync>;
 type BeforeSendTransaction = Arc<dyn Fn(Transaction) -> Option<Transaction> + Send + Sync>;
 type BeforeBreadcrumb = Arc<dyn Fn(Breadcrumb) -> Option<Breadcrumb> + Send + Sync>;
+type BeforeSendLog = Arc<dyn Fn(crate::event::Log) -> Option<crate::event::Log> + Send + Sync>;
 pub(crate) type TracesSampler = Arc<dyn Fn(&SamplingContext<'_>) -> f64 + Send + Sync>;
 
 /// Configuration for [`init`](super::init). Build it with the setters:
@@ -61,6 +62,8 @@ pub struct Options {
     pub(crate) failed_request_status_codes: Vec<std::ops::RangeInclusive<u16>>,
     pub(crate) trace_ignore_status_codes: Vec<std::ops::RangeInclusive<u16>>,
     pub(crate) trust_proxy_headers: bool,
+    pub(crate) enable_logs: bool,
+    pub(crate) before_send_log: Option<BeforeSendLog>,
     pub(crate) max_request_body_size: crate::scope::RequestBodySize,
     pub(crate) trace_propagation_targets: Option<Vec<String>>,
     pub(crate) strict_trace_continuation: bool,
@@ -99,6 +102,8 @@ impl Default for Options {
             failed_request_status_codes: vec![500..=599],
             trace_ignore_status_codes: Vec::new(),
             trust_proxy_headers: true,
+            enable_logs: false,
+            before_send_log: None,
             max_request_body_size: crate::scope::RequestBodySize::Medium,
             trace_propagation_targets: None,
             strict_trace_continuation: false,
@@ -139,6 +144,8 @@ impl fmt::Debug for Options {
             .field("failed_request_status_codes", &self.failed_request_status_codes)
             .field("trace_ignore_status_codes", &self.trace_ignore_status_codes)
             .field("trust_proxy_headers", &self.trust_proxy_headers)
+            .field("enable_logs", &self.enable_logs)
+            .field("before_send_log", &self.before_send_log.is_some())
             .field("max_request_body_size", &self.max_request_body_size)
             .field("trace_propagation_targets", &self.trace_propagation_targets)
             .field("strict_trace_continuation", &self.strict_trace_continuation)

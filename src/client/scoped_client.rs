@@ -83,6 +83,7 @@ impl Client {
 
     /// Flushes for up to `timeout`, then stops this client's transport.
     pub fn shutdown(&self, timeout: Duration) -> bool {
+        self.0.logs.drain(&self.0);
         self.0.transport.shutdown(timeout)
     }
 }

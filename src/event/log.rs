@@ -86,6 +86,17 @@ pub enum LogAttribute {
     Double(f64),
 }
 
+impl LogAttribute {
+    /// About the bytes of its value as text (for size estimates).
+    pub(crate) fn text_len(&self) -> usize {
+        match self {
+            Self::String(s) => s.len(),
+            Self::Boolean(_) => 5,
+            Self::Integer(_) | Self::Double(_) => 20,
+        }
+    }
+}
+
 impl Serialize for LogAttribute {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(2))?;
@@ -128,6 +139,50 @@ impl From<f64> for LogAttribute {
         Self::Double(v)
     }
 }
+
+impl From<f32> for LogAttribute {
+    fn from(v: f32) -> Self {
+        Self::Double(f64::from(v))
+    }
+}
+
+/// JSON as an attribute: booleans, whole numbers (within `i64`), other numbers and strings
+/// typed; arrays, objects and null as their JSON text.
+///
+/// ```
+/// use isoscope::protocol::LogAttribute;
+/// assert_eq!(LogAttribute::from(&serde_json::json!(7)), LogAttribute::Integer(7));
+/// assert_eq!(LogAttribute::from(&serde_json::json!([1])), LogAttribute::String("[1]".into()));
+/// ```
+impl From<&serde_json::Value> for LogAttribute {
+    fn from(v: &serde_json::Value) -> Self {
+        use serde_json::Value;
+        match v {
+            Value::Bool(b) => Self::Boolean(*b),
+            Value::Number(n) => n.as_i64().map_or_else(|| Self::Double(n.as_f64().unwrap_or(0.0)), Self::Integer),
+            Value::String(s) => Self::String(s.clone()),
+            other => Self::String(other.to_string()),
+        }
+    }
+}
+
+impl From<&String> for LogAttribute {
+    fn from(v: &String) -> Self {
+        Self::String(v.clone())
+    }
+}
+
+/// Whole numbers: as `integer`; a `u64` or `usize` above `i64::MAX` as `double`.
+macro_rules! integer_attribute {
+    ($($t:ty),*) => {$(
+        impl From<$t> for LogAttribute {
+            fn from(v: $t) -> Self {
+                i64::try_from(v).map_or(Self::Double(v as f64), Self::Integer)
+            }
+        }
+    )*};
+}
+integer_attribute!(i8, i16, i32, u8, u16, u32, u64, usize, isize);
 
 impl Log {
     /// A record with no span and no attributes.

@@ -1,5 +1,6 @@
-//! `tracing` integration: log lines become breadcrumbs of the request they belong to, and
-//! errors become events (feature `tracing`).
+//! `tracing` integration: log lines become breadcrumbs of the request they belong to, errors
+//! become events, and with `Options::enable_logs` records become Sentry logs (feature
+//! `tracing`).
 //!
 //! [`BreadcrumbLayer`] is a [`tracing_subscriber::Layer`]. For every tracing event it records
 //! a breadcrumb in the *active isolation scope*: inside a handler wrapped by
@@ -67,6 +68,7 @@ struct ChildSpan(SpanGuard);
 pub struct BreadcrumbLayer {
     breadcrumb_level: TracingLevel,
     capture_level: Option<TracingLevel>,
+    log_level: Option<TracingLevel>,
 }
 
 impl Default for BreadcrumbLayer {
@@ -76,9 +78,28 @@ impl Default for BreadcrumbLayer {
 }
 
 impl BreadcrumbLayer {
-    /// Breadcrumbs for `INFO` and above; events captured for `ERROR`.
+    /// Breadcrumbs for `INFO` and above; events captured for `ERROR`; logs (with
+    /// `Options::enable_logs`) for `INFO` and above.
     pub const fn new() -> Self {
-        Self { breadcrumb_level: TracingLevel::INFO, capture_level: Some(TracingLevel::ERROR) }
+        Self {
+            breadcrumb_level: TracingLevel::INFO,
+            capture_level: Some(TracingLevel::ERROR),
+            log_level: Some(TracingLevel::INFO),
+        }
+    }
+
+    /// The least severe level sent as a Sentry log (default `INFO`; `None` sends none), when
+    /// the client has [`Options::enable_logs`](crate::Options::enable_logs) on. The record's
+    /// fields and its spans' fields become the log's attributes, typed; its target is
+    /// `logger.name`, its place `code.file.path` and `code.line.number`.
+    ///
+    /// ```
+    /// let layer = isoscope::integrations::tracing::BreadcrumbLayer::new().logs_from(Some(tracing::Level::WARN));
+    /// # drop(layer);
+    /// ```
+    pub const fn logs_from(mut self, level: Option<TracingLevel>) -> Self {
+        self.log_level = level;
+        self
     }
 
     /// The least severe level recorded as a breadcrumb (default `INFO`).
@@ -205,7 +226,8 @@ where
         // tracing orders levels by verbosity: ERROR < WARN < INFO < DEBUG < TRACE.
         let as_crumb = *meta.level() <= self.breadcrumb_level;
         let as_event = self.capture_level.is_some_and(|l| *meta.level() <= l);
-        if !as_crumb && !as_event {
+        let as_log = self.log_level.is_some_and(|l| *meta.level() <= l) && crate::logs::enabled();
+        if !as_crumb && !as_event && !as_log {
             return;
         }
         let mut fields = Fields::default();
@@ -226,6 +248,9 @@ where
             }
         }
         let message = fields.message.unwrap_or_default();
+        if as_log {
+            send_log(meta, &message, &data);
+        }
         if as_event {
             let mut captured = Event::message(message.clone(), level(meta.level()));
             captured.logger = Some(meta.target().to_owned());
@@ -239,4 +264,32 @@ where
             crate::add_breadcrumb(crumb);
         }
     }
+}
+
+/// Sends a tracing record as a Sentry log: its fields (and its spans') as typed attributes.
+fn send_log(meta: &tracing::Metadata<'_>, message: &str, data: &BTreeMap<String, Value>) {
+    use crate::logs::{LogAttribute, LogLevel};
+    let level = match *meta.level() {
+        TracingLevel::ERROR => LogLevel::Error,
+        TracingLevel::WARN => LogLevel::Warn,
+        TracingLevel::INFO => LogLevel::Info,
+        TracingLevel::DEBUG => LogLevel::Debug,
+        _ => LogLevel::Trace,
+    };
+    let mut attributes: Vec<(std::borrow::Cow<'static, str>, LogAttribute)> =
+        data.iter().map(|(k, v)| (k.clone().into(), LogAttribute::from(v))).collect();
+    attributes.push(("logger.name".into(), LogAttribute::String(meta.target().to_owned())));
+    if let Some(file) = meta.file() {
+        attributes.push(("code.file.path".into(), LogAttribute::String(file.to_owned())));
+    }
+    if let Some(line) = meta.line() {
+        attributes.push(("code.line.number".into(), LogAttribute::Integer(i64::from(line))));
+    }
+    let body = if message.is_empty() {
+        // No message: the fields say what happened.
+        data.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+    } else {
+        message.to_owned()
+    };
+    crate::client::logs::record(level, body, None, attributes, "auto.log.tracing");
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::worker::{Verdict, Worker};
 use super::Transport;
-use crate::event::Envelope;
+use crate::event::{Envelope, EnvelopeItem};
 use crate::outcome::DiscardReason;
 
 /// The default transport when no DSN is configured: one JSON event per line, written to
@@ -105,10 +105,26 @@ impl LocalTransport {
                 (Format::Json, None, Some(transaction)) => serde_json::to_vec(transaction).map(with_newline),
                 (Format::Pretty, Some(event), _) => Ok(super::pretty::event(event).into_bytes()),
                 (Format::Pretty, None, Some(transaction)) => Ok(super::pretty::transaction(transaction).into_bytes()),
-                // Nothing this sink writes (a client report, say): handled.
-                (_, None, None) => return Verdict::Delivered,
+                (_, None, None) => Ok(Vec::new()),
             };
-            let line = line.unwrap_or_default();
+            let mut line = line.unwrap_or_default();
+            // Log records: one line each (`"type": "log"`).
+            for item in envelope.items() {
+                if let EnvelopeItem::Logs(logs) = item {
+                    for log in logs {
+                        match format {
+                            Format::Json => line.extend(
+                                serde_json::to_vec(&LogLine { ty: "log", log }).map(with_newline).unwrap_or_default(),
+                            ),
+                            Format::Pretty => line.extend(super::pretty::log(log).into_bytes()),
+                        }
+                    }
+                }
+            }
+            if line.is_empty() {
+                // Nothing this sink writes (a client report, say): handled.
+                return Verdict::Delivered;
+            }
             match out.write_all(&line).and_then(|()| out.flush()) {
                 Ok(()) => Verdict::Delivered,
                 Err(_) => Verdict::Discarded(DiscardReason::NetworkError),
@@ -132,4 +148,13 @@ impl Transport for LocalTransport {
     fn shutdown(&self, timeout: Duration) -> bool {
         self.worker.shutdown(timeout)
     }
+}
+
+/// A log record as a JSON line: its fields and `"type": "log"`.
+#[derive(serde::Serialize)]
+struct LogLine<'a> {
+    #[serde(rename = "type")]
+    ty: &'static str,
+    #[serde(flatten)]
+    log: &'a crate::event::Log,
 }

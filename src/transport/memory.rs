@@ -83,6 +83,26 @@ impl MemoryTransport {
             .collect()
     }
 
+    /// Every log record received so far, oldest first (see [`crate::logs`]).
+    ///
+    /// ```
+    /// let transport = isoscope::MemoryTransport::new();
+    /// let guard = isoscope::init(isoscope::Options::new().enable_logs(true).transport(transport.clone())).unwrap();
+    /// isoscope::logs::info!("started");
+    /// guard.flush(std::time::Duration::from_secs(1));
+    /// assert_eq!(transport.logs()[0].body, "started");
+    /// ```
+    pub fn logs(&self) -> Vec<crate::event::Log> {
+        let envelopes = self.envelopes.lock().unwrap_or_else(PoisonError::into_inner);
+        let items = envelopes.iter().flat_map(|e| e.items());
+        items
+            .filter_map(
+                |i| if let crate::event::EnvelopeItem::Logs(logs) = i { Some(logs.iter().cloned()) } else { None },
+            )
+            .flatten()
+            .collect()
+    }
+
     /// Removes and returns every event received so far.
     pub fn take_events(&self) -> Vec<Event> {
         let taken = std::mem::take(&mut *self.envelopes.lock().unwrap_or_else(PoisonError::into_inner));

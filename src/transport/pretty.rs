@@ -82,6 +82,18 @@ pub(super) fn transaction(t: &Transaction) -> String {
     format!("[isoscope] tx      {} {} ({ms:.1} ms, {} spans, {})\n\n", t.op, t.name, t.spans.len(), t.status.as_str())
 }
 
+/// A log record as one line: time, level, body, attributes other than Sentry's own.
+pub(super) fn log(log: &crate::event::Log) -> String {
+    let level = serde_json::to_value(log.level).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let mut line = format!("[isoscope] log     {} {level:<5} {}", clock(log.timestamp), log.body);
+    for (key, value) in log.attributes.iter().filter(|(k, _)| !k.starts_with("sentry.")) {
+        let value = serde_json::to_value(value).ok().map(|v| v["value"].to_string()).unwrap_or_default();
+        line.push_str(&format!("  {key}={value}"));
+    }
+    line.push('\n');
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -148,7 +148,7 @@ impl EnvelopeItem {
     /// What the item counts as, per data category (for stats and client reports): an event
     /// one `error`; a transaction one `transaction` and its spans plus one as `span`s; an
     /// attachment one `attachment_item` and its bytes as `attachment`; a log container its
-    /// records as `log_item`s; sessions one `session`; a check-in one `monitor`. A client
+    /// records as `log_item`s and about their bytes as `log_byte`; sessions one `session`; a check-in one `monitor`. A client
     /// report counts nothing: it is the SDK's own bookkeeping.
     pub fn quantities(&self) -> [(DataCategory, u64); 2] {
         let none = (DataCategory::Default, 0);
@@ -159,7 +159,7 @@ impl EnvelopeItem {
             Self::Attachment(a) => [(DataCategory::AttachmentItem, 1), (DataCategory::Attachment, n(a.len()))],
             Self::Sessions(_) => [(DataCategory::Session, 1), none],
             Self::ClientReport(_) => [none, none],
-            Self::Logs(logs) => [(DataCategory::LogItem, n(logs.len())), none],
+            Self::Logs(logs) => [(DataCategory::LogItem, n(logs.len())), (DataCategory::LogByte, log_bytes(logs))],
             Self::CheckIn(_) => [(DataCategory::Monitor, 1), none],
         }
     }
@@ -208,4 +208,12 @@ impl EnvelopeItem {
         }
         header
     }
+}
+
+/// About the bytes of log records on the wire (their `log_byte` quantity).
+fn log_bytes(logs: &[Log]) -> u64 {
+    let one = |log: &Log| {
+        log.body.len() + log.attributes.iter().map(|(k, v)| k.len() + v.text_len() + 32).sum::<usize>() + 128
+    };
+    logs.iter().map(one).sum::<usize>() as u64
 }
