@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Deterministic cost figures: instructions counted by valgrind's callgrind, per request and per
-capture, checked against the budgets in benches/budgets.json.
+capture and per log record, checked against the budgets in benches/budgets.json.
 
     python3 scripts/instructions.py [--check] [--json FILE]
 
@@ -11,22 +11,26 @@ set-up and exit cancel out. Per request: `isoscope-compare --profile <variant> -
 is a variant's count minus bare's. Per capture: `capture --profile <kind> --captures N`
 (100 breadcrumbs and 10 tags in scope; `iso-message`/`iso-error` with a transport that drops
 the envelope, so this is the calling thread's work; `iso-message-finished` also finishes the
-event, the work deferred to the transport's thread).
+event, the work deferred to the transport's thread). Per log: `logs --profile <bare|iso|sentry>
+--logs N` under `--separate-threads=yes`, the main thread's count only (the batching threads'
+work is not the caller's); "added" is minus bare's.
 
 With --check, exits 1 when isoscope's added instructions per request exceed the floor's by more
-than `max_added_vs_floor` (1.10), or a capture figure exceeds its budget (the figure measured
-when the budget was set, + 20 %).
+than `max_added_vs_floor` (1.10), or a capture or log figure exceeds its budget (the figure
+measured when the budget was set, + 20 %).
 """
 import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.path.join(ROOT, "benches", "compare", "target", "release")
 REQUESTS = (1000, 3000)
 CAPTURES = (1000, 3000)
+LOGS = (1000, 3000)
 
 
 def instructions(args):
@@ -41,6 +45,29 @@ def instructions(args):
     if not m:
         sys.exit(f"instructions: no callgrind total in the output of {' '.join(args)}")
     return int(m.group(1))
+
+
+def calling_thread_instructions(args):
+    """Instructions of the main thread of one run under callgrind (threads counted apart)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "cg")
+        run = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={out}", *args],
+            capture_output=True, text=True, cwd="/tmp",
+        )
+        if run.returncode != 0:
+            sys.exit(f"instructions: {' '.join(args)} failed:\n{run.stderr[-2000:]}")
+        with open(out + "-01") as f:
+            m = re.search(r"^summary: (\d+)", f.read(), re.M)
+        if not m:
+            sys.exit(f"instructions: no summary for the main thread of {' '.join(args)}")
+        return int(m.group(1))
+
+
+def per_log(kind):
+    """A `tracing::info!` call's instructions on the calling thread (`logs --profile`)."""
+    lo, hi = (calling_thread_instructions([os.path.join(TARGET, "logs"), "--profile", kind, "--logs", str(n)]) for n in LOGS)
+    return (hi - lo) / (LOGS[1] - LOGS[0])
 
 
 def per_iteration(binary, flag, count_flag, counts, *extra):
@@ -69,7 +96,13 @@ def main():
     for kind in ("iso-message", "iso-error", "iso-message-finished", "sentry-message", "sentry-error"):
         figures[kind] = per_iteration("capture", "--profile", "--captures", CAPTURES, kind)
 
-    print("instructions (callgrind; per request: one at a time, 2-worker runtime; per capture: 100 breadcrumbs, 10 tags)")
+    for kind in ("bare", "iso", "sentry"):
+        figures[f"log-{kind}"] = per_log(kind)
+    figures["log-iso-added"] = figures["log-iso"] - figures["log-bare"]
+    figures["log-sentry-added"] = figures["log-sentry"] - figures["log-bare"]
+
+    print("instructions (callgrind; per request: one at a time, 2-worker runtime; per capture: 100 breadcrumbs, 10 tags;")
+    print("per log: a tracing::info! with 3 fields in a request, breadcrumb + log, the calling thread's count)")
     print("| figure | instructions | budget |")
     print("| --- | ---: | ---: |")
     failures = []
@@ -94,6 +127,13 @@ def main():
             failures.append(f"capture {kind}: {figures[kind]:,.0f} instructions (budget {budget:,})")
     for kind in ("sentry-message", "sentry-error"):
         print(f"| capture {kind} (sentry-rust, for reference) | {figures[kind]:,.0f} | |")
+    budget = budgets["log"]["iso-tracing-info-added"]
+    print(f"| log: isoscope added per tracing::info! | {figures['log-iso-added']:,.0f} | <= {budget:,} |")
+    if figures["log-iso-added"] > budget:
+        failures.append(f"log: {figures['log-iso-added']:,.0f} instructions per tracing::info! (budget {budget:,})")
+    print(f"| log: sentry-rust added per tracing::info! (for reference) | {figures['log-sentry-added']:,.0f} | |")
+    ratio = figures["log-iso-added"] / figures["log-sentry-added"]
+    print(f"| log: isoscope added / sentry-rust added | {ratio:.3f} | |")
     if "--json" in sys.argv:
         with open(sys.argv[sys.argv.index("--json") + 1], "w") as f:
             json.dump(figures, f, indent=1)

@@ -62,7 +62,8 @@ pub fn log(
 ) {
     if enabled() {
         let attributes = attributes.into_iter().map(|(k, v)| (Cow::Borrowed(k), v)).collect();
-        crate::client::logs::record(level, body.into(), None, attributes, "manual");
+        let source = crate::client::logs::LogSource::Text(body.into(), attributes);
+        crate::client::logs::record(level, source, None, None, "manual");
     }
 }
 
@@ -77,7 +78,8 @@ pub fn __record(
     let body = fill(template, args);
     let params = args.iter().map(|a| LogAttribute::String(a.to_string())).collect();
     let attributes = attributes.into_iter().map(|(k, v)| (Cow::Borrowed(k), v)).collect();
-    crate::client::logs::record(level, body, Some((Cow::Borrowed(template), params)), attributes, "manual");
+    let source = crate::client::logs::LogSource::Text(body, attributes);
+    crate::client::logs::record(level, source, Some((Cow::Borrowed(template), params)), None, "manual");
 }
 
 /// `template` with each `{}` replaced by the next of `args` (`{{` and `}}` are braces);

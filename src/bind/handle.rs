@@ -194,6 +194,15 @@ impl ScopeHandle {
         lock(&self.0.scope).fork()
     }
 
+    /// [`snapshot`](Self::snapshot) without the breadcrumbs (for a log record: see
+    /// `Scope::fork_without_breadcrumbs`).
+    pub(crate) fn snapshot_without_breadcrumbs(&self) -> Scope {
+        if reentrant::holds(self.0.id) {
+            return Scope::default();
+        }
+        lock(&self.0.scope).fork_without_breadcrumbs()
+    }
+
     /// Edits the scope in place under its lock, so concurrent writers never lose an update.
     ///
     /// The closure should be short. It may call back into isoscope: calls that would need a

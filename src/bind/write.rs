@@ -16,11 +16,22 @@ use crate::scope::Scope;
 /// Records a breadcrumb (after `before_breadcrumb`, which the caller ran) in the active
 /// isolation scope.
 #[inline(always)]
-pub(crate) fn record_breadcrumb(mut breadcrumb: Breadcrumb) {
+pub(crate) fn record_breadcrumb(breadcrumb: Breadcrumb) {
+    record_shared_breadcrumb(share_breadcrumb(breadcrumb));
+}
+
+/// A breadcrumb about to be recorded, numbered in recording order and shared from here on:
+/// the pointer, not the breadcrumb, travels to the scope (and to a log made of the same
+/// record). Moved straight into the `Arc`: every move of a breadcrumb copies 136 bytes.
+#[inline(always)]
+pub(crate) fn share_breadcrumb(mut breadcrumb: Breadcrumb) -> Arc<Breadcrumb> {
     breadcrumb.seq = observe_order();
-    // Shared from here on: the pointer, not the breadcrumb, travels to the scope. (Moved
-    // straight into the `Arc`: every move of a breadcrumb copies 136 bytes.)
-    let breadcrumb = Arc::new(breadcrumb);
+    Arc::new(breadcrumb)
+}
+
+/// Records a breadcrumb made by [`share_breadcrumb`] in the active isolation scope.
+#[inline(always)]
+pub(crate) fn record_shared_breadcrumb(breadcrumb: Arc<Breadcrumb>) {
     edit_active(move |s, global| s.push_isolation_breadcrumb(breadcrumb, global));
 }
 

@@ -23,6 +23,21 @@ pub(crate) fn add_breadcrumb(breadcrumb: Breadcrumb) {
     bind::record_breadcrumb(breadcrumb);
 }
 
+/// [`add_breadcrumb`], returning the breadcrumb as made, for a log made of the same record:
+/// shared with the scope (nothing copied), or, when a `before_breadcrumb` hook is set (it may
+/// edit or drop the breadcrumb, not the log), a copy.
+#[cfg_attr(not(any(feature = "tracing", feature = "log")), allow(dead_code))]
+pub(crate) fn add_shared_breadcrumb(breadcrumb: Breadcrumb) -> Arc<Breadcrumb> {
+    if has_before_breadcrumb() {
+        let copy = Arc::new(breadcrumb.clone());
+        add_breadcrumb_hooked(breadcrumb);
+        return copy;
+    }
+    let shared = bind::share_breadcrumb(breadcrumb);
+    bind::record_shared_breadcrumb(shared.clone());
+    shared
+}
+
 /// [`add_breadcrumb`] through the `before_breadcrumb` hook. Out of line: most apps set none.
 #[cold]
 #[inline(never)]

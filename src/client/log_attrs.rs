@@ -3,9 +3,10 @@
 //! `sentry.sdk.*`, `server.address`), the message template and parameters, the record's own
 //! fields, the scope's tags and (with `send_default_pii`) user — scrubbed and bounded.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use super::logs::PendingLog;
+use super::logs::{LogSource, PendingLog};
 use super::Core;
 use crate::event::scrub::FILTERED;
 use crate::event::{Log, LogAttribute};
@@ -16,9 +17,23 @@ const MAX_VALUE: usize = 2048;
 /// At most this many of a record's own fields (and as many tags).
 const MAX_FIELDS: usize = 64;
 
-/// The log of `pending`, with its attributes.
-pub(super) fn to_log(pending: PendingLog, core: &Core) -> Log {
-    let PendingLog { timestamp, level, mut body, template, attributes, origin, scope } = pending;
+/// The log of `pending`, with its attributes; `now` is the wall clock's time (seconds since
+/// the Unix epoch) at the monotonic instant beside it.
+pub(super) fn to_log(pending: PendingLog, core: &Core, now: (f64, std::time::Instant)) -> Log {
+    let PendingLog { at, level, source, template, code, origin, scope } = pending;
+    let timestamp = now.0 - now.1.saturating_duration_since(at).as_secs_f64();
+    let (mut body, attributes) = match source {
+        LogSource::Text(body, attributes) => (body, attributes),
+        LogSource::Crumb(crumb) => {
+            let attributes = crumb.data.iter().map(|(k, v)| (Cow::Owned(k.clone()), LogAttribute::from(v))).collect();
+            let body = match crumb.message.as_deref() {
+                Some(message) if !message.is_empty() => message.to_owned(),
+                // No message: the fields say what happened.
+                _ => crumb.data.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "),
+            };
+            (body, attributes)
+        }
+    };
     let trace = match scope.request() {
         Some(request) => request.trace(),
         None => crate::trace::process(),
@@ -59,6 +74,15 @@ pub(super) fn to_log(pending: PendingLog, core: &Core) -> Log {
             attrs.insert(format!("sentry.message.parameter.{i}"), param);
         }
         attrs.insert("sentry.message.template".to_owned(), LogAttribute::String(template.into_owned()));
+    }
+    if let Some(code) = code {
+        attrs.insert("logger.name".to_owned(), LogAttribute::String(code.target.into_owned()));
+        if let Some(file) = code.file {
+            attrs.insert("code.file.path".to_owned(), LogAttribute::String(file.to_owned()));
+        }
+        if let Some(line) = code.line {
+            attrs.insert("code.line.number".to_owned(), LogAttribute::Integer(i64::from(line)));
+        }
     }
     let client = [
         ("sentry.release", options.release.as_deref()),

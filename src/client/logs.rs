@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::Core;
 use crate::bind;
-use crate::event::{Envelope, EnvelopeItem, LogAttribute, LogLevel};
+use crate::event::{Breadcrumb, Envelope, EnvelopeItem, LogAttribute, LogLevel};
 use crate::outcome::{DataCategory, DiscardReason};
 use crate::scope::Scope;
 
@@ -51,15 +51,33 @@ pub(crate) fn enabled() -> bool {
     ANY_ENABLED.load(Ordering::Relaxed)
 }
 
+/// What a log record says: its own text and attributes, or those of the breadcrumb made of
+/// the same record (shared with the scope: nothing copied on the logging thread).
+pub(crate) enum LogSource {
+    /// A body and typed attributes (the macros, `logs::log`).
+    Text(String, Vec<(Cow<'static, str>, LogAttribute)>),
+    /// A breadcrumb's message and data (`tracing`, `log`): converted on the batching thread.
+    #[cfg_attr(not(any(feature = "tracing", feature = "log")), allow(dead_code))]
+    Crumb(Arc<Breadcrumb>),
+}
+
+/// Where a record was made: its logger (target) and place in the code.
+pub(crate) struct Code {
+    pub(crate) target: Cow<'static, str>,
+    pub(crate) file: Option<&'static str>,
+    pub(crate) line: Option<u32>,
+}
+
 /// A log record as the calling thread made it: what it said, and the scope it was said in.
 pub(crate) struct PendingLog {
-    pub(super) timestamp: f64,
+    /// When it was made, on the monotonic clock (a reading of the wall clock costs more; the
+    /// batching thread converts it against the wall clock read when it sends).
+    pub(super) at: Instant,
     pub(super) level: LogLevel,
-    pub(super) body: String,
+    pub(super) source: LogSource,
     /// The message template and its parameters, when the record was formatted from one.
     pub(super) template: Option<(Cow<'static, str>, Vec<LogAttribute>)>,
-    /// The record's own fields.
-    pub(super) attributes: Vec<(Cow<'static, str>, LogAttribute)>,
+    pub(super) code: Option<Code>,
     /// `sentry.origin`: `manual`, `auto.log.tracing`, `auto.log.log`.
     pub(super) origin: &'static str,
     /// The isolation scope (tags, user, the request's trace), an O(1) snapshot.
@@ -69,31 +87,38 @@ pub(crate) struct PendingLog {
 impl PendingLog {
     /// About the bytes it will take on the wire (`log_byte` of a dropped record).
     fn estimated_bytes(&self) -> u64 {
-        let attributes: usize = self.attributes.iter().map(|(k, v)| k.len() + v.text_len() + 32).sum();
-        (self.body.len() + attributes + 256) as u64
+        let text = match &self.source {
+            LogSource::Text(body, attributes) => {
+                body.len() + attributes.iter().map(|(k, v)| k.len() + v.text_len() + 32).sum::<usize>()
+            }
+            LogSource::Crumb(crumb) => {
+                let data: usize = crumb.data.iter().map(|(k, v)| k.len() + 48 + v.as_str().map_or(0, str::len)).sum();
+                crumb.message.as_deref().map_or(0, str::len) + data
+            }
+        };
+        (text + 256) as u64
     }
 }
 
-/// Records a log with the active scope, if the client in force sends logs: `body` at `level`,
-/// with `template` and its parameters (`sentry.message.template`,
-/// `sentry.message.parameter.<i>`) and the record's own `attributes`.
+/// Records a log with the active scope, if the client in force sends logs.
 pub(crate) fn record(
     level: LogLevel,
-    body: String,
+    source: LogSource,
     template: Option<(Cow<'static, str>, Vec<LogAttribute>)>,
-    attributes: Vec<(Cow<'static, str>, LogAttribute)>,
+    code: Option<Code>,
     origin: &'static str,
 ) {
     if !enabled() || ON_BATCHER.with(Cell::get) || crate::transport::on_worker_thread() {
         return;
     }
-    let scope = bind::find(bind::Access::Read).snapshot();
+    // No breadcrumbs: a log does not carry them, and sharing the ring would make the next
+    // breadcrumb a copy of it.
+    let scope = bind::find(bind::Access::Read).snapshot_without_breadcrumbs();
     let Some(core) = super::capture::client_for(bind::current().as_deref(), &scope) else { return };
     if !core.options.enable_logs {
         return;
     }
-    let timestamp = crate::util::now_f64();
-    core.logs.push(&core, PendingLog { timestamp, level, body, template, attributes, origin, scope });
+    core.logs.push(&core, PendingLog { at: Instant::now(), level, source, template, code, origin, scope });
 }
 
 /// A client's records waiting for their batch, and the batching thread's signals.
@@ -111,8 +136,22 @@ struct State {
     pending: Vec<PendingLog>,
     /// When the oldest pending record was pushed.
     oldest: Option<Instant>,
+    /// The last batch's emptied `Vec`, for the next records.
+    spare: Option<Vec<PendingLog>>,
     started: bool,
     closed: bool,
+}
+
+impl State {
+    /// The pending records, leaving room for a batch (allocated here, on the thread that
+    /// sends, rather than grown record by record on the threads that log).
+    fn take_pending(&mut self) -> Vec<PendingLog> {
+        if self.pending.is_empty() {
+            return Vec::new();
+        }
+        let next = self.spare.take().unwrap_or_else(|| Vec::with_capacity(BATCH));
+        std::mem::replace(&mut self.pending, next)
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -135,7 +174,9 @@ impl LogBuffer {
         }
         state.pending.push(log);
         state.oldest.get_or_insert_with(Instant::now);
-        let full = state.pending.len() >= BATCH;
+        // Woken once, when the batch fills (a notification is a system call: not one per
+        // record while the thread is busy sending).
+        let full = state.pending.len() == BATCH;
         if !std::mem::replace(&mut state.started, true) {
             drop(state);
             self.start(Arc::downgrade(core));
@@ -181,12 +222,10 @@ impl LogBuffer {
             let batch = {
                 let mut state = lock(&self.state);
                 state.oldest = None;
-                std::mem::take(&mut state.pending)
+                state.take_pending()
             };
             let Some(core) = core.upgrade() else { return };
-            if !batch.is_empty() {
-                send(&core, batch);
-            }
+            self.send(&core, batch);
         }
     }
 
@@ -197,11 +236,20 @@ impl LogBuffer {
         let batch = {
             let mut state = lock(&self.state);
             state.oldest = None;
-            std::mem::take(&mut state.pending)
+            state.take_pending()
         };
-        if !batch.is_empty() {
-            send(core, batch);
+        self.send(core, batch);
+    }
+
+    /// Sends `batch` and keeps its emptied `Vec` for the next records: the buffer's capacity
+    /// is allocated once (up to the largest backlog seen, at most 1,000 records), not grown
+    /// record by record on the threads that log.
+    fn send(&self, core: &Core, mut batch: Vec<PendingLog>) {
+        if batch.is_empty() {
+            return;
         }
+        send(core, &mut batch);
+        lock(&self.state).spare = Some(batch);
     }
 
     /// The client is gone: the batching thread ends.
@@ -211,12 +259,14 @@ impl LogBuffer {
     }
 }
 
-/// Turns records into logs (attributes, `before_send_log`) and sends them, 100 per envelope.
-fn send(core: &Core, batch: Vec<PendingLog>) {
+/// Turns records into logs (attributes, `before_send_log`) and sends them, 100 per envelope;
+/// `batch` is left empty.
+fn send(core: &Core, batch: &mut Vec<PendingLog>) {
     let recorder = &core.recorder;
     let mut logs = Vec::with_capacity(batch.len());
-    for pending in batch {
-        let log = super::log_attrs::to_log(pending, core);
+    let now = (crate::util::now_f64(), Instant::now());
+    for pending in batch.drain(..) {
+        let log = super::log_attrs::to_log(pending, core, now);
         let log = match &core.options.before_send_log {
             None => log,
             Some(hook) => {

@@ -33,6 +33,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+#[cfg(any(feature = "tracing", feature = "log"))]
+pub(crate) use capture::add_shared_breadcrumb;
 #[cfg(feature = "anyhow")]
 pub(crate) use capture::capture_with_backtrace;
 pub(crate) use capture::{

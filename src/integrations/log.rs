@@ -29,14 +29,12 @@
 //! assert_eq!(transport.logs().len(), 2);
 //! ```
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use log::{Level as LogCrateLevel, LevelFilter, Log, Metadata, Record};
 use serde_json::Value;
 
-use crate::logs::{LogAttribute, LogLevel};
-use crate::{Breadcrumb, Event, Level};
+use crate::logs::LogLevel;
 
 /// A `log::Log` recording into isoscope, then into `dest` (see the [module docs](self)).
 #[must_use]
@@ -168,50 +166,22 @@ impl Logger {
         let message = record.args().to_string();
         let mut fields = Fields(BTreeMap::new());
         let _ = record.key_values().visit(&mut fields);
-        let data = fields.0;
-        if as_log {
-            send_log(record, &message, &data);
-        }
-        if as_event {
-            let mut event = Event::message(message.clone(), level_of(level));
-            event.logger = Some(record.target().to_owned());
-            event.extra = data.clone();
-            crate::capture_event(event);
-        }
-        if as_crumb {
-            let mut crumb = Breadcrumb::new(message).category(record.target().to_owned()).level(level_of(level));
-            crumb.ty = "log".into();
-            crumb.data = data;
-            crate::add_breadcrumb(crumb);
-        }
+        let level = match level {
+            LogCrateLevel::Error => LogLevel::Error,
+            LogCrateLevel::Warn => LogLevel::Warn,
+            LogCrateLevel::Info => LogLevel::Info,
+            LogCrateLevel::Debug => LogLevel::Debug,
+            LogCrateLevel::Trace => LogLevel::Trace,
+        };
+        let record = super::record::Record {
+            message,
+            level,
+            target: record.target().to_owned().into(),
+            data: fields.0,
+            file: record.file_static(),
+            line: record.line(),
+            origin: "auto.log.log",
+        };
+        super::record::emit(record, super::record::Wanted { event: as_event, breadcrumb: as_crumb, log: as_log });
     }
-}
-
-fn level_of(level: LogCrateLevel) -> Level {
-    match level {
-        LogCrateLevel::Error => Level::Error,
-        LogCrateLevel::Warn => Level::Warning,
-        LogCrateLevel::Info => Level::Info,
-        LogCrateLevel::Debug | LogCrateLevel::Trace => Level::Debug,
-    }
-}
-
-fn send_log(record: &Record<'_>, message: &str, data: &BTreeMap<String, Value>) {
-    let level = match record.level() {
-        LogCrateLevel::Error => LogLevel::Error,
-        LogCrateLevel::Warn => LogLevel::Warn,
-        LogCrateLevel::Info => LogLevel::Info,
-        LogCrateLevel::Debug => LogLevel::Debug,
-        LogCrateLevel::Trace => LogLevel::Trace,
-    };
-    let mut attributes: Vec<(Cow<'static, str>, LogAttribute)> =
-        data.iter().map(|(k, v)| (Cow::Owned(k.clone()), LogAttribute::from(v))).collect();
-    attributes.push(("logger.name".into(), LogAttribute::String(record.target().to_owned())));
-    if let Some(file) = record.file() {
-        attributes.push(("code.file.path".into(), LogAttribute::String(file.to_owned())));
-    }
-    if let Some(line) = record.line() {
-        attributes.push(("code.line.number".into(), LogAttribute::Integer(i64::from(line))));
-    }
-    crate::client::logs::record(level, message.to_owned(), None, attributes, "auto.log.log");
 }

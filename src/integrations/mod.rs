@@ -22,3 +22,6 @@ pub mod reqwest;
 #[cfg(feature = "log")]
 #[cfg_attr(docsrs, doc(cfg(feature = "log")))]
 pub mod log;
+
+#[cfg(any(feature = "tracing", feature = "log"))]
+mod record;

@@ -48,7 +48,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event as TracingEvent, Level as TracingLevel, Subscriber};
@@ -56,7 +56,9 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-use crate::{Breadcrumb, Event, Level, SpanGuard};
+use super::record::{self as line, Wanted};
+use crate::logs::LogLevel;
+use crate::SpanGuard;
 
 /// The transaction child span of a tracing span (inside a sampled request).
 struct ChildSpan(SpanGuard);
@@ -115,20 +117,11 @@ impl BreadcrumbLayer {
     }
 }
 
-fn level(level: &TracingLevel) -> Level {
-    match *level {
-        TracingLevel::ERROR => Level::Error,
-        TracingLevel::WARN => Level::Warning,
-        TracingLevel::INFO => Level::Info,
-        _ => Level::Debug,
-    }
-}
-
 /// Collects fields as JSON; the `message` field separately.
 #[derive(Default)]
 struct Fields {
     message: Option<String>,
-    values: Map<String, Value>,
+    values: BTreeMap<String, Value>,
 }
 
 impl Fields {
@@ -169,7 +162,7 @@ impl Visit for Fields {
 }
 
 /// A span's fields, kept in its extensions.
-struct SpanFields(Map<String, Value>);
+struct SpanFields(BTreeMap<String, Value>);
 
 impl<S> Layer<S> for BreadcrumbLayer
 where
@@ -232,7 +225,7 @@ where
         }
         let mut fields = Fields::default();
         event.record(&mut fields);
-        let mut data: BTreeMap<String, Value> = fields.values.into_iter().collect();
+        let mut data = fields.values;
         if let Some(scope) = ctx.event_scope(event) {
             let mut names = Vec::new();
             for span in scope.from_root() {
@@ -247,49 +240,22 @@ where
                 data.insert("spans".into(), Value::Array(names));
             }
         }
-        let message = fields.message.unwrap_or_default();
-        if as_log {
-            send_log(meta, &message, &data);
-        }
-        if as_event {
-            let mut captured = Event::message(message.clone(), level(meta.level()));
-            captured.logger = Some(meta.target().to_owned());
-            captured.extra = data.clone();
-            crate::capture_event(captured);
-        }
-        if as_crumb {
-            let mut crumb = Breadcrumb::new(message).category(meta.target()).level(level(meta.level()));
-            crumb.ty = "log".into();
-            crumb.data = data;
-            crate::add_breadcrumb(crumb);
-        }
+        let level = match *meta.level() {
+            TracingLevel::ERROR => LogLevel::Error,
+            TracingLevel::WARN => LogLevel::Warn,
+            TracingLevel::INFO => LogLevel::Info,
+            TracingLevel::DEBUG => LogLevel::Debug,
+            _ => LogLevel::Trace,
+        };
+        let record = line::Record {
+            message: fields.message.unwrap_or_default(),
+            level,
+            target: meta.target().into(),
+            data,
+            file: meta.file(),
+            line: meta.line(),
+            origin: "auto.log.tracing",
+        };
+        line::emit(record, Wanted { event: as_event, breadcrumb: as_crumb, log: as_log });
     }
-}
-
-/// Sends a tracing record as a Sentry log: its fields (and its spans') as typed attributes.
-fn send_log(meta: &tracing::Metadata<'_>, message: &str, data: &BTreeMap<String, Value>) {
-    use crate::logs::{LogAttribute, LogLevel};
-    let level = match *meta.level() {
-        TracingLevel::ERROR => LogLevel::Error,
-        TracingLevel::WARN => LogLevel::Warn,
-        TracingLevel::INFO => LogLevel::Info,
-        TracingLevel::DEBUG => LogLevel::Debug,
-        _ => LogLevel::Trace,
-    };
-    let mut attributes: Vec<(std::borrow::Cow<'static, str>, LogAttribute)> =
-        data.iter().map(|(k, v)| (k.clone().into(), LogAttribute::from(v))).collect();
-    attributes.push(("logger.name".into(), LogAttribute::String(meta.target().to_owned())));
-    if let Some(file) = meta.file() {
-        attributes.push(("code.file.path".into(), LogAttribute::String(file.to_owned())));
-    }
-    if let Some(line) = meta.line() {
-        attributes.push(("code.line.number".into(), LogAttribute::Integer(i64::from(line))));
-    }
-    let body = if message.is_empty() {
-        // No message: the fields say what happened.
-        data.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
-    } else {
-        message.to_owned()
-    };
-    crate::client::logs::record(level, body, None, attributes, "auto.log.tracing");
 }

@@ -86,6 +86,21 @@ impl Scope {
             .sum()
     }
 
+    /// [`fork`](Self::fork) without the breadcrumbs (a log's view of the scope: tags, user,
+    /// request, span). The ring stays owned here, so the next breadcrumb written is not a copy
+    /// of the whole ring, as it would be after a fork that shared it.
+    pub(crate) fn fork_without_breadcrumbs(&mut self) -> Self {
+        if let Some(rest) = self.rest.as_mut().and_then(Arc::get_mut) {
+            rest.make_shared();
+        }
+        Self {
+            level: self.level,
+            tags: self.tags.share(),
+            breadcrumbs: Field::Empty,
+            request: self.request.share(),
+            rest: self.rest.clone(),
+        }
+    }
     /// Removes every breadcrumb.
     pub fn clear_breadcrumbs(&mut self) {
         self.breadcrumbs = Field::Empty;
