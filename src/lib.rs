@@ -269,6 +269,25 @@ pub fn set_extra(key: impl Into<String>, value: impl Into<serde_json::Value>) {
     bind::set_extra(key.into(), value.into());
 }
 
+/// Adds a file to the active isolation scope: every event captured in it from now on (in a
+/// request: the request's events) carries it, in the same envelope (see
+/// [`Scope::add_attachment`]).
+///
+/// ```
+/// use isoscope::protocol::Attachment;
+/// let transport = isoscope::MemoryTransport::new();
+/// let _guard = isoscope::init(isoscope::Options::new().transport(transport.clone())).unwrap();
+/// isoscope::isolation_scope().fork().run(|| {
+///     isoscope::add_attachment(Attachment::new("payload.json", r#"{"order": 7}"#).with_content_type("application/json"));
+///     isoscope::capture_message("order refused", isoscope::Level::Warning);
+/// });
+/// let envelope = &transport.envelopes()[0];
+/// assert_eq!(envelope.attachments().next().unwrap().bytes().as_ref(), br#"{"order": 7}"#);
+/// ```
+pub fn add_attachment(attachment: protocol::Attachment) {
+    bind::add_attachment(attachment);
+}
+
 /// Sets or clears the user on the active isolation scope.
 pub fn set_user(user: Option<User>) {
     bind::set_user(user);

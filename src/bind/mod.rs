@@ -39,6 +39,6 @@ pub use propagate::{spawn, spawn_blocking, thread, Bound, Propagation, ScopeFutu
 pub(crate) use stack::depth as stack_depth;
 pub(crate) use unbound::called_init;
 pub(crate) use write::{
-    record_breadcrumb, record_shared_breadcrumb, set_context, set_extra, set_tag, set_user, share_breadcrumb,
-    with_scope, with_scope_async,
+    add_attachment, record_breadcrumb, record_shared_breadcrumb, set_context, set_extra, set_tag, set_user,
+    share_breadcrumb, with_scope, with_scope_async,
 };

@@ -68,6 +68,11 @@ pub(crate) fn set_extra(key: String, value: serde_json::Value) {
     write_active(move |s| s.set_extra(key, value));
 }
 
+/// Adds an attachment to the active isolation scope.
+pub(crate) fn add_attachment(attachment: crate::event::Attachment) {
+    write_active(move |s| s.add_attachment(attachment));
+}
+
 /// Sets or clears the user on the active isolation scope.
 pub(crate) fn set_user(user: Option<User>) {
     write_active(move |s| s.set_user(user));

@@ -189,7 +189,12 @@ pub(crate) fn capture_now(
     }
     mark();
     isolation.set_last_event_id(id);
-    client.transport.send(Envelope::deferred(id, Box::new(capture), client.recorder.clone()));
+    let attachments = capture.attachments();
+    let mut envelope = Envelope::deferred(id, Box::new(capture), client.recorder.clone());
+    if !attachments.is_empty() {
+        envelope.attach(attachments);
+    }
+    client.transport.send(envelope);
     Some(id)
 }
 
@@ -216,6 +221,15 @@ fn has_hooks(core: &Core, current: Option<&Scope>, iso: &Scope, global: &Scope) 
 }
 
 impl Capture {
+    /// The attachments of its scopes, the global scope's first (none: no allocation).
+    fn attachments(&self) -> Vec<crate::event::Attachment> {
+        let scopes = [Some(&self.global), Some(&self.iso), self.current.as_deref()];
+        if scopes.iter().flatten().all(|s| s.attachments().is_empty()) {
+            return Vec::new();
+        }
+        scopes.iter().flatten().flat_map(|s| s.attachments()).cloned().collect()
+    }
+
     /// Merges the scopes in and runs the processors (global, isolation, current) and
     /// `before_send`, outside every lock; the reason when one of them dropped the event.
     fn run_hooks(mut self) -> Result<Self, DiscardReason> {

@@ -37,11 +37,13 @@ pub enum DiscardReason {
     InsufficientData,
     /// Sampled down because the transport was unhealthy.
     Backpressure,
+    /// Failed validation: an attachment over the size limit.
+    Invalid,
 }
 
 impl DiscardReason {
     /// Every reason, in the order above.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::QueueOverflow,
         Self::CacheOverflow,
         Self::BufferOverflow,
@@ -54,6 +56,7 @@ impl DiscardReason {
         Self::InternalSdkError,
         Self::InsufficientData,
         Self::Backpressure,
+        Self::Invalid,
     ];
 
     /// Its position in [`ALL`](Self::ALL), for per-reason tables.
@@ -83,6 +86,7 @@ impl DiscardReason {
             Self::InternalSdkError => "internal_sdk_error",
             Self::InsufficientData => "insufficient_data",
             Self::Backpressure => "backpressure",
+            Self::Invalid => "invalid",
         }
     }
 }

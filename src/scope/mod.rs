@@ -13,6 +13,7 @@
 //!   apply_scopes(event, [current, isolation, global])             (merge.rs)
 //! ```
 
+mod attachments;
 mod breadcrumbs;
 mod client_ip;
 mod field;
@@ -40,7 +41,7 @@ pub(crate) use request_body::{set_request_body_size, BodySlot};
 pub use request_info::RequestInfo;
 pub(crate) use request_info::{MAX_HEADERS, MAX_HEADER_VALUE};
 
-use crate::event::{Breadcrumb, Event, Level, User};
+use crate::event::{Attachment, Breadcrumb, Event, Level, User};
 use crate::trace::SpanId;
 
 /// An event processor: may edit an event or drop it by returning `None`.
@@ -102,6 +103,8 @@ struct Rest {
     /// The span open here (`start_span`), and its parent: the parent of the next span started
     /// here or in work spawned from here, and the span of events captured here.
     span: Option<(SpanId, SpanId)>,
+    /// Files every event captured here carries (forks share the slice).
+    attachments: Option<Arc<[Attachment]>>,
 }
 
 /// A client bound to a scope, as the scope keeps it.
@@ -117,6 +120,7 @@ static EMPTY_REST: Rest = Rest {
     processors: Field::Empty,
     client: None,
     span: None,
+    attachments: None,
 };
 
 impl Rest {
@@ -129,6 +133,7 @@ impl Rest {
             && self.processors.is_empty()
             && self.client.is_none()
             && self.span.is_none()
+            && self.attachments.is_none()
     }
 
     /// Whether no field is owned (copying it is O(1)).
@@ -153,6 +158,7 @@ impl Rest {
             processors: self.processors.localized(),
             client: self.client.clone(),
             span: self.span,
+            attachments: self.attachments.clone(),
         }
     }
 }
@@ -437,6 +443,9 @@ impl Scope {
         }
         if let Some(r) = other.request() {
             self.set_request(Some(r.clone()));
+        }
+        for a in other.attachments() {
+            self.add_attachment(a.clone());
         }
         self.push_all_from(&other);
         for p in other.processors() {

@@ -15,7 +15,11 @@ use serde::Serialize;
 pub use delivery::Delivery;
 pub use item::{EnvelopeItem, ItemType};
 
-use super::{Event, EventId, Transaction};
+use super::{Attachment, Event, EventId, Transaction};
+
+/// The largest attachment an event carries (bytes): Relay's limits are far above, but the
+/// transport's queue is 8 MiB by default, and a larger file is better sent another way.
+pub(crate) const MAX_ATTACHMENT_BYTES: usize = 8 << 20;
 use crate::outcome::Recorder;
 
 /// The size of the last item payload serialized: the next one's first allocation.
@@ -208,6 +212,25 @@ impl Envelope {
         Ok(())
     }
 
+    /// Adds the attachments of the scopes an event was captured in, each counted as captured
+    /// by the envelope's accounting; one over [`MAX_ATTACHMENT_BYTES`] is left out and counted
+    /// (`invalid`).
+    pub(crate) fn attach(&mut self, attachments: impl IntoIterator<Item = Attachment>) {
+        for attachment in attachments {
+            let item = EnvelopeItem::Attachment(attachment);
+            let oversize = matches!(&item, EnvelopeItem::Attachment(a) if a.len() > MAX_ATTACHMENT_BYTES);
+            if let Some(delivery) = &mut self.delivery {
+                delivery.add(&item);
+                if oversize {
+                    delivery.discard_one(&item, crate::outcome::DiscardReason::Invalid);
+                }
+            }
+            if !oversize {
+                self.items.push(item);
+            }
+        }
+    }
+
     /// Sets the `trace` header: the dynamic sampling context Relay samples by.
     pub(crate) fn with_trace_header(mut self, dsc: serde_json::Value) -> Self {
         self.trace = Some(dsc);
@@ -291,6 +314,11 @@ impl FinishedEnvelope {
     /// The items.
     pub fn items(&self) -> &[EnvelopeItem] {
         &self.items
+    }
+
+    /// The attachments beside its event.
+    pub fn attachments(&self) -> impl Iterator<Item = &Attachment> {
+        self.items.iter().filter_map(|i| if let EnvelopeItem::Attachment(a) = i { Some(a) } else { None })
     }
 
     #[cfg_attr(not(feature = "reqwest"), allow(dead_code))] // used by the HTTP transport
