@@ -159,6 +159,7 @@ mod event;
 pub mod integrations;
 pub mod layer;
 pub mod logs;
+mod monitor;
 mod outcome;
 pub mod protocol;
 mod scope;
@@ -196,6 +197,7 @@ pub use integrations::anyhow::capture_anyhow;
 #[cfg(feature = "axum")]
 pub use integrations::axum::RequestScope;
 pub use layer::{Isolation, IsolationLayer, ResponseBody};
+pub use monitor::{capture_check_in, monitor, monitor_sync, JobOutcome, Monitor};
 pub use outcome::ItemStats;
 #[doc(no_inline)] // documented at its public module path, `layer::RequestInfo`
 pub use scope::RequestInfo;

@@ -4,6 +4,7 @@
 //! [`EnvelopeItem`](crate::EnvelopeItem)s.
 
 pub use crate::event::{
-    Attachment, AttachmentType, CheckIn, CheckInContexts, CheckInStatus, CheckInTrace, ClientReport, DiscardReason,
-    DiscardedEvent, Log, LogAttribute, LogLevel, SessionAggregate, SessionAggregates, SessionAttributes,
+    Attachment, AttachmentType, CheckIn, CheckInContexts, CheckInError, CheckInStatus, CheckInTrace, ClientReport,
+    DiscardReason, DiscardedEvent, IntervalUnit, Log, LogAttribute, LogLevel, MonitorConfig, MonitorSchedule,
+    SessionAggregate, SessionAggregates, SessionAttributes,
 };

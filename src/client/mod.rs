@@ -16,6 +16,7 @@
 //! under a read lock and calls user hooks outside every lock of ours.
 
 mod capture;
+pub(crate) mod check_ins;
 mod defaults;
 mod log_attrs;
 pub(crate) mod logs;

@@ -40,6 +40,9 @@ pub struct CheckIn {
     /// The trace the job ran in, linking the check-in to its errors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contexts: Option<CheckInContexts>,
+    /// The monitor's configuration, for the server to create or update it (upsert).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitor_config: Option<super::MonitorConfig>,
 }
 
 /// A check-in's contexts: its trace.
@@ -82,6 +85,7 @@ impl CheckIn {
             environment: None,
             release: None,
             contexts: None,
+            monitor_config: None,
         }
     }
 

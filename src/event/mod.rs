@@ -19,6 +19,7 @@ mod exception;
 mod id;
 pub(crate) mod limits;
 mod log;
+mod monitor_config;
 mod request;
 pub(crate) mod scrub;
 mod sessions;
@@ -46,6 +47,7 @@ pub use envelope::{Delivery, Envelope, EnvelopeItem, FinishedEnvelope, ItemType}
 pub use exception::{Exception, Mechanism};
 pub use id::EventId;
 pub use log::{Log, LogAttribute, LogLevel};
+pub use monitor_config::{CheckInError, IntervalUnit, MonitorConfig, MonitorSchedule};
 pub use request::Request;
 pub use sessions::{SessionAggregate, SessionAggregates, SessionAttributes};
 pub use span_status::{SpanStatus, UnknownSpanStatus};

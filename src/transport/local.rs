@@ -108,17 +108,20 @@ impl LocalTransport {
                 (_, None, None) => Ok(Vec::new()),
             };
             let mut line = line.unwrap_or_default();
-            // Log records: one line each (`"type": "log"`).
+            // Log records and check-ins: one line each (`"type": "log"`, `"check_in"`).
             for item in envelope.items() {
-                if let EnvelopeItem::Logs(logs) = item {
-                    for log in logs {
-                        match format {
-                            Format::Json => line.extend(
-                                serde_json::to_vec(&LogLine { ty: "log", log }).map(with_newline).unwrap_or_default(),
-                            ),
-                            Format::Pretty => line.extend(super::pretty::log(log).into_bytes()),
+                match (item, format) {
+                    (EnvelopeItem::Logs(logs), Format::Json) => {
+                        for log in logs {
+                            line.extend(typed_line("log", log));
                         }
                     }
+                    (EnvelopeItem::Logs(logs), Format::Pretty) => {
+                        logs.iter().for_each(|log| line.extend(super::pretty::log(log).into_bytes()));
+                    }
+                    (EnvelopeItem::CheckIn(check_in), Format::Json) => line.extend(typed_line("check_in", check_in)),
+                    (EnvelopeItem::CheckIn(c), Format::Pretty) => line.extend(super::pretty::check_in(c).into_bytes()),
+                    _ => {}
                 }
             }
             if line.is_empty() {
@@ -150,11 +153,14 @@ impl Transport for LocalTransport {
     }
 }
 
-/// A log record as a JSON line: its fields and `"type": "log"`.
-#[derive(serde::Serialize)]
-struct LogLine<'a> {
-    #[serde(rename = "type")]
-    ty: &'static str,
-    #[serde(flatten)]
-    log: &'a crate::event::Log,
+/// An item as a JSON line: its fields and `"type"`.
+fn typed_line<T: serde::Serialize>(ty: &'static str, item: &T) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Line<'a, T> {
+        #[serde(rename = "type")]
+        ty: &'static str,
+        #[serde(flatten)]
+        item: &'a T,
+    }
+    serde_json::to_vec(&Line { ty, item }).map(with_newline).unwrap_or_default()
 }

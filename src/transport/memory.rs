@@ -103,6 +103,23 @@ impl MemoryTransport {
             .collect()
     }
 
+    /// Every cron check-in received so far, oldest first (see [`crate::Monitor`]).
+    ///
+    /// ```
+    /// use isoscope::protocol::{CheckIn, CheckInStatus};
+    /// let transport = isoscope::MemoryTransport::new();
+    /// let _guard = isoscope::init(isoscope::Options::new().transport(transport.clone())).unwrap();
+    /// isoscope::capture_check_in(CheckIn::new("import", CheckInStatus::Ok)).unwrap();
+    /// assert_eq!(transport.check_ins()[0].monitor_slug, "import");
+    /// ```
+    pub fn check_ins(&self) -> Vec<crate::event::CheckIn> {
+        let envelopes = self.envelopes.lock().unwrap_or_else(PoisonError::into_inner);
+        let items = envelopes.iter().flat_map(|e| e.items());
+        items
+            .filter_map(|i| if let crate::event::EnvelopeItem::CheckIn(c) = i { Some(c.clone()) } else { None })
+            .collect()
+    }
+
     /// Removes and returns every event received so far.
     pub fn take_events(&self) -> Vec<Event> {
         let taken = std::mem::take(&mut *self.envelopes.lock().unwrap_or_else(PoisonError::into_inner));

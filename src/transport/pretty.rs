@@ -94,6 +94,13 @@ pub(super) fn log(log: &crate::event::Log) -> String {
     line
 }
 
+/// A check-in as one line: monitor, status, duration.
+pub(super) fn check_in(c: &crate::event::CheckIn) -> String {
+    let status = serde_json::to_value(c.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let duration = c.duration.map(|d| format!(" ({d:.1} s)")).unwrap_or_default();
+    format!("[isoscope] check-in {} {status}{duration}\n", c.monitor_slug)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
