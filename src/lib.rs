@@ -146,7 +146,10 @@
 //!   transaction names.
 //! - `reqwest` (default): `HttpTransport`, used when a DSN is configured.
 //! - `tracing`: `integrations::tracing::BreadcrumbLayer`, which turns tracing events into
-//!   breadcrumbs and events of the active request.
+//!   breadcrumbs, events and logs of the active request.
+//! - `log`: `integrations::log::Logger`, the same for `log` records.
+//! - `opentelemetry`: events, logs and outgoing trace headers follow the active OpenTelemetry
+//!   span (`tracing-opentelemetry`), so Sentry and an OpenTelemetry backend show one trace.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

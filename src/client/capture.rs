@@ -176,7 +176,8 @@ pub(crate) fn capture_now(
     attach_stack(&mut event, stack, options);
     let id = event.event_id;
     let response = isolation.response_status();
-    let mut capture = Capture { core: client.clone(), event, current, iso, global, response, merged: false };
+    let otel = crate::trace::otel_span();
+    let mut capture = Capture { core: client.clone(), event, current, iso, global, response, otel, merged: false };
     if hooked {
         let hooked = match capture.run_hooks() {
             Ok(hooked) => hooked,
@@ -208,6 +209,8 @@ struct Capture {
     /// The status code of the response of the request the event was captured in, if its head
     /// was out by then (`contexts.response`).
     response: Option<u16>,
+    /// The OpenTelemetry span active at the capture: its trace wins over the request's.
+    otel: Option<crate::trace::OtelSpan>,
     /// Whether the scopes are merged in already (they are before the hooks run).
     merged: bool,
 }
@@ -234,7 +237,7 @@ impl Capture {
     /// `before_send`, outside every lock; the reason when one of them dropped the event.
     fn run_hooks(mut self) -> Result<Self, DiscardReason> {
         self.merge();
-        let Self { core, event, current, iso, global, response, merged } = self;
+        let Self { core, event, current, iso, global, response, otel, merged } = self;
         let processors =
             global.processors().iter().chain(iso.processors()).chain(current.iter().flat_map(|c| c.processors()));
         let mut event = event;
@@ -244,7 +247,7 @@ impl Capture {
         if let Some(hook) = &core.options.before_send {
             event = hook(event).ok_or(DiscardReason::BeforeSend)?;
         }
-        Ok(Self { event, core, current, iso, global, response, merged })
+        Ok(Self { event, core, current, iso, global, response, otel, merged })
     }
 
     /// The scopes (current, isolation, global), the client's release, environment and host
@@ -282,6 +285,9 @@ impl Capture {
         if let Some(status) = self.response {
             let response = serde_json::json!({"type": "response", "status_code": status});
             event.contexts.entry("response".to_owned()).or_insert(response);
+        }
+        if let (false, Some(otel)) = (event.contexts.contains_key("trace"), self.otel) {
+            event.contexts.insert("trace".to_owned(), otel.to_context());
         }
         if !event.contexts.contains_key("trace") {
             // The request's trace (its forks, children and blocking jobs share it), else the process's.

@@ -20,7 +20,7 @@ const MAX_FIELDS: usize = 64;
 /// The log of `pending`, with its attributes; `now` is the wall clock's time (seconds since
 /// the Unix epoch) at the monotonic instant beside it.
 pub(super) fn to_log(pending: PendingLog, core: &Core, now: (f64, std::time::Instant)) -> Log {
-    let PendingLog { at, level, source, template, code, origin, scope } = pending;
+    let PendingLog { at, level, source, template, code, origin, scope, otel } = pending;
     let timestamp = now.0 - now.1.saturating_duration_since(at).as_secs_f64();
     let (mut body, attributes) = match source {
         LogSource::Text(body, attributes) => (body, attributes),
@@ -42,6 +42,10 @@ pub(super) fn to_log(pending: PendingLog, core: &Core, now: (f64, std::time::Ins
     let mut log = Log::new(timestamp, trace.trace_id(), level, body);
     // The open span (`start_span`), else the request's own.
     log.span_id = scope.active_span().map(|(span, _)| span).or_else(|| scope.request().map(|r| r.trace().span_id()));
+    if let Some(otel) = otel {
+        // An OpenTelemetry span was active: its trace.
+        (log.trace_id, log.span_id) = (otel.trace_id, Some(otel.span_id));
+    }
     let options = &core.options;
     let scrub = (!options.send_default_pii).then_some(&*options.scrubber);
     let mut attrs = BTreeMap::new();

@@ -82,6 +82,8 @@ pub(crate) struct PendingLog {
     pub(super) origin: &'static str,
     /// The isolation scope (tags, user, the request's trace), an O(1) snapshot.
     pub(super) scope: Scope,
+    /// The OpenTelemetry span active when it was made: its trace wins over the request's.
+    pub(super) otel: Option<crate::trace::OtelSpan>,
 }
 
 impl PendingLog {
@@ -118,7 +120,8 @@ pub(crate) fn record(
     if !core.options.enable_logs {
         return;
     }
-    core.logs.push(&core, PendingLog { at: Instant::now(), level, source, template, code, origin, scope });
+    let otel = crate::trace::otel_span();
+    core.logs.push(&core, PendingLog { at: Instant::now(), level, source, template, code, origin, scope, otel });
 }
 
 /// A client's records waiting for their batch, and the batching thread's signals.

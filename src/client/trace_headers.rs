@@ -61,6 +61,10 @@ impl TraceHeaders {
 /// The headers that pass the active request's trace on to a call it makes (see
 /// [`TraceHeaders`]); outside a request, those of the process's trace.
 pub fn trace_headers() -> TraceHeaders {
+    if let Some(otel) = crate::trace::otel_span() {
+        // An OpenTelemetry span is active: the callee continues its trace.
+        return headers_for(&otel.to_propagation());
+    }
     let scope = bind::find(bind::Access::Read).snapshot();
     match (scope.request(), scope.active_span()) {
         // Inside a span `start_span` opened: that span is the callee's parent.

@@ -97,6 +97,12 @@ impl PropagationContext {
         }
     }
 
+    /// The context of a span that is not ours (an OpenTelemetry span): its trace, itself as
+    /// the parent of what it calls, its sampling decision.
+    pub(crate) fn continuing(trace_id: TraceId, span_id: SpanId, sampled: bool) -> Self {
+        Self { trace_id, span_id, parent_span_id: None, sampled: Some(sampled), sample_rate: None, baggage: None }
+    }
+
     /// The trace id.
     pub fn trace_id(&self) -> TraceId {
         self.trace_id

@@ -37,6 +37,12 @@ macro_rules! hex_id {
                 (bytes.iter().any(|&b| b != 0)).then_some(Self(bytes))
             }
 
+            /// The id of these bytes; all zeros is not an id.
+            #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
+            pub(crate) fn from_bytes(bytes: [u8; $len]) -> Option<Self> {
+                (bytes.iter().any(|&b| b != 0)).then_some(Self(bytes))
+            }
+
             /// The raw bytes.
             pub fn to_bytes(self) -> [u8; $len] {
                 self.0
