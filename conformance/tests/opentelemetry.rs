@@ -28,7 +28,8 @@ fn transport() -> &'static MemoryTransport {
         tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).unwrap();
         let transport = MemoryTransport::new();
         static GUARD: OnceLock<isoscope::ClientGuard> = OnceLock::new();
-        let _ = GUARD.set(isoscope::init(Options::new().enable_logs(true).transport(transport.clone())).unwrap());
+        let options = Options::new().enable_logs(true).traces_sample_rate(1.0).transport(transport.clone());
+        let _ = GUARD.set(isoscope::init(options).unwrap());
         transport
     })
 }
@@ -122,4 +123,33 @@ async fn outside_an_opentelemetry_span_the_requests_own_trace_stays() {
         .find(|e| e.tags.get("request_id").map(String::as_str) == Some("otel-none"))
         .unwrap();
     assert_eq!(event.contexts["trace"]["trace_id"], caller, "the layer's own continuation");
+}
+
+/// An OpenTelemetry layer outside `IsolationLayer` (an OTel middleware's request span): the
+/// request joins that trace — its transaction is the OTel span's child, its events and logs in
+/// the same trace.
+#[tokio::test(flavor = "current_thread")]
+async fn a_request_inside_an_opentelemetry_request_span_joins_its_trace() {
+    use tracing::Instrument;
+    let transport = transport();
+    let outer = tracing::info_span!("http_request");
+    let (trace, outer_id) = otel_ids(&outer);
+    let app = Router::new().route("/plain", get(plain)).layer(IsolationLayer::new());
+    let req = Request::get("/plain").header("x-request-id", "otel-outer").body(Body::empty()).unwrap();
+    let res = app.oneshot(req).instrument(outer).await.unwrap();
+    axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+
+    let tx = transport
+        .transactions()
+        .into_iter()
+        .find(|t| t.tags.get("request_id").map(String::as_str) == Some("otel-outer"));
+    let tx = tx.expect("the request's transaction");
+    assert_eq!(tx.trace_id.to_string(), trace, "the transaction is in the OTel trace");
+    assert_eq!(tx.parent_span_id.map(|s| s.to_string()), Some(outer_id), "a child of the OTel request span");
+    let event = transport
+        .events()
+        .into_iter()
+        .find(|e| e.tags.get("request_id").map(String::as_str) == Some("otel-outer"))
+        .unwrap();
+    assert_eq!(event.contexts["trace"]["trace_id"], trace.as_str());
 }

@@ -270,9 +270,12 @@ impl SpanGuard {
     /// The headers for a call made inside this span: this span is the callee's parent.
     /// Outside a sampled request, [`trace_headers`](crate::trace_headers).
     pub fn trace_headers(&self) -> super::TraceHeaders {
-        match &self.open {
-            Some(o) => super::trace_headers::headers_for(&o.context.with_span(o.span.span_id)),
-            None => crate::trace_headers(),
+        match (&self.open, crate::trace::otel_span()) {
+            // An OpenTelemetry span is active: the callee continues its trace (feature
+            // `opentelemetry`).
+            (_, Some(otel)) => super::trace_headers::headers_for(&otel.to_propagation()),
+            (Some(o), None) => super::trace_headers::headers_for(&o.context.with_span(o.span.span_id)),
+            (None, None) => crate::trace_headers(),
         }
     }
 

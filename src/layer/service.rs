@@ -68,6 +68,12 @@ fn request_scope<B>(req: &Request<B>, slot: Option<&Arc<BodySlot>>) -> ScopeHand
             info.set_peer(peer);
         }
     }
+    #[cfg(feature = "opentelemetry")]
+    if let Some(otel) = crate::trace::otel_span() {
+        // An OpenTelemetry span around the request (an OTel layer outside this one): the
+        // request joins its trace, so transaction, events and logs are one trace with it.
+        info.join_trace(otel);
+    }
     crate::client::sample_request(&mut info); // one relaxed load unless tracing is on
     if let Some(slot) = slot {
         info.set_body(slot.clone());

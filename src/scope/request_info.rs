@@ -148,6 +148,16 @@ impl RequestInfo {
         })
     }
 
+    /// Makes the request part of `otel`'s trace (feature `opentelemetry`: an OpenTelemetry span
+    /// was active when the request reached the layer): its own span is a child of that span,
+    /// and it follows that span's sampling decision. Replaces a continuation of its headers
+    /// (OpenTelemetry's propagator continued the same headers, when there were any).
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
+    pub(crate) fn join_trace(&mut self, otel: crate::trace::OtelSpan) {
+        let context = PropagationContext::child_of(otel.trace_id, otel.span_id, otel.sampled);
+        self.traced = OnceLock::from(Box::new(Traced { context, recorder: None }));
+    }
+
     /// Sets the sampling decision (the layer, when tracing is on): a sampled request records a
     /// transaction, and the decision goes with the trace to the calls it makes.
     pub(crate) fn set_sampled(&mut self, sampled: bool, sample_rate: Option<f64>) {

@@ -103,6 +103,19 @@ impl PropagationContext {
         Self { trace_id, span_id, parent_span_id: None, sampled: Some(sampled), sample_rate: None, baggage: None }
     }
 
+    /// A new span of its own, child of `parent` in `trace_id`, with the parent's decision.
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
+    pub(crate) fn child_of(trace_id: TraceId, parent: SpanId, sampled: bool) -> Self {
+        Self {
+            trace_id,
+            span_id: SpanId::new(),
+            parent_span_id: Some(parent),
+            sampled: Some(sampled),
+            sample_rate: None,
+            baggage: None,
+        }
+    }
+
     /// The trace id.
     pub fn trace_id(&self) -> TraceId {
         self.trace_id
