@@ -189,6 +189,8 @@ pub use client::{
 };
 pub use dsn::{Dsn, DsnError, DsnOrigin};
 pub use error::Error;
+#[doc(no_inline)] // documented at `protocol::Attachment`; here as Sentry's unified API names it
+pub use event::Attachment;
 pub use event::{
     Breadcrumb, DataCategory, Delivery, Envelope, EnvelopeItem, Event, EventId, Exception, FinishedEnvelope, Frame,
     ItemType, Level, Mechanism, Package, Request, Sdk, Span, SpanStatus, Stacktrace, Template, Thread, Transaction,
@@ -289,7 +291,7 @@ pub fn set_extra(key: impl Into<String>, value: impl Into<serde_json::Value>) {
 /// let envelope = &transport.envelopes()[0];
 /// assert_eq!(envelope.attachments().next().unwrap().bytes().as_ref(), br#"{"order": 7}"#);
 /// ```
-pub fn add_attachment(attachment: protocol::Attachment) {
+pub fn add_attachment(attachment: Attachment) {
     bind::add_attachment(attachment);
 }
 
