@@ -137,25 +137,19 @@ impl Delivery {
 
     /// The items were delivered (accepted by the server, written, kept).
     pub fn delivered(mut self) {
-        for (c, n) in self.settle() {
-            self.recorder.sent(c, n);
-        }
+        self.settle(|recorder, c, n| recorder.sent(c, n));
     }
 
     /// The items were discarded, for `reason`. A [loss](DiscardReason::is_loss) makes the
     /// client's next flush return `false`; with client reports on, the server hears of it.
     pub fn discarded(mut self, reason: DiscardReason) {
-        for (c, n) in self.settle() {
-            self.recorder.discarded(c, reason, n);
-        }
+        self.settle(|recorder, c, n| recorder.discarded(c, reason, n));
     }
 
     /// Discarded for `reason`, counted in stats and for the flush but left out of client
     /// reports (the server counted these itself: a 429 answer).
     pub(crate) fn discarded_unreported(mut self, reason: DiscardReason) {
-        for (c, n) in self.settle() {
-            self.recorder.discarded_unreported(c, reason, n);
-        }
+        self.settle(|recorder, c, n| recorder.discarded_unreported(c, reason, n));
     }
 
     /// Discards the items of kind `item` only (an attachment a rate limit keeps out, say); the
@@ -175,30 +169,41 @@ impl Delivery {
 
     /// The items were still queued or in flight when the transport shut down, or came after.
     pub(crate) fn shut_down(mut self) {
-        for (c, n) in self.settle() {
-            self.recorder.shutdown(c, n);
-        }
+        self.settle(|recorder, c, n| recorder.shutdown(c, n));
     }
 
     /// Ends the accounting without counting anything: the items were counted already (at
     /// shutdown, by what they were left over in).
     pub(crate) fn forget(mut self) {
-        self.settle().for_each(drop);
+        self.settle(|_, _, _| {});
     }
 
-    /// Takes every remaining quantity out, once: what is returned is counted by the caller,
-    /// and nothing is left for `Drop` to count.
-    fn settle(&mut self) -> impl Iterator<Item = (DataCategory, u64)> {
-        let entries = self.first.take().into_iter().chain(std::mem::take(&mut self.rest));
-        entries.flat_map(|e| e.counts).filter(|(_, n)| *n > 0)
+    /// Takes every remaining quantity out, once, handing each to `count` with the recorder;
+    /// nothing is left for `Drop` to count. Plain loops: the chained iterator this was cost
+    /// ~95 instructions more per capture (callgrind), on the capturing thread.
+    fn settle(&mut self, mut count: impl FnMut(&Recorder, DataCategory, u64)) {
+        if let Some(first) = self.first.take() {
+            for (c, n) in first.counts {
+                if n > 0 {
+                    count(&self.recorder, c, n);
+                }
+            }
+        }
+        if !self.rest.is_empty() {
+            for entry in std::mem::take(&mut self.rest) {
+                for (c, n) in entry.counts {
+                    if n > 0 {
+                        count(&self.recorder, c, n);
+                    }
+                }
+            }
+        }
     }
 }
 
 impl Drop for Delivery {
     /// Not settled: handed to a transport that reported no other outcome.
     fn drop(&mut self) {
-        for (c, n) in self.settle() {
-            self.recorder.sent(c, n);
-        }
+        self.settle(|recorder, c, n| recorder.sent(c, n));
     }
 }
