@@ -26,7 +26,7 @@ fn process_client() {
     });
 }
 
-/// Stats deltas are process-wide: tests reading them take turns.
+/// Stats deltas are process-wide: the tests take turns (each sends attachments).
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The attachment items of the envelope holding the event `message`: (header, payload).
@@ -54,6 +54,7 @@ fn check_header(header: &Value, payload: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_requests_files_ride_with_its_events_but_not_its_transaction() {
+    let _turn = TURN.lock().await;
     process_client();
     let server = Ingest::start(Answer::Accept).await;
     let client = Client::new(Options::new().dsn(server.dsn())).unwrap();
@@ -91,6 +92,7 @@ async fn a_requests_files_ride_with_its_events_but_not_its_transaction() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forks_share_their_parents_files_and_keep_their_own() {
+    let _turn = TURN.lock().await;
     let server = Ingest::start(Answer::Accept).await;
     let client = Client::new(Options::new().dsn(server.dsn())).unwrap();
     let parent = client.new_scope();

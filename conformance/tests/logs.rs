@@ -30,7 +30,7 @@ fn process_client() {
     });
 }
 
-/// Stats deltas are process-wide: tests reading them take turns.
+/// Stats deltas are process-wide: the tests take turns (each logs).
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// What Relay's `OurLog` admits (relay-event-schema `protocol/ourlog`): required `timestamp`,
@@ -125,6 +125,7 @@ fn the_log_check_can_fail() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_logs_in_its_own_trace_with_its_tags_and_typed_attributes() {
+    let _turn = TURN.lock().await;
     process_client();
     let server = Ingest::start(Answer::Accept).await;
     let client = Client::new(Options::new().dsn(server.dsn()).enable_logs(true).release("shop@2.0")).unwrap();
@@ -175,6 +176,7 @@ async fn a_request_logs_in_its_own_trace_with_its_tags_and_typed_attributes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_go_in_batches_of_100_at_most_and_flush_sends_the_rest() {
+    let _turn = TURN.lock().await;
     process_client();
     let server = Ingest::start(Answer::Accept).await;
     let client = Client::new(Options::new().dsn(server.dsn()).enable_logs(true)).unwrap();
@@ -202,6 +204,7 @@ async fn records_go_in_batches_of_100_at_most_and_flush_sends_the_rest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lone_record_is_sent_after_5_seconds_without_a_flush() {
+    let _turn = TURN.lock().await;
     process_client();
     let server = Ingest::start(Answer::Accept).await;
     let client = Client::new(Options::new().dsn(server.dsn()).enable_logs(true)).unwrap();
@@ -216,8 +219,8 @@ async fn a_lone_record_is_sent_after_5_seconds_without_a_flush() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn before_send_log_edits_or_drops_on_the_batching_thread_and_drops_are_counted() {
-    process_client();
     let _turn = TURN.lock().await;
+    process_client();
     let server = Ingest::start(Answer::Accept).await;
     let threads = Arc::new(Mutex::new(Vec::new()));
     let seen = threads.clone();
@@ -251,8 +254,8 @@ async fn before_send_log_edits_or_drops_on_the_batching_thread_and_drops_are_cou
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_buffer_drops_and_counts_and_the_server_hears_of_it() {
-    process_client();
     let _turn = TURN.lock().await;
+    process_client();
     let server = Ingest::start(Answer::Accept).await;
     // The hook holds the batching thread on its first record until released: the buffer
     // fills behind it.
@@ -307,8 +310,8 @@ async fn a_full_buffer_drops_and_counts_and_the_server_hears_of_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_item_rate_limit_is_honoured_and_counted() {
-    process_client();
     let _turn = TURN.lock().await;
+    process_client();
     let server = Ingest::start(Answer::Accept).await;
     server.script([Answer::AcceptWithRateLimits("60:log_item:organization")]);
     let client = Client::new(Options::new().dsn(server.dsn()).enable_logs(true)).unwrap();
@@ -328,6 +331,7 @@ async fn a_log_item_rate_limit_is_honoured_and_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_are_scrubbed_and_the_user_is_sent_only_with_pii() {
+    let _turn = TURN.lock().await;
     process_client();
     let server = Ingest::start(Answer::Accept).await;
     for pii in [false, true] {
@@ -352,6 +356,7 @@ async fn secrets_are_scrubbed_and_the_user_is_sent_only_with_pii() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_without_logs_records_none() {
+    let _turn = TURN.lock().await;
     process_client();
     let server = Ingest::start(Answer::Accept).await;
     let client = Client::new(Options::new().dsn(server.dsn())).unwrap();
@@ -363,6 +368,7 @@ async fn a_client_without_logs_records_none() {
 // Multi-threaded: the ingest server must answer while this thread blocks in `flush`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tracing_records_become_logs_with_their_fields() {
+    let _turn = TURN.lock().await;
     use tracing_subscriber::prelude::*;
     process_client();
     let server = Ingest::start(Answer::Accept).await;
@@ -389,6 +395,7 @@ async fn tracing_records_become_logs_with_their_fields() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_crate_records_become_breadcrumbs_events_and_logs() {
+    let _turn = TURN.lock().await;
     process_client();
     let server = Ingest::start(Answer::Accept).await;
     let client = Client::new(Options::new().dsn(server.dsn()).enable_logs(true)).unwrap();
