@@ -194,8 +194,8 @@ impl ScopeHandle {
         lock(&self.0.scope).fork()
     }
 
-    /// [`snapshot`](Self::snapshot) without the breadcrumbs (for a log record: see
-    /// `Scope::fork_without_breadcrumbs`).
+    /// [`snapshot`](Self::snapshot) without the breadcrumbs, for readers that need none (a log
+    /// record, a span, trace headers, a check-in): see `Scope::fork_without_breadcrumbs`.
     pub(crate) fn snapshot_without_breadcrumbs(&self) -> Scope {
         if reentrant::holds(self.0.id) {
             return Scope::default();

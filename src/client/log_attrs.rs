@@ -116,9 +116,3 @@ fn filter(text: &mut String, rules: &crate::event::scrub::Scrubber) {
         *text = filtered;
     }
 }
-
-/// About the bytes a log takes on the wire (`log_byte` of a dropped one), as the envelope
-/// item counts them.
-pub(super) fn estimated_bytes(log: &Log) -> u64 {
-    crate::event::EnvelopeItem::Logs(vec![log.clone()]).quantities()[1].1
-}

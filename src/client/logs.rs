@@ -168,11 +168,8 @@ impl LogBuffer {
         let mut state = lock(&self.state);
         if state.closed || state.pending.len() >= MAX_PENDING {
             drop(state);
-            let reason = DiscardReason::BufferOverflow;
-            for (category, n) in [(DataCategory::LogItem, 1), (DataCategory::LogByte, log.estimated_bytes())] {
-                core.recorder.captured(category, n);
-                core.recorder.discarded(category, reason, n);
-            }
+            let items = [(DataCategory::LogItem, 1), (DataCategory::LogByte, log.estimated_bytes())];
+            core.recorder.dropped_unsent(&items, DiscardReason::BufferOverflow);
             return;
         }
         state.pending.push(log);
@@ -273,12 +270,9 @@ fn send(core: &Core, batch: &mut Vec<PendingLog>) {
         let log = match &core.options.before_send_log {
             None => log,
             Some(hook) => {
-                let bytes = super::log_attrs::estimated_bytes(&log);
+                let items = [(DataCategory::LogItem, 1), (DataCategory::LogByte, log.estimated_bytes())];
                 let Some(kept) = hook(log) else {
-                    for (category, n) in [(DataCategory::LogItem, 1), (DataCategory::LogByte, bytes)] {
-                        recorder.captured(category, n);
-                        recorder.discarded(category, DiscardReason::BeforeSend, n);
-                    }
+                    recorder.dropped_unsent(&items, DiscardReason::BeforeSend);
                     continue;
                 };
                 kept

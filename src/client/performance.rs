@@ -55,10 +55,8 @@ fn sample_request_slow(info: &mut RequestInfo) {
     let sampled = rate >= 1.0 || (rate > 0.0 && crate::util::random_f64() < rate);
     if !sampled {
         // A transaction (and its span) sampling left out: captured, and discarded for it.
-        for category in [DataCategory::Transaction, DataCategory::Span] {
-            core.recorder.captured(category, 1);
-            core.recorder.discarded(category, DiscardReason::SampleRate, 1);
-        }
+        let items = [(DataCategory::Transaction, 1), (DataCategory::Span, 1)];
+        core.recorder.dropped_unsent(&items, DiscardReason::SampleRate);
     }
     info.set_sampled(sampled, own.then_some(rate));
 }
@@ -87,11 +85,8 @@ fn finish_transaction_slow(handle: &ScopeHandle, status: SpanStatus) {
     };
     if status_code.is_some_and(|code| core.options.trace_ignore_status_codes.iter().any(|r| r.contains(&code))) {
         // `trace_ignore_status_codes` (health checks, 404 scans): the transaction and its spans.
-        let spans = spans.len() as u64 + 1;
-        for (category, n) in [(DataCategory::Transaction, 1), (DataCategory::Span, spans)] {
-            core.recorder.captured(category, n);
-            core.recorder.discarded(category, DiscardReason::EventProcessor, n);
-        }
+        let items = [(DataCategory::Transaction, 1), (DataCategory::Span, spans.len() as u64 + 1)];
+        core.recorder.dropped_unsent(&items, DiscardReason::EventProcessor);
         return;
     }
     let trace = request.trace();
@@ -126,12 +121,9 @@ fn finish_transaction_slow(handle: &ScopeHandle, status: SpanStatus) {
         Some(hook) => {
             let mut transaction = transaction;
             transaction.resolve(); // the hook sees the request data and tags
-            let spans = transaction.spans.len() as u64 + 1;
+            let items = [(DataCategory::Transaction, 1), (DataCategory::Span, transaction.spans.len() as u64 + 1)];
             let Some(kept) = hook(transaction) else {
-                for (category, n) in [(DataCategory::Transaction, 1), (DataCategory::Span, spans)] {
-                    core.recorder.captured(category, n);
-                    core.recorder.discarded(category, DiscardReason::BeforeSend, n);
-                }
+                core.recorder.dropped_unsent(&items, DiscardReason::BeforeSend);
                 return;
             };
             kept
@@ -222,7 +214,9 @@ pub fn start_span(op: impl Into<String>, description: impl Into<String>) -> Span
     if !TRACING.load(Ordering::Relaxed) {
         return SpanGuard { open: None };
     }
-    let scope = bind::find(bind::Access::Read).snapshot();
+    // No breadcrumbs: a span needs none, and sharing the ring would make the next breadcrumb
+    // a copy of it.
+    let scope = bind::find(bind::Access::Read).snapshot_without_breadcrumbs();
     let Some(request) = scope.request() else { return SpanGuard { open: None } };
     let Some(recorder) = request.recorder() else { return SpanGuard { open: None } };
     let trace = request.trace();

@@ -65,7 +65,9 @@ pub fn trace_headers() -> TraceHeaders {
         // An OpenTelemetry span is active: the callee continues its trace.
         return headers_for(&otel.to_propagation());
     }
-    let scope = bind::find(bind::Access::Read).snapshot();
+    // No breadcrumbs: headers need none, and sharing the ring would make the next breadcrumb
+    // (`send_traced` records one) a copy of it.
+    let scope = bind::find(bind::Access::Read).snapshot_without_breadcrumbs();
     match (scope.request(), scope.active_span()) {
         // Inside a span `start_span` opened: that span is the callee's parent.
         (Some(request), Some((span, _))) => headers_for(&request.trace().with_span(span)),
@@ -96,7 +98,7 @@ pub fn trace_headers_for(url: &str) -> Option<TraceHeaders> {
 /// [`Options::trace_propagation_targets`](crate::Options::trace_propagation_targets)).
 pub(crate) fn propagates_to(url: &str) -> bool {
     // The client of the active scope (a scope's own, a test's), else the process's.
-    let scope = bind::find(bind::Access::Read).snapshot();
+    let scope = bind::find(bind::Access::Read).snapshot_without_breadcrumbs();
     let Some(client) = super::capture::client_for(None, &scope) else { return true };
     match &client.options.trace_propagation_targets {
         None => true,

@@ -185,6 +185,12 @@ macro_rules! integer_attribute {
 integer_attribute!(i8, i16, i32, u8, u16, u32, u64, usize, isize);
 
 impl Log {
+    /// About the bytes it takes on the wire: its `log_byte` quantity (client reports, stats).
+    pub(crate) fn estimated_bytes(&self) -> u64 {
+        let attributes: usize = self.attributes.iter().map(|(k, v)| k.len() + v.text_len() + 32).sum();
+        (self.body.len() + attributes + 128) as u64
+    }
+
     /// A record with no span and no attributes.
     pub fn new(timestamp: f64, trace_id: TraceId, level: LogLevel, body: impl Into<String>) -> Self {
         Self {

@@ -69,6 +69,15 @@ impl Recorder {
         self.discard(category, reason, quantity, true);
     }
 
+    /// Items that never reached an envelope (sampled out, refused by a hook, no room in a
+    /// buffer): each `(category, quantity)` counted as captured and discarded for `reason`.
+    pub(crate) fn dropped_unsent(&self, items: &[(DataCategory, u64)], reason: DiscardReason) {
+        for &(category, quantity) in items {
+            self.captured(category, quantity);
+            self.discarded(category, reason, quantity);
+        }
+    }
+
     /// Like [`discarded`](Self::discarded), but never in a client report (the server counted
     /// these itself).
     pub(crate) fn discarded_unreported(&self, category: DataCategory, reason: DiscardReason, quantity: u64) {

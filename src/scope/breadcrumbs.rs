@@ -86,8 +86,8 @@ impl Scope {
             .sum()
     }
 
-    /// [`fork`](Self::fork) without the breadcrumbs (a log's view of the scope: tags, user,
-    /// request, span). The ring stays owned here, so the next breadcrumb written is not a copy
+    /// [`fork`](Self::fork) without the breadcrumbs (what logs, spans and trace headers read
+    /// of a scope: tags, user, request, span). The ring stays owned here, so the next breadcrumb written is not a copy
     /// of the whole ring, as it would be after a fork that shared it.
     pub(crate) fn fork_without_breadcrumbs(&mut self) -> Self {
         if let Some(rest) = self.rest.as_mut().and_then(Arc::get_mut) {

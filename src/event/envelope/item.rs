@@ -212,8 +212,5 @@ impl EnvelopeItem {
 
 /// About the bytes of log records on the wire (their `log_byte` quantity).
 fn log_bytes(logs: &[Log]) -> u64 {
-    let one = |log: &Log| {
-        log.body.len() + log.attributes.iter().map(|(k, v)| k.len() + v.text_len() + 32).sum::<usize>() + 128
-    };
-    logs.iter().map(one).sum::<usize>() as u64
+    logs.iter().map(Log::estimated_bytes).sum()
 }
