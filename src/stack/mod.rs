@@ -5,6 +5,7 @@
 //!  capture(rules)        walks the stack now: up to MAX_FRAMES addresses, no symbols (µs)
 //!    └▶ Stacktrace::pending(Unresolved)      carried by the event through the pipeline
 //!         └▶ resolve (transport thread, at serialization, or Stacktrace::resolve)
+//!              symbolizer: on its own thread, which frees the debug info once idle
 //!              symbols: backtrace's DWARF reader (inlined functions become frames)
 //!              naming::frame   demangled function without hash, module, file, line, column
 //!              naming::machinery_len   the capture machinery (isoscope, backtrace, std's panic
@@ -20,8 +21,8 @@
 mod in_app;
 mod naming;
 mod std_text;
+mod symbolizer;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub(crate) use in_app::InApp;
@@ -45,32 +46,6 @@ pub(crate) fn capture(rules: &Arc<InApp>) -> Stacktrace {
     Stacktrace::pending(Unresolved { ips, rules: rules.clone() })
 }
 
-/// Whether a stack was resolved since the symbolizer's caches were last released.
-static RESOLVED: AtomicBool = AtomicBool::new(false);
-
-/// How long the symbolizer's caches are kept after the last stack was resolved: long enough
-/// that a stream of events with stacks keeps them warm (a resolution with them costs ~1 ms, a
-/// cold one ~100 ms for a 56 MB binary), short enough that a server which reported a panic
-/// gives the memory back soon after.
-pub(crate) const KEEP_SYMBOLS: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Whether the symbolizer holds caches a stack resolution filled (see
-/// [`release_symbol_caches`]).
-pub(crate) fn symbols_cached() -> bool {
-    RESOLVED.load(Ordering::Relaxed)
-}
-
-/// Releases the symbolizer's caches — the parsed debug info and the mapped binary, tens of MiB
-/// for a large binary with line tables — if a stack was resolved since the last release. The
-/// transports' threads call it once they have been idle for [`KEEP_SYMBOLS`], so the memory a
-/// panic event's symbolization takes is given back instead of being held for the rest of the
-/// process.
-pub(crate) fn release_symbol_caches() {
-    if RESOLVED.swap(false, Ordering::Relaxed) {
-        backtrace::clear_symbol_cache();
-    }
-}
-
 /// Captured instruction addresses, innermost first.
 struct Unresolved {
     ips: Vec<usize>,
@@ -79,25 +54,30 @@ struct Unresolved {
 
 impl ResolveFrames for Unresolved {
     fn resolve(&self) -> Vec<Frame> {
-        RESOLVED.store(true, Ordering::Relaxed);
-        let mut frames = Vec::with_capacity(self.ips.len());
-        for &ip in &self.ips {
-            let addr = format!("{ip:#x}");
-            let before = frames.len();
-            // Inlined functions come innermost first, as the frames do.
-            backtrace::resolve(ip as *mut std::ffi::c_void, |symbol| {
-                let function = symbol.name().map(|n| format!("{n:#}"));
-                let file = symbol.filename().map(|p| p.display().to_string());
-                let mut frame = naming::frame(function, file, symbol.lineno(), symbol.colno());
-                frame.instruction_addr = Some(addr.clone());
-                frames.push(frame);
-            });
-            if frames.len() == before {
-                frames.push(Frame { instruction_addr: Some(addr), ..Frame::default() });
-            }
-        }
-        finish(frames, &self.rules)
+        finish(symbolizer::resolve(&self.ips, resolve_ips), &self.rules)
     }
+}
+
+/// The frames of `ips`, innermost first, inlined functions included (on the symbolizer's
+/// thread).
+fn resolve_ips(ips: &[usize]) -> Vec<Frame> {
+    let mut frames = Vec::with_capacity(ips.len());
+    for &ip in ips {
+        let addr = format!("{ip:#x}");
+        let before = frames.len();
+        // Inlined functions come innermost first, as the frames do.
+        backtrace::resolve(ip as *mut std::ffi::c_void, |symbol| {
+            let function = symbol.name().map(|n| format!("{n:#}"));
+            let file = symbol.filename().map(|p| p.display().to_string());
+            let mut frame = naming::frame(function, file, symbol.lineno(), symbol.colno());
+            frame.instruction_addr = Some(addr.clone());
+            frames.push(frame);
+        });
+        if frames.len() == before {
+            frames.push(Frame { instruction_addr: Some(addr), ..Frame::default() });
+        }
+    }
+    frames
 }
 
 /// Trims the capture machinery off the innermost end, bounds the count, marks `in_app`, and

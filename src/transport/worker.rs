@@ -272,21 +272,9 @@ impl Worker {
             mark_worker_thread();
             super::CpuPriority::default().apply();
             loop {
-                // Idle with the symbolizer's caches filled: they go after a while.
-                let (envelope, delivery) = if crate::stack::symbols_cached() {
-                    match rx.recv_timeout(crate::stack::KEEP_SYMBOLS) {
-                        Ok(job) => job,
-                        Err(mpsc::RecvTimeoutError::Timeout) => {
-                            crate::stack::release_symbol_caches();
-                            continue;
-                        }
-                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                    }
-                } else {
-                    match rx.recv() {
-                        Ok(job) => job,
-                        Err(_) => break,
-                    }
+                let (envelope, delivery) = match rx.recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
                 };
                 if p.is_closed() {
                     if let Some(d) = delivery {

@@ -18,6 +18,10 @@ use crate::event::{Delivery, Envelope, FinishedEnvelope, ItemType};
 use crate::outcome::DiscardReason;
 use crate::stats::{incr, COUNTERS};
 
+/// Idle this long with discards counted and not yet reported, the transport sends the report
+/// on its own (an envelope with only the `client_report` item).
+const IDLE_REPORT: Duration = Duration::from_secs(10);
+
 /// Most bytes of a rejection's answer shown in the debug output.
 const SAID: usize = 512;
 /// Most bytes of a response body read (to reuse the connection); the rest is ignored.
@@ -242,9 +246,8 @@ pub(super) async fn run(mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>, mut cl
             biased;
             _ = closed.wait_for(|c| *c) => break,
             job = rx.recv() => match job { Some(job) => job, None => break },
-            // Idle for a while: discards wait for a report? Send it; the symbolizer's caches,
-            // if a delivery filled them, go.
-            () = tokio::time::sleep(crate::stack::KEEP_SYMBOLS) => {
+            // Idle for a while: discards wait for a report? Send it.
+            () = tokio::time::sleep(IDLE_REPORT) => {
                 if shared.reports.waiting() && shared.pending.add(None) {
                     // (Sessions ride on it once a minute at most; client reports always.)
                     // An empty envelope: the report rides on it (`deliver`).
@@ -255,7 +258,6 @@ pub(super) async fn run(mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>, mut cl
                         shared.deliver(Envelope::new(), &mut None, false).await;
                     });
                 }
-                crate::stack::release_symbol_caches();
                 continue;
             }
         };

@@ -7,7 +7,7 @@
 //!
 //! `--panic-rss`: resident memory (`VmRSS`) before the first panic event, right after it was
 //! delivered (the local sink, to /dev/null: symbolized and serialized on the transport's
-//! thread), and once the transport was idle for 10 s — what the symbolizer keeps after a panic. This
+//! thread), and once the symbolizer's thread, idle for 10 s, has exited — what stays after a panic. This
 //! binary has line tables and function names (`debug = 1`), like a server built as the docs
 //! recommend.
 
@@ -99,6 +99,13 @@ fn charge_card(amount: &str) -> u64 {
     amount.parse().expect("amount is a number")
 }
 
+/// Whether the symbolizer's thread (`isoscope-syms`) runs.
+fn symbolizer_running() -> bool {
+    std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten().any(|task| {
+        std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| name.trim() == "isoscope-syms")
+    })
+}
+
 /// Prints RSS before and after the first panic event (see the module docs).
 fn panic_rss() {
     std::panic::set_hook(Box::new(|_| {}));
@@ -114,8 +121,13 @@ fn panic_rss() {
         guard.flush(std::time::Duration::from_secs(30));
         let took = started.elapsed();
         let delivered = rss_kib();
-        // The transport keeps the symbolizer's caches 10 s after the last stack it resolved.
-        std::thread::sleep(std::time::Duration::from_millis(10_500));
+        // The symbolizer keeps the parsed debug info 10 s after the last stack it resolved,
+        // then frees it and exits.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+        std::thread::sleep(std::time::Duration::from_secs(9));
+        while symbolizer_running() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
         let idle = rss_kib();
         if std::env::var_os("SMAPS").is_some() {
             print_big_mappings();
