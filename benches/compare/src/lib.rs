@@ -2,6 +2,8 @@
 //! against (`floor`, and `floor_plus` for reference), drop-all transports, the loopback ingest
 //! server, the storm's error and the filled scopes of the capture benches, and small helpers.
 
+pub mod wrk;
+
 /// The least this design can cost: one `Arc<Mutex<..>>` scope per request bound with a tokio
 /// task-local for `call` and the response future, holding the request's method, URI and a
 /// clone of its headers; the handler pushes a breadcrumb and sets a tag. No ids, no events.

@@ -15,6 +15,13 @@
 //! the order rotated). Reported: medians over rounds of requests per second, of the ratio to
 //! `bare` in the same round, of p50 and p99 latency, and of the server's peak RSS; events
 //! delivered and dropped.
+//!
+//! `--wrk`: `wrk` (Debian's package; one thread, the same 64 connections) is the load generator
+//! instead, and every run reports how busy the server's process (all its threads) and wrk were:
+//! a run is kept only if the server's CPU was ≥ 95 % busy and wrk's < 99 % (else the generator,
+//! not the server, set the pace). Medians and ratios are over kept runs (ratios: rounds where
+//! both were kept), with the server's CPU time per request beside them. `--only` lists which
+//! configurations run (`--only bare,floor,isoscope,isoscope:1`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -91,16 +98,29 @@ fn label(sdk: Sdk, rate: u64) -> String {
 /// installed). Decided once, before the coordinator pins itself: after that
 /// `available_parallelism` would say 1, and nothing would be pinned apart.
 static PIN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+/// Whether wrk generates the load (`--wrk`).
+static WRK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 fn main() {
     PIN.get_or_init(|| {
         std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
             && Command::new("taskset").arg("-V").output().is_ok_and(|o| o.status.success())
     });
+    WRK.get_or_init(|| std::env::args().any(|a| a == "--wrk"));
+    assert!(WRK.get() != Some(&true) || isoscope_compare::wrk::available(), "--wrk: wrk is not installed");
     if let Some(sdk) = arg::<String>("--serve") {
         serve(Sdk::parse(&sdk), arg("--rate").unwrap_or(0), &arg::<String>("--ingest").expect("--ingest DSN"));
     } else if let Some(addr) = arg::<SocketAddr>("--load") {
         load(addr, arg("--seconds").unwrap_or(3.0), arg("--connections").unwrap_or(CONNECTIONS));
+    } else if let Some(only) = arg::<String>("--only").filter(|o| o.contains(',')) {
+        let configs: Vec<(Sdk, u64)> = only
+            .split(',')
+            .map(|c| {
+                let (sdk, rate) = c.split_once(':').unwrap_or((c, "0"));
+                (Sdk::parse(sdk), rate.parse().unwrap())
+            })
+            .collect();
+        coordinate(&configs, arg("--rounds").unwrap_or(5), arg("--seconds").unwrap_or(3.0));
     } else if let Some(only) = arg::<String>("--only") {
         // `--only isoscope:100`: one configuration, one run (to profile it).
         let (sdk, rate) = only.split_once(':').unwrap_or((&only, "0"));
@@ -109,7 +129,7 @@ fn main() {
         let s = run_one(Sdk::parse(sdk), rate.parse().unwrap(), &dsn, &received, arg("--seconds").unwrap_or(3.0));
         println!("{only}: {:.0} requests/s, {} events delivered, {} dropped", s.rps, s.delivered, s.dropped);
     } else {
-        coordinate(arg("--rounds").unwrap_or(5), arg("--seconds").unwrap_or(3.0));
+        coordinate(&CONFIGS, arg("--rounds").unwrap_or(5), arg("--seconds").unwrap_or(3.0));
     }
 }
 
@@ -295,6 +315,15 @@ struct Sample {
     dropped: u64,
     /// Events captured (isoscope only).
     captured: u64,
+    /// With `--wrk`: how busy the server and wrk were.
+    wrk: Option<isoscope_compare::wrk::Run>,
+}
+
+impl Sample {
+    /// Whether the run measured the server (always, without `--wrk`).
+    fn kept(&self) -> bool {
+        self.wrk.as_ref().is_none_or(|w| w.kept())
+    }
 }
 
 fn run_one(sdk: Sdk, rate: u64, dsn: &str, received: &AtomicU64, seconds: f64) -> Sample {
@@ -309,9 +338,15 @@ fn run_one(sdk: Sdk, rate: u64, dsn: &str, received: &AtomicU64, seconds: f64) -
     out.read_line(&mut line).unwrap();
     let addr: SocketAddr = line.trim().strip_prefix("listening ").expect("the server's address").parse().unwrap();
     let before = received.load(Ordering::Relaxed);
-    let load = pinned(1).args(["--load", &addr.to_string(), "--seconds", &seconds.to_string()]).output().unwrap();
-    assert!(load.status.success(), "load generator failed: {}", String::from_utf8_lossy(&load.stderr));
-    let result: serde_json::Value = serde_json::from_slice(&load.stdout).unwrap();
+    let (result, wrk) = if WRK.get() == Some(&true) {
+        let pin = (PIN.get() == Some(&true)).then_some(1);
+        let w = isoscope_compare::wrk::run(addr, server.id(), seconds, CONNECTIONS, pin);
+        (serde_json::json!({"rps": w.rps, "p50_us": w.p50_us, "p99_us": w.p99_us}), Some(w))
+    } else {
+        let load = pinned(1).args(["--load", &addr.to_string(), "--seconds", &seconds.to_string()]).output().unwrap();
+        assert!(load.status.success(), "load generator failed: {}", String::from_utf8_lossy(&load.stderr));
+        (serde_json::from_slice(&load.stdout).unwrap(), None)
+    };
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.id())).unwrap_or_default();
     let rss_kib = isoscope_compare::peak_rss_kib(&status).unwrap_or(0) as f64;
     drop(server.stdin.take()); // the server prints its counts and exits
@@ -327,6 +362,7 @@ fn run_one(sdk: Sdk, rate: u64, dsn: &str, received: &AtomicU64, seconds: f64) -
         delivered: received.load(Ordering::Relaxed) - before,
         dropped: stats["dropped"].as_u64().unwrap_or(0),
         captured: stats["captured"].as_u64().unwrap_or(0),
+        wrk,
     }
 }
 
@@ -337,50 +373,73 @@ fn pin_ingest() {
     }
 }
 
-fn coordinate(rounds: usize, seconds: f64) {
+fn coordinate(configs: &[(Sdk, u64)], rounds: usize, seconds: f64) {
     pin_ingest();
     let (dsn, received) = accept_all_ingest();
-    let mut samples: Vec<Vec<Sample>> = CONFIGS.iter().map(|_| Vec::new()).collect();
-    let mut ratios: Vec<Vec<f64>> = CONFIGS.iter().map(|_| Vec::new()).collect();
-    let mut per_round: Vec<Vec<f64>> = Vec::new();
+    let n = configs.len();
+    let mut samples: Vec<Vec<Sample>> = configs.iter().map(|_| Vec::new()).collect();
+    // Per round, each configuration's requests/s if its run was kept.
+    let mut per_round: Vec<Vec<Option<f64>>> = Vec::new();
     for round in 0..rounds {
-        let mut this_round: Vec<Option<f64>> = vec![None; CONFIGS.len()];
-        for i in 0..CONFIGS.len() {
-            let k = (i + round) % CONFIGS.len();
-            let (sdk, rate) = CONFIGS[k];
+        let mut this_round: Vec<Option<f64>> = vec![None; n];
+        for i in 0..n {
+            let k = (i + round) % n;
+            let (sdk, rate) = configs[k];
             let s = run_one(sdk, rate, &dsn, &received, seconds);
-            eprintln!("round {round}: {:<28} {:>8.0} requests/s", label(sdk, rate), s.rps);
-            this_round[k] = Some(s.rps);
+            let busy = s.wrk.as_ref().map_or(String::new(), |w| {
+                format!(
+                    "  server CPU {:.1} % ({:.2} µs/request), wrk {:.1} %{}",
+                    100.0 * w.server_busy,
+                    w.server_us_per_request,
+                    100.0 * w.wrk_busy,
+                    if w.kept() { "" } else { "  DROPPED (not saturated)" }
+                )
+            });
+            eprintln!("round {round}: {:<28} {:>8.0} requests/s{busy}", label(sdk, rate), s.rps);
+            this_round[k] = s.kept().then_some(s.rps);
             samples[k].push(s);
-        }
-        let this_round: Vec<f64> = this_round.into_iter().map(Option::unwrap).collect();
-        for (k, rps) in this_round.iter().enumerate() {
-            ratios[k].push(rps / this_round[0]);
         }
         per_round.push(this_round);
     }
+    let generator = if WRK.get() == Some(&true) { "wrk -t1" } else { "our hyper client" };
     println!(
-        "\nreal HTTP, {CONNECTIONS} keep-alive connections, server on CPU 0 (1 worker), load on CPU 1: medians of \
-         {rounds} interleaved rounds of {seconds} s"
+        "\nreal HTTP, {CONNECTIONS} keep-alive connections ({generator}), server on CPU 0 (1 worker), load on CPU 1: \
+         medians of the kept runs of {rounds} interleaved rounds of {seconds} s"
     );
-    println!("| variant | requests/s | vs bare | p50 µs | p99 µs | peak RSS MiB | events delivered | dropped | delivered during the run |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for (k, (sdk, rate)) in CONFIGS.iter().enumerate() {
-        let s = &samples[k];
-        let m = |f: fn(&Sample) -> f64| median(s.iter().map(f).collect());
-        let r = m(|s| s.rps);
-        let delivered: u64 = s.iter().map(|s| s.delivered).sum();
-        let dropped: u64 = s.iter().map(|s| s.dropped).sum();
-        let captured: u64 = s.iter().map(|s| s.captured).sum();
+    println!(
+        "| variant | requests/s | vs bare | server CPU µs/request | p50 µs | p99 µs | peak RSS MiB | events delivered | \
+         dropped | delivered during the run | runs kept |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    // Ratios of two configurations measured in the same round (both kept), median over rounds.
+    let paired = |a: usize, b: usize| {
+        let r: Vec<f64> = per_round.iter().filter_map(|r| Some(r[a]? / r[b]?)).collect();
+        if r.is_empty() {
+            f64::NAN
+        } else {
+            median(r)
+        }
+    };
+    let find = |sdk: Sdk, rate: u64| configs.iter().position(|c| *c == (sdk, rate));
+    let bare = find(Sdk::Bare, 0);
+    for (k, (sdk, rate)) in configs.iter().enumerate() {
+        let all = &samples[k];
+        let s: Vec<&Sample> = all.iter().filter(|s| s.kept()).collect();
+        let m = |f: fn(&Sample) -> f64| if s.is_empty() { f64::NAN } else { median(s.iter().map(|s| f(s)).collect()) };
+        let delivered: u64 = all.iter().map(|s| s.delivered).sum();
+        let dropped: u64 = all.iter().map(|s| s.dropped).sum();
+        let captured: u64 = all.iter().map(|s| s.captured).sum();
         let share = if captured > 0 {
             format!("{:.1} %", 100.0 * delivered as f64 / captured as f64)
         } else {
             "–".to_owned()
         };
         println!(
-            "| {} | {r:.0} | {:.3} | {:.0} | {:.0} | {:.1} | {delivered} | {} | {share} |",
+            "| {} | {:.0} | {:.3} | {:.2} | {:.0} | {:.0} | {:.1} | {delivered} | {} | {share} | {}/{} |",
             label(*sdk, *rate),
-            median(ratios[k].clone()),
+            m(|s| s.rps),
+            bare.map_or(f64::NAN, |b| paired(k, b)),
+            m(|s| s.wrk.as_ref().map_or(f64::NAN, |w| w.server_us_per_request)),
             m(|s| s.p50),
             m(|s| s.p99),
             m(|s| s.rss_kib) / 1024.0,
@@ -389,20 +448,21 @@ fn coordinate(rounds: usize, seconds: f64) {
             } else {
                 "–".to_owned()
             },
+            s.len(),
+            all.len(),
         );
     }
-    // Ratios of two configurations measured in the same round, median over rounds.
-    let paired = |a: usize, b: usize| median(per_round.iter().map(|r| r[a] / r[b]).collect());
-    println!("\nmedians of per-round ratios:");
-    println!("isoscope / bare: {:.3} (target >= 0.92)", paired(2, 0));
-    println!("isoscope storm (100%) / isoscope without captures: {:.3} (target >= 0.8)", paired(4, 2));
-    println!("isoscope storm / sentry-tower storm: {:.2} (target >= 2)", paired(4, 9));
-    println!("isoscope capture on 1% / isoscope without captures: {:.3} (target >= 0.90)", paired(3, 2));
-    println!(
-        "equal priority: 1% / without captures {:.3}, storm / without captures {:.3}; lowest priority: 1% {:.3}, storm {:.3}",
-        paired(5, 2),
-        paired(6, 2),
-        paired(10, 2),
-        paired(11, 2)
-    );
+    println!("\nmedians of per-round ratios (rounds where both runs were kept):");
+    let show = |what: &str, a: Option<usize>, b: Option<usize>, target: &str| {
+        if let (Some(a), Some(b)) = (a, b) {
+            println!("{what}: {:.3} ({target})", paired(a, b));
+        }
+    };
+    let iso = find(Sdk::Isoscope, 0);
+    show("isoscope / bare", iso, bare, "target >= 0.95");
+    show("floor / bare", find(Sdk::Floor, 0), bare, "reference");
+    show("isoscope capture on 1% / isoscope without captures", find(Sdk::Isoscope, 1), iso, "target >= 0.90");
+    show("isoscope storm (100%) / isoscope without captures", find(Sdk::Isoscope, 100), iso, "target >= 0.8");
+    show("isoscope storm / sentry-tower storm", find(Sdk::Isoscope, 100), find(Sdk::Sentry, 100), "target >= 2");
+    show("sentry-tower / bare", find(Sdk::Sentry, 0), bare, "reference");
 }

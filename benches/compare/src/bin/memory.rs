@@ -101,9 +101,11 @@ fn charge_card(amount: &str) -> u64 {
 
 /// Whether the symbolizer's thread (`isoscope-syms`) runs.
 fn symbolizer_running() -> bool {
-    std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten().any(|task| {
-        std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| name.trim() == "isoscope-syms")
-    })
+    std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| name.trim() == "isoscope-syms"))
 }
 
 /// Prints RSS before and after the first panic event (see the module docs).
