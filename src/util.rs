@@ -1,4 +1,5 @@
-//! Small private helpers: random ids without an extra dependency, and timestamps.
+//! Small private helpers: random ids without an extra dependency, timestamps, and a background
+//! thread's CPU priority.
 
 use std::cell::Cell;
 use std::collections::hash_map::RandomState;
@@ -207,4 +208,18 @@ pub(crate) fn http_date(t: std::time::SystemTime) -> String {
     let iso = rfc3339(secs as f64); // YYYY-MM-DDTHH:MM:SS.mmmZ
     let (y, mo, d) = (&iso[0..4], iso[5..7].parse::<usize>().unwrap_or(1), &iso[8..10]);
     format!("{}, {d} {} {y} {} GMT", WEEKDAYS[(days % 7) as usize], MONTHS[mo - 1], &iso[11..19])
+}
+
+/// Lowers the calling thread's CPU priority to nice 10, or nice 19 with `lowest` (see
+/// `transport::CpuPriority`). A platform that refuses leaves it as it was.
+pub(crate) fn lower_thread_priority(lowest: bool) {
+    use thread_priority::{ThreadPriority, ThreadPriorityValue};
+    let priority = if lowest {
+        ThreadPriority::Min
+    } else {
+        // thread-priority's cross-platform scale maps 0..=99 onto nice 20..=-20 for normal
+        // threads on Linux: 22 is nice 10.
+        ThreadPriorityValue::try_from(22u8).map_or(ThreadPriority::Min, ThreadPriority::Crossplatform)
+    };
+    let _ = thread_priority::set_current_thread_priority(priority);
 }

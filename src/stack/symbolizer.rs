@@ -86,6 +86,9 @@ fn send(request: Request, resolve_here: fn(&[usize]) -> Vec<Frame>) -> Option<Se
 
 /// The symbolizer thread's loop.
 fn serve(rx: Receiver<Request>, resolve_here: fn(&[usize]) -> Vec<Frame>) {
+    // Background work, as the transports' (a cold resolution is ~100 ms of CPU): nice 10, so a
+    // burst of panics on a saturated server does not take the requests' CPU.
+    crate::util::lower_thread_priority(false);
     let reserve = arena::Reserve::new();
     loop {
         let request = match rx.recv_timeout(KEEP_SYMBOLS) {

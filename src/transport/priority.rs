@@ -41,15 +41,6 @@ impl CpuPriority {
         if self == Self::Normal {
             return;
         }
-        use thread_priority::{ThreadPriority, ThreadPriorityValue};
-        let priority = match self {
-            // thread-priority's cross-platform scale maps 0..=99 onto nice 20..=-20 for normal
-            // threads on Linux: 22 is nice 10.
-            Self::Reduced => {
-                ThreadPriorityValue::try_from(22u8).map_or(ThreadPriority::Min, ThreadPriority::Crossplatform)
-            }
-            _ => ThreadPriority::Min,
-        };
-        let _ = thread_priority::set_current_thread_priority(priority);
+        crate::util::lower_thread_priority(self == Self::Lowest);
     }
 }
