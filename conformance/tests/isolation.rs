@@ -264,3 +264,77 @@ async fn precedence_and_current_scope_inside_a_request() {
     assert_eq!(by_msg("iso only").tags["prec"], "iso");
     assert!(events.iter().all(|e| e.tags["prec_global"] == "global"));
 }
+
+static FILL_SCOPE_IDS: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
+
+/// The handler of `a_finished_requests_scope_leaves_nothing_to_the_next_on_its_thread`: checks
+/// that its scope holds nothing but its own request, then sets every field and captures.
+async fn fills_everything(Path(n): Path<u32>) -> http::StatusCode {
+    let scope = isoscope::isolation_scope();
+    let seen = scope.snapshot();
+    let leaked = [
+        seen.level().is_some(),
+        seen.transaction() != Some("/fill/{n}"), // the route's name, not an earlier one set
+        seen.user().is_some(),
+        !seen.tags().is_empty(),
+        !seen.extra().is_empty(),
+        !seen.contexts().is_empty(),
+        seen.fingerprint().is_some(),
+        seen.breadcrumbs().len() > 0,
+        !seen.attachments().is_empty(),
+        scope.last_event_id().is_some(),
+        scope.outcome().is_some(),
+    ];
+    assert_eq!(leaked, [false; 11], "request {n} started with an earlier request's data");
+    assert_eq!(seen.request().map(|r| r.path().to_owned()), Some(format!("/fill/{n}")));
+    FILL_SCOPE_IDS.lock().unwrap().push(scope.id());
+    scope.configure(|s| {
+        s.set_level(Some(Level::Warning));
+        s.set_transaction(Some(&format!("fill-{n}")));
+        s.set_user(Some(isoscope::User::with_id(n.to_string())));
+        s.set_tag("fill", n.to_string());
+        s.set_extra("n", serde_json::Value::from(n));
+        s.set_context("fill", serde_json::json!({ "n": n }));
+        s.set_fingerprint(Some(&[&format!("fill-{n}")]));
+        s.add_attachment(isoscope::Attachment::new("fill.txt", n.to_string().into_bytes()));
+    });
+    isoscope::add_breadcrumb(Breadcrumb::new(format!("fill-{n}")));
+    isoscope::capture_message("filled", Level::Info);
+    if n % 2 == 0 {
+        panic!("request {n} panics");
+    }
+    http::StatusCode::INTERNAL_SERVER_ERROR
+}
+
+/// On one thread, each request's scope is made right after the previous request's ended (and
+/// its memory reused, see `ScopeHandle::recycle`): nothing of the previous request — a field, a
+/// breadcrumb, an attachment, an event id, an outcome — reaches the next.
+#[tokio::test(flavor = "current_thread")]
+async fn a_finished_requests_scope_leaves_nothing_to_the_next_on_its_thread() {
+    transport();
+    let app = Router::new()
+        .route("/fill/{n}", get(fills_everything))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(IsolationLayer::new());
+    for n in 0..12u32 {
+        let req = Request::get(format!("/fill/{n}")).body(Body::empty()).unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+        if n % 3 == 0 {
+            drop(res); // body never read: the request ends cancelled
+        } else {
+            axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+        }
+    }
+    let ids = FILL_SCOPE_IDS.lock().unwrap().clone();
+    assert_eq!(ids.iter().collect::<std::collections::HashSet<_>>().len(), 12, "scope ids are never reused: {ids:?}");
+    for n in 0..12u32 {
+        let events = events_tagged("fill", &n.to_string());
+        assert!(!events.is_empty(), "request {n}'s events");
+        for event in events {
+            assert_eq!(event.breadcrumbs.iter().filter(|b| b.message.is_some()).count(), 1, "{:?}", crumbs(&event));
+            assert_eq!(crumbs(&event), [format!("fill-{n}")]);
+            assert_eq!(event.user.as_ref().and_then(|u| u.id.clone()), Some(n.to_string()));
+        }
+    }
+}

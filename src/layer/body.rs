@@ -30,25 +30,28 @@ pin_project! {
     pub struct ResponseBody<B> {
         #[pin]
         inner: Option<B>,
-        handle: ScopeHandle,
+        handle: Option<ScopeHandle>,
     }
 
     impl<B> PinnedDrop for ResponseBody<B> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
+            let Some(handle) = this.handle.take() else { return };
             if this.inner.is_none() {
+                handle.recycle();
                 return; // streamed to the end: dropped already
             }
             let mut inner = this.inner;
-            bind_sync(this.handle, Enter::Nested, || inner.set(None));
+            bind_sync(&handle, Enter::Nested, || inner.set(None));
             // A no-op if end of stream was already seen (then the request completed).
-            this.handle.end(Outcome::Cancelled);
-            let status = match this.handle.outcome() {
+            handle.end(Outcome::Cancelled);
+            let status = match handle.outcome() {
                 Some(Outcome::Completed) => SpanStatus::Ok,
                 Some(Outcome::Panicked) => SpanStatus::InternalError,
                 _ => SpanStatus::Cancelled,
             };
-            crate::client::finish_transaction(this.handle, status);
+            crate::client::finish_transaction(&handle, status);
+            handle.recycle();
         }
     }
 }
@@ -65,14 +68,14 @@ impl<B: Body> ResponseBody<B> {
             // An empty body may never be polled: the request is complete already.
             completed(&handle);
         }
-        Self { inner: Some(inner), handle }
+        Self { inner: Some(inner), handle: Some(handle) }
     }
 }
 
 impl<B> ResponseBody<B> {
     /// The request's scope.
     pub fn scope(&self) -> &ScopeHandle {
-        &self.handle
+        self.handle.as_ref().expect("held until dropped")
     }
 }
 
@@ -88,7 +91,7 @@ impl<B: Body> Body for ResponseBody<B> {
         }
         // One binding per poll covers the poll and, once the inner body is done, its drop.
         let (mut polled, mut ended) = (Poll::Ready(None), true);
-        let handle = &*this.handle;
+        let Some(handle) = this.handle.as_ref() else { return Poll::Ready(None) };
         guarded(handle, || {
             bind_sync(handle, Enter::Nested, || {
                 let Some(mut body) = inner.as_mut().as_pin_mut() else { return };
@@ -114,8 +117,8 @@ impl<B: Body> Body for ResponseBody<B> {
 
     fn is_end_stream(&self) -> bool {
         let at_end = self.inner.as_ref().is_none_or(Body::is_end_stream);
-        if at_end {
-            completed(&self.handle);
+        if let (true, Some(handle)) = (at_end, &self.handle) {
+            completed(handle);
         }
         at_end
     }

@@ -341,6 +341,30 @@ impl Scope {
         Self { request: RequestField::Own(request), ..Self::default() }
     }
 
+    /// Empties a request's scope for the next request served by a pooled handle: everything
+    /// goes but its breadcrumb ring's buffer (cleared), if it owns one of a request's size; the
+    /// request's snapshot buffer goes to the thread's next snapshot.
+    pub(crate) fn clear_for_reuse(&mut self) {
+        let ring = match std::mem::take(&mut self.breadcrumbs) {
+            Field::Own(mut ring) if ring.capacity() <= 32 => {
+                ring.clear();
+                Field::Own(ring)
+            }
+            _ => Field::Empty,
+        };
+        if let RequestField::Own(info) = std::mem::replace(&mut self.request, RequestField::None) {
+            info.recycle();
+        }
+        *self = Self::default();
+        self.breadcrumbs = ring;
+    }
+
+    /// The scope cleared by [`clear_for_reuse`](Self::clear_for_reuse), for a new request.
+    pub(crate) fn reuse_for_request(&mut self, request: RequestInfo) {
+        debug_assert!(self.breadcrumbs.is_empty() && self.tags.is_empty() && self.request.get().is_none());
+        self.request = RequestField::Own(request);
+    }
+
     /// Whether nothing at all is set.
     pub(crate) fn is_empty(&self) -> bool {
         self.level.is_none()

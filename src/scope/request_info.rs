@@ -107,6 +107,11 @@ impl RequestInfo {
         info
     }
 
+    /// Gives its buffers back for the next request on this thread (a pooled scope's).
+    pub(crate) fn recycle(self) {
+        self.recorded.recycle();
+    }
+
     #[cold]
     #[inline(never)]
     fn parse_trace_headers(&self) {

@@ -38,6 +38,15 @@ pub(crate) struct RequestSnapshot {
     trace_headers: bool,
 }
 
+thread_local! {
+    /// A finished request's buffer, cleared, for the next request's snapshot on this thread
+    /// (see [`RequestSnapshot::recycle`]): no allocation per request in the usual case.
+    static SPARE: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Spare buffers larger than this are freed, not kept.
+const MAX_SPARE: usize = 4096;
+
 /// Whether `name` is one of the trace headers: a first-byte look first (most names fail it).
 #[inline]
 fn is_trace_header(name: &str) -> bool {
@@ -68,7 +77,8 @@ impl RequestSnapshot {
         // Room for the target and typical header lines up front: usually the only allocation.
         // (Not measured with a first pass over the values: that pass was a quarter of this
         // function's code.)
-        let mut buf = Vec::with_capacity(target_len + (headers.len() * TYPICAL_LINE).min(MAX_TOTAL));
+        let mut buf = SPARE.try_with(std::cell::Cell::take).unwrap_or_default();
+        buf.reserve(target_len + (headers.len() * TYPICAL_LINE).min(MAX_TOTAL));
         for part in parts {
             buf.extend_from_slice(part.as_bytes());
         }
@@ -99,6 +109,15 @@ impl RequestSnapshot {
             return Self::default(); // nothing kept: hold no memory
         }
         Self { buf, target, trace_headers }
+    }
+
+    /// Gives the buffer back for this thread's next snapshot.
+    pub(crate) fn recycle(self) {
+        let mut buf = self.buf;
+        if buf.capacity() <= MAX_SPARE {
+            buf.clear();
+            let _ = SPARE.try_with(|spare| spare.set(buf));
+        }
     }
 
     /// Part `i` of the target (see [`RequestSnapshot`]).
