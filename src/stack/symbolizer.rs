@@ -2,7 +2,7 @@
 //! info warm while stacks keep coming, and gives its memory back to the system once idle.
 //!
 //! Resolving a stack parses the binary's debug info: tens of MiB of heap for a large server
-//! binary (63 MiB for a 45 MB binary with line tables). Freeing it is not enough for glibc's
+//! binary (63 MiB for a 62 MB binary with line tables). Freeing it is not enough for glibc's
 //! allocator to return it: a freed chunk parked in a thread's cache (tcache) or a fast bin counts
 //! as used, and one such chunk near the top of the heap keeps the whole heap below it resident —
 //! measured: 62–77 MiB still resident 10 s after a panic event when the transport's own thread
