@@ -34,11 +34,10 @@ macro_rules! hex_id {
                 for (i, pair) in hex.chunks(2).enumerate() {
                     bytes[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
                 }
-                (bytes.iter().any(|&b| b != 0)).then_some(Self(bytes))
+                Self::from_bytes(bytes)
             }
 
             /// The id of these bytes; all zeros is not an id.
-            #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
             pub(crate) fn from_bytes(bytes: [u8; $len]) -> Option<Self> {
                 (bytes.iter().any(|&b| b != 0)).then_some(Self(bytes))
             }
