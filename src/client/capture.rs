@@ -305,7 +305,7 @@ impl Capture {
 }
 
 /// The propagation context of the request an isolation scope serves, else the process's.
-fn trace_of(iso: &Scope) -> &PropagationContext {
+pub(super) fn trace_of(iso: &Scope) -> &PropagationContext {
     match iso.request() {
         Some(request) => request.trace(),
         None => crate::trace::process(),

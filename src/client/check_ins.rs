@@ -1,7 +1,7 @@
 //! Sending cron check-ins: checked (slug, monitor configuration), given the client's
 //! environment and release and the active trace, and sent as a `check_in` item.
 
-use super::capture::client_for;
+use super::capture::{client_for, trace_of};
 use crate::bind;
 use crate::event::{CheckIn, CheckInError, Envelope, EnvelopeItem, EventId};
 
@@ -37,8 +37,7 @@ pub(crate) fn send(mut check_in: CheckIn) -> Result<EventId, CheckInError> {
         check_in.release = options.release.as_deref().map(str::to_owned);
     }
     if check_in.contexts.is_none() {
-        let trace = scope.request().map_or_else(|| crate::trace::process().trace_id(), |r| r.trace().trace_id());
-        check_in = check_in.in_trace(trace);
+        check_in = check_in.in_trace(trace_of(&scope).trace_id());
     }
     let id = check_in.check_in_id;
     let mut envelope = Envelope::new();

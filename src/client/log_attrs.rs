@@ -34,10 +34,7 @@ pub(super) fn to_log(pending: PendingLog, core: &Core, now: (f64, std::time::Ins
             (body, attributes)
         }
     };
-    let trace = match scope.request() {
-        Some(request) => request.trace(),
-        None => crate::trace::process(),
-    };
+    let trace = super::capture::trace_of(&scope);
     crate::util::truncate_chars(&mut body, MAX_BODY);
     let mut log = Log::new(timestamp, trace.trace_id(), level, body);
     // The open span (`start_span`), else the request's own.
