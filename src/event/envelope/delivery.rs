@@ -98,28 +98,6 @@ impl Delivery {
         }
     }
 
-    /// Discards the last entry added for an item like `item` (one oversized attachment), for
-    /// `reason`; the others wait for their outcome.
-    pub(crate) fn discard_one(&mut self, item: &EnvelopeItem, reason: DiscardReason) {
-        let kind = item.item_type();
-        let Some(at) = self.rest.iter().rposition(|e| e.item == kind) else {
-            if self.first.as_ref().is_some_and(|e| e.item == kind) {
-                if let Some(entry) = self.first.take() {
-                    self.settle_entry(&entry, reason);
-                }
-            }
-            return;
-        };
-        let entry = self.rest.remove(at);
-        self.settle_entry(&entry, reason);
-    }
-
-    fn settle_entry(&self, entry: &Entry, reason: DiscardReason) {
-        for (c, n) in entry.counts.into_iter().filter(|(_, n)| *n > 0) {
-            self.recorder.discarded(c, reason, n);
-        }
-    }
-
     /// The client's recorder this accounting reports to.
     pub(crate) fn recorder(&self) -> &Arc<Recorder> {
         &self.recorder

@@ -217,12 +217,14 @@ impl Envelope {
     /// (`invalid`).
     pub(crate) fn attach(&mut self, attachments: impl IntoIterator<Item = Attachment>) {
         for attachment in attachments {
+            let oversize = attachment.len() > MAX_ATTACHMENT_BYTES;
             let item = EnvelopeItem::Attachment(attachment);
-            let oversize = matches!(&item, EnvelopeItem::Attachment(a) if a.len() > MAX_ATTACHMENT_BYTES);
             if let Some(delivery) = &mut self.delivery {
-                delivery.add(&item);
                 if oversize {
-                    delivery.discard_one(&item, crate::outcome::DiscardReason::Invalid);
+                    let reason = crate::outcome::DiscardReason::Invalid;
+                    delivery.recorder().dropped_unsent(&item.quantities(), reason);
+                } else {
+                    delivery.add(&item);
                 }
             }
             if !oversize {
