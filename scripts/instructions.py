@@ -7,8 +7,9 @@ capture and per log record, checked against the budgets in benches/budgets.json.
 Runs benches/compare's release binaries under `valgrind --tool=callgrind`: every figure is the
 difference between a run of N2 and a run of N1 iterations, divided by N2 - N1, so start-up,
 set-up and exit cancel out. Per request: `isoscope-compare --profile <variant> --requests N
---tasks 1` (one request at a time on the 2-worker runtime) for bare, floor and isoscope; "added"
-is a variant's count minus bare's. Per capture: `capture --profile <kind> --captures N`
+--tasks 1` (one request at a time on the 2-worker runtime) for bare, noop (a pass-through layer:
+what axum's re-boxing of a layered route costs any layer), floor and isoscope; "added" is a
+variant's count minus bare's. Per capture: `capture --profile <kind> --captures N`
 (100 breadcrumbs and 10 tags in scope; `iso-message`/`iso-error` with a transport that drops
 the envelope, so this is the calling thread's work; `iso-message-finished` also finishes the
 event, the work deferred to the transport's thread). Per log: `logs --profile <bare|iso|sentry>
@@ -80,13 +81,14 @@ def main():
     with open(os.path.join(ROOT, "benches", "budgets.json")) as f:
         budgets = json.load(f)
     figures = {}
-    for variant in ("bare", "floor", "isoscope"):
+    for variant in ("bare", "noop", "floor", "isoscope"):
         figures[variant] = per_iteration("isoscope-compare", "--profile", "--requests", REQUESTS, variant, "--tasks", "1")
     figures["sentry"] = per_iteration("isoscope-compare", "--profile", "--requests", REQUESTS, "sentry", "--tasks", "1")
     for variant in ("isoscope", "sentry"):
         figures[f"{variant}_traced"] = per_iteration(
             "isoscope-compare", "--profile", "--requests", REQUESTS, variant, "--tasks", "1", "--with-traces"
         )
+    figures["noop_added"] = figures["noop"] - figures["bare"]
     figures["floor_added"] = figures["floor"] - figures["bare"]
     figures["sentry_added"] = figures["sentry"] - figures["bare"]
     figures["isoscope_traced_added"] = figures["isoscope_traced"] - figures["bare"]
@@ -108,6 +110,7 @@ def main():
     failures = []
     rows = [
         ("bare, per request", "bare", None),
+        ("a pass-through layer added per request (axum re-boxes a layered route; in every figure below)", "noop_added", None),
         ("floor added per request", "floor_added", None),
         ("isoscope added per request", "isoscope_added", None),
         ("sentry-tower added per request (for reference)", "sentry_added", None),

@@ -206,7 +206,7 @@ pub use monitor::{capture_check_in, monitor, monitor_sync, JobOutcome, Monitor};
 pub use outcome::ItemStats;
 #[doc(no_inline)] // documented at its public module path, `layer::RequestInfo`
 pub use scope::RequestInfo;
-pub use scope::{RequestBodySize, Scope, Tags};
+pub use scope::{RequestBodySize, Scope, Tags, TagsIter};
 pub use stats::{stats, BindingCounters, Stats};
 pub use trace::{InvalidId, PropagationContext, SpanId, TraceId};
 #[cfg(feature = "reqwest")]

@@ -266,6 +266,9 @@ async fn precedence_and_current_scope_inside_a_request() {
 }
 
 static FILL_SCOPE_IDS: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
+/// What each request of that test found in its new scope (checked by the test itself: a
+/// failed assertion in the handler would only be one more 500).
+static FILL_LEAKS: std::sync::Mutex<Vec<(u32, [bool; 11])>> = std::sync::Mutex::new(Vec::new());
 
 /// The handler of `a_finished_requests_scope_leaves_nothing_to_the_next_on_its_thread`: checks
 /// that its scope holds nothing but its own request, then sets every field and captures.
@@ -285,7 +288,7 @@ async fn fills_everything(Path(n): Path<u32>) -> http::StatusCode {
         scope.last_event_id().is_some(),
         scope.outcome().is_some(),
     ];
-    assert_eq!(leaked, [false; 11], "request {n} started with an earlier request's data");
+    FILL_LEAKS.lock().unwrap().push((n, leaked));
     assert_eq!(seen.request().map(|r| r.path().to_owned()), Some(format!("/fill/{n}")));
     FILL_SCOPE_IDS.lock().unwrap().push(scope.id());
     scope.configure(|s| {
@@ -300,6 +303,8 @@ async fn fills_everything(Path(n): Path<u32>) -> http::StatusCode {
     });
     isoscope::add_breadcrumb(Breadcrumb::new(format!("fill-{n}")));
     isoscope::capture_message("filled", Level::Info);
+    // Written after the capture's snapshot: the scope owns its tags again when it is recycled.
+    isoscope::set_tag("after", n.to_string());
     if n % 2 == 0 {
         panic!("request {n} panics");
     }
@@ -325,6 +330,11 @@ async fn a_finished_requests_scope_leaves_nothing_to_the_next_on_its_thread() {
         } else {
             axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
         }
+    }
+    let leaks = FILL_LEAKS.lock().unwrap().clone();
+    assert_eq!(leaks.len(), 12);
+    for (n, leaked) in leaks {
+        assert_eq!(leaked, [false; 11], "request {n} started with an earlier request's data");
     }
     let ids = FILL_SCOPE_IDS.lock().unwrap().clone();
     assert_eq!(ids.iter().collect::<std::collections::HashSet<_>>().len(), 12, "scope ids are never reused: {ids:?}");

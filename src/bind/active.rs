@@ -173,11 +173,6 @@ impl<F: Future> Binding<F> {
 }
 
 impl<F> Binding<F> {
-    /// A binding of nothing (already done).
-    pub(crate) fn done() -> Self {
-        Self { inner: None }
-    }
-
     /// Whether the future completed or was dropped.
     pub(crate) fn is_done(&self) -> bool {
         self.inner.is_none()

@@ -30,7 +30,7 @@ mod stack;
 mod unbound;
 mod write;
 
-pub(crate) use active::{bind_sync, bound, current, find, request_starts_empty, Access, Binding, Enter};
+pub(crate) use active::{bind_sync, bound, current, find, request_starts_empty, Access, Enter};
 pub(crate) use base::{global, request_base};
 pub use guard::EnterGuard;
 pub use handle::{Outcome, ScopeHandle};

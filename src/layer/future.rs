@@ -8,17 +8,19 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use super::{guarded, ResponseBody};
-use crate::bind::{Binding, Outcome, ScopeHandle};
+use crate::bind::{bind_sync, Enter, Outcome, ScopeHandle};
 use crate::event::SpanStatus;
 
 pin_project! {
-    /// Response future of [`Isolation`](super::Isolation): the inner future under a tokio
-    /// `TaskLocalFuture` that binds the request's scope on every poll and while it is dropped,
-    /// with a mark of the thread's binding context around each; captures a panic raised while
-    /// polling it, and wraps the response body in [`ResponseBody`].
+    /// Response future of [`Isolation`](super::Isolation): the inner future, polled and
+    /// dropped with the request's scope bound (tokio's `LocalKey::sync_scope`, inside a mark of
+    /// the thread's binding context); captures a panic raised while polling it, and wraps the
+    /// response body in [`ResponseBody`]. The inner future is held inline and written in place
+    /// by the inner service's `call` (a future is hundreds of bytes: every move is a copy).
     pub struct ResponseFuture<F> {
+        // `None` once it produced the response (dropped then, bound), or if `call` panicked.
         #[pin]
-        inner: Binding<F>,
+        inner: Option<F>,
         // `None` once handed to the response body.
         handle: Option<ScopeHandle>,
         capture_server_errors: bool,
@@ -27,21 +29,16 @@ pin_project! {
     impl<F> PinnedDrop for ResponseFuture<F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if !this.inner.is_done() {
-                // Dropped before it produced a response: the request was cancelled. The inner
-                // future is dropped with the scope bound, and a mark purges a guard leaked by
-                // its `Drop` impls.
-                this.inner.drop_now();
-                if let Some(handle) = this.handle {
-                    handle.end(Outcome::Cancelled);
-                    let status = if handle.outcome() == Some(Outcome::Panicked) {
-                        SpanStatus::InternalError
-                    } else {
-                        SpanStatus::Cancelled
-                    };
-                    crate::client::finish_transaction(handle, status);
-                }
-            }
+            let mut inner = this.inner;
+            let (true, Some(handle)) = (inner.is_some(), this.handle.as_ref()) else { return };
+            // Dropped before it produced a response: the request was cancelled. The inner
+            // future is dropped with the scope bound, and the binding's mark purges a guard
+            // leaked by its `Drop` impls.
+            bind_sync(handle, Enter::Nested, || inner.set(None));
+            handle.end(Outcome::Cancelled);
+            let status =
+                if handle.outcome() == Some(Outcome::Panicked) { SpanStatus::InternalError } else { SpanStatus::Cancelled };
+            crate::client::finish_transaction(handle, status);
         }
     }
 }
@@ -52,12 +49,16 @@ impl<F> std::fmt::Debug for ResponseFuture<F> {
     }
 }
 
-impl<F: Future> ResponseFuture<F> {
-    /// `inner` is `None` only if the inner service's `call` panicked, and then this future
-    /// is never returned (the panic goes on).
-    pub(crate) fn new(inner: Option<F>, handle: ScopeHandle, capture_server_errors: bool) -> Self {
-        let inner = inner.map_or_else(Binding::done, |f| Binding::new(handle.clone(), f));
-        Self { inner, handle: Some(handle), capture_server_errors }
+impl<F> ResponseFuture<F> {
+    /// The future of the request `handle` serves: `call` (the inner service's) runs with the
+    /// scope bound and a panic guard, and its future is written straight into the result.
+    #[inline(always)]
+    pub(crate) fn called(handle: ScopeHandle, capture_server_errors: bool, call: impl FnOnce() -> F) -> Self {
+        let mut this = Self { inner: None, handle: None, capture_server_errors };
+        let inner = &mut this.inner;
+        guarded(&handle, || bind_sync(&handle, Enter::Nested, || *inner = Some(call())));
+        this.handle = Some(handle);
+        this
     }
 }
 
@@ -109,14 +110,19 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut inner = this.inner;
-        let (false, Some(handle)) = (inner.is_done(), this.handle.as_ref()) else {
+        let (true, Some(handle)) = (inner.is_some(), this.handle.as_ref()) else {
             panic!("`isoscope::layer::ResponseFuture` polled after completion");
         };
         let mut ready = None;
+        // One binding covers the poll and, once it is ready, the drop of the inner future.
         guarded(handle, || {
-            if let Some(Poll::Ready(result)) = inner.as_mut().poll_bound(cx) {
-                ready = Some(result);
-            }
+            bind_sync(handle, Enter::Nested, || {
+                let Some(future) = inner.as_mut().as_pin_mut() else { return };
+                if let Poll::Ready(result) = future.poll(cx) {
+                    ready = Some(result);
+                    inner.set(None);
+                }
+            });
         });
         let Some(result) = ready else { return Poll::Pending };
         // The future is done: the response body takes the handle over.

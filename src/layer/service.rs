@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 #[cfg(feature = "axum")]
 use super::RequestBody;
-use super::{future::ResponseFuture, guarded, IsolationLayer, RequestInfo, ResponseBody};
+use super::{future::ResponseFuture, IsolationLayer, RequestInfo, ResponseBody};
 use crate::bind::{self, ScopeHandle};
 use crate::scope::BodySlot;
 
@@ -171,12 +171,12 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let slot = tee_body(&mut req);
         let handle = request_scope(&req, slot.as_ref());
-        let (inner, mut req, mut future) = (&mut self.inner, Some(req), None);
-        // By reference: a request moved into the closure would be copied in and out of
+        let (inner, mut req) = (&mut self.inner, Some(req));
+        // The request by reference: moved into the closure, it would be copied in and out of
         // `catch_unwind`'s slot.
-        guarded(&handle, || {
-            bind::bind_sync(&handle, bind::Enter::Nested, || future = req.take().map(|req| inner.call(req)))
-        });
-        ResponseFuture::new(future, handle, CAPTURE_SERVER_ERRORS)
+        ResponseFuture::called(handle, CAPTURE_SERVER_ERRORS, || match req.take() {
+            Some(req) => inner.call(req),
+            None => unreachable!("called once"),
+        })
     }
 }

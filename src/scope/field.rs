@@ -34,7 +34,7 @@ pub(super) trait Collection: Clone + Default + 'static {
     }
 }
 
-static EMPTY_TAGS: Tags = BTreeMap::new();
+static EMPTY_TAGS: Tags = Tags::new();
 static EMPTY_VALUES: BTreeMap<String, Value> = BTreeMap::new();
 static EMPTY_CRUMBS: VecDeque<Arc<Breadcrumb>> = VecDeque::new();
 static EMPTY_PROCESSORS: Vec<EventProcessor> = Vec::new();

@@ -22,6 +22,7 @@ mod recorder;
 mod request_body;
 mod request_info;
 mod snapshot;
+mod tags;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
@@ -47,8 +48,7 @@ use crate::trace::SpanId;
 /// An event processor: may edit an event or drop it by returning `None`.
 pub(crate) type EventProcessor = Arc<dyn Fn(Event) -> Option<Event> + Send + Sync>;
 
-/// Tags: keys and values given as `&'static str` are kept as is (no copy).
-pub type Tags = BTreeMap<Cow<'static, str>, Cow<'static, str>>;
+pub use tags::{Iter as TagsIter, Tags};
 
 /// Data attached to every event captured while the scope is active: level, transaction, user,
 /// tags, extra, contexts, fingerprint, breadcrumbs and request info.
@@ -293,7 +293,7 @@ impl Scope {
 
     /// One tag's value.
     pub fn tag(&self, key: &str) -> Option<&str> {
-        self.tags.value().get(key).map(|v| &**v)
+        self.tags.value().get(key)
     }
 
     /// All tags.
@@ -352,11 +352,22 @@ impl Scope {
             }
             _ => Field::Empty,
         };
+        let tags = match std::mem::take(&mut self.tags) {
+            Field::Own(mut tags) => {
+                if tags.clear_keeping_buffer() {
+                    Field::Own(tags)
+                } else {
+                    Field::Empty
+                }
+            }
+            _ => Field::Empty,
+        };
         if let RequestField::Own(info) = std::mem::replace(&mut self.request, RequestField::None) {
             info.recycle();
         }
         *self = Self::default();
         self.breadcrumbs = ring;
+        self.tags = tags;
     }
 
     /// The scope cleared by [`clear_for_reuse`](Self::clear_for_reuse), for a new request.

@@ -1,5 +1,6 @@
-//! Per-request cost of `IsolationLayer` next to a bare router, a hand-written minimal layer
-//! ("floor") and sentry-tower, in one process, interleaved in rounds.
+//! Per-request cost of `IsolationLayer` next to a bare router, a pass-through layer ("noop": what
+//! axum's re-boxing of a layered route costs any layer), a hand-written minimal layer ("floor")
+//! and sentry-tower, in one process, interleaved in rounds.
 //!
 //! ```sh
 //! cargo run --release --manifest-path benches/compare/Cargo.toml [-- --rounds 15 --processes 5]
@@ -34,6 +35,7 @@ use isoscope_compare::{arg, floor, floor_plus, median, DropAll, SentryDropAll};
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Variant {
     Bare,
+    Noop,
     Floor,
     FloorPlus,
     Isoscope,
@@ -43,8 +45,9 @@ enum Variant {
 }
 
 impl Variant {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 8] = [
         Self::Bare,
+        Self::Noop,
         Self::Floor,
         Self::FloorPlus,
         Self::Isoscope,
@@ -56,6 +59,7 @@ impl Variant {
     fn name(self) -> &'static str {
         match self {
             Self::Bare => "bare",
+            Self::Noop => "noop",
             Self::Floor => "floor",
             Self::FloorPlus => "floor+body+clock",
             Self::Isoscope => "isoscope",
@@ -69,6 +73,7 @@ impl Variant {
         let route = "/items/{id}";
         match self {
             Self::Bare => Router::new().route(route, get(|| async { "ok" })),
+            Self::Noop => Router::new().route(route, get(|| async { "ok" })).layer(tower::layer::util::Identity::new()),
             Self::Floor => Router::new()
                 .route(
                     route,
