@@ -345,29 +345,32 @@ impl Scope {
     /// goes but its breadcrumb ring's buffer (cleared), if it owns one of a request's size; the
     /// request's snapshot buffer goes to the thread's next snapshot.
     pub(crate) fn clear_for_reuse(&mut self) {
-        let ring = match std::mem::take(&mut self.breadcrumbs) {
-            Field::Own(mut ring) if ring.capacity() <= 32 => {
+        // Every field named, and each reset where it lies (no copy of the scope): a field added
+        // later does not compile until it is cleared here too.
+        let Self { level, tags, breadcrumbs, request, rest } = self;
+        *level = None;
+        *rest = None;
+        let keep_ring = match breadcrumbs {
+            Field::Own(ring) if ring.capacity() <= 32 => {
                 ring.clear();
-                Field::Own(ring)
+                true
             }
-            _ => Field::Empty,
+            _ => false,
         };
-        let tags = match std::mem::take(&mut self.tags) {
-            Field::Own(mut tags) => {
-                if tags.clear_keeping_buffer() {
-                    Field::Own(tags)
-                } else {
-                    Field::Empty
-                }
-            }
-            _ => Field::Empty,
+        if !keep_ring {
+            *breadcrumbs = Field::Empty;
+        }
+        let keep_tags = match tags {
+            Field::Own(tags) => tags.clear_keeping_buffer(),
+            _ => false,
         };
-        if let RequestField::Own(info) = std::mem::replace(&mut self.request, RequestField::None) {
+        if !keep_tags {
+            *tags = Field::Empty;
+        }
+        if let RequestField::Own(info) = request {
             info.recycle();
         }
-        *self = Self::default();
-        self.breadcrumbs = ring;
-        self.tags = tags;
+        *request = RequestField::None;
     }
 
     /// The scope cleared by [`clear_for_reuse`](Self::clear_for_reuse), for a new request.

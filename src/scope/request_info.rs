@@ -108,7 +108,7 @@ impl RequestInfo {
     }
 
     /// Gives its buffers back for the next request on this thread (a pooled scope's).
-    pub(crate) fn recycle(self) {
+    pub(crate) fn recycle(&mut self) {
         self.recorded.recycle();
     }
 

@@ -112,8 +112,8 @@ impl RequestSnapshot {
     }
 
     /// Gives the buffer back for this thread's next snapshot.
-    pub(crate) fn recycle(self) {
-        let mut buf = self.buf;
+    pub(crate) fn recycle(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
         if buf.capacity() <= MAX_SPARE {
             buf.clear();
             let _ = SPARE.try_with(|spare| spare.set(buf));
