@@ -17,7 +17,7 @@ event, the work deferred to the transport's thread). Per log: `logs --profile <b
 work is not the caller's); "added" is minus bare's.
 
 With --check, exits 1 when isoscope's added instructions per request exceed the floor's by more
-than `max_added_vs_floor` (1.10), or a capture or log figure exceeds its budget (the figure
+than `max_added_vs_floor` (0.95), or a capture or log figure exceeds its budget (the figure
 measured when the budget was set, + 20 %).
 """
 import json
