@@ -16,8 +16,9 @@ use crate::scope::Scope;
 /// Records a breadcrumb (after `before_breadcrumb`, which the caller ran) in the active
 /// isolation scope.
 #[inline(always)]
-pub(crate) fn record_breadcrumb(breadcrumb: Breadcrumb) {
-    record_shared_breadcrumb(share_breadcrumb(breadcrumb));
+pub(crate) fn record_breadcrumb(mut breadcrumb: Breadcrumb) {
+    breadcrumb.seq = observe_order();
+    edit_active(move |s, global| s.push_isolation_breadcrumb(breadcrumb, global));
 }
 
 /// A breadcrumb about to be recorded, numbered in recording order and shared from here on:
@@ -32,7 +33,7 @@ pub(crate) fn share_breadcrumb(mut breadcrumb: Breadcrumb) -> Arc<Breadcrumb> {
 /// Records a breadcrumb made by [`share_breadcrumb`] in the active isolation scope.
 #[inline(always)]
 pub(crate) fn record_shared_breadcrumb(breadcrumb: Arc<Breadcrumb>) {
-    edit_active(move |s, global| s.push_isolation_breadcrumb(breadcrumb, global));
+    edit_active(move |s, global| s.push_shared_isolation_breadcrumb(breadcrumb, global));
 }
 
 /// Applies one of our own edits (no user code) to the active isolation scope; the `bool` says

@@ -139,6 +139,17 @@ impl Default for Breadcrumb {
 }
 
 impl Breadcrumb {
+    /// A placeholder left where a breadcrumb was moved out (nothing to drop, no clock read).
+    pub(crate) const EMPTY: Self = Self {
+        timestamp: 0.0,
+        ty: Cow::Borrowed("default"),
+        category: None,
+        message: None,
+        level: Level::Info,
+        data: BTreeMap::new(),
+        seq: 0,
+    };
+
     /// A breadcrumb with a message, type `"default"` and level [`Level::Info`], timestamped now.
     ///
     /// The message is a literal (`&'static str`, not copied) or an owned `String`

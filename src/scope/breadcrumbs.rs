@@ -1,6 +1,6 @@
 //! The breadcrumb ring of a [`Scope`]: at most `max_breadcrumbs` (process-wide, set by
-//! `init`), the oldest dropped first; each breadcrumb shared (`Arc`), so forks and merges copy
-//! pointers.
+//! `init`), the oldest dropped first; each breadcrumb held in place until the ring is shared
+//! by a fork, and shared (`Arc`) from then on, so forks and merges copy pointers.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +23,60 @@ pub(crate) fn set_max_breadcrumbs(max: usize) {
     MAX_BREADCRUMBS.store(max, Ordering::Relaxed);
 }
 
+/// A breadcrumb in a scope's ring: held in place when recorded (no allocation of its own: a
+/// request that never captures never pays for one), shared once the ring is about to be (see
+/// [`Crumb::share`]), so that copies of a ring copy pointers and a merge tells the same
+/// breadcrumb by its address.
+#[derive(Clone)]
+#[allow(clippy::large_enum_variant)] // inline on purpose: boxing it is the allocation we avoid
+pub(super) enum Crumb {
+    Own(Breadcrumb),
+    Shared(Arc<Breadcrumb>),
+}
+
+impl std::ops::Deref for Crumb {
+    type Target = Breadcrumb;
+    fn deref(&self) -> &Breadcrumb {
+        match self {
+            Self::Own(b) => b,
+            Self::Shared(b) => b,
+        }
+    }
+}
+
+impl Crumb {
+    /// Makes it shared (moved into an `Arc`), if it is not yet.
+    pub(super) fn share(&mut self) {
+        if let Self::Own(b) = self {
+            *self = Self::Shared(Arc::new(std::mem::replace(b, Breadcrumb::EMPTY)));
+        }
+    }
+
+    /// The shared breadcrumb (a copy in an `Arc` of its own if it is held in place, which a
+    /// ring that was forked never holds).
+    pub(super) fn to_shared(&self) -> Arc<Breadcrumb> {
+        match self {
+            Self::Own(b) => Arc::new(b.clone()),
+            Self::Shared(b) => Arc::clone(b),
+        }
+    }
+
+    /// Whether no other ring or event holds it.
+    fn is_unique(&self) -> bool {
+        match self {
+            Self::Own(_) => true,
+            Self::Shared(b) => Arc::strong_count(b) == 1,
+        }
+    }
+}
+
+/// Shares every breadcrumb of a ring about to be shared (see [`Crumb`]).
+pub(super) fn share_all(ring: &mut VecDeque<Crumb>) {
+    for crumb in ring.iter_mut() {
+        crumb.share();
+    }
+}
+
 impl Scope {
     /// Records a breadcrumb, keeping at most `max_breadcrumbs` (the oldest are dropped).
     ///
@@ -30,20 +84,29 @@ impl Scope {
     /// [`add_breadcrumb`](crate::add_breadcrumb) does.
     pub fn add_breadcrumb(&mut self, mut breadcrumb: Breadcrumb) {
         breadcrumb.seq = advance_order();
-        self.push_shared(Arc::new(breadcrumb));
+        self.push(Crumb::Own(breadcrumb));
     }
 
     /// Records a breadcrumb (its order observed already, see `breadcrumb::SEQUENCE`) in an
     /// isolation scope, or in the global scope bound as one by `global_scope().run(..)`: the
     /// global scope's breadcrumbs advance the order.
-    pub(crate) fn push_isolation_breadcrumb(&mut self, mut breadcrumb: Arc<Breadcrumb>, global: bool) {
+    pub(crate) fn push_isolation_breadcrumb(&mut self, mut breadcrumb: Breadcrumb, global: bool) {
+        if global {
+            breadcrumb.seq = advance_order();
+        }
+        self.push(Crumb::Own(breadcrumb));
+    }
+
+    /// [`push_isolation_breadcrumb`](Self::push_isolation_breadcrumb) for a breadcrumb shared
+    /// already (with a log record made of the same call).
+    pub(crate) fn push_shared_isolation_breadcrumb(&mut self, mut breadcrumb: Arc<Breadcrumb>, global: bool) {
         if global {
             Arc::make_mut(&mut breadcrumb).seq = advance_order();
         }
-        self.push_shared(breadcrumb);
+        self.push(Crumb::Shared(breadcrumb));
     }
 
-    fn push_shared(&mut self, breadcrumb: Arc<Breadcrumb>) {
+    fn push(&mut self, breadcrumb: Crumb) {
         let max = max_breadcrumbs();
         if max == 0 {
             return;
@@ -58,7 +121,7 @@ impl Scope {
     /// Pushes `other`'s breadcrumbs (already recorded, order kept).
     pub(crate) fn push_all_from(&mut self, other: &Self) {
         for crumb in other.breadcrumbs.iter() {
-            self.push_shared(crumb.clone());
+            self.push(crumb.clone());
         }
     }
 
@@ -81,7 +144,7 @@ impl Scope {
             .iter()
             .map(|b| {
                 let own = 160 + b.message.as_ref().map_or(0, |m| m.len()) + 64 * b.data.len();
-                16 + if Arc::strong_count(b) == 1 { own } else { 0 }
+                16 + if b.is_unique() { own } else { 0 }
             })
             .sum()
     }
@@ -110,7 +173,40 @@ impl Scope {
 /// Drops the oldest breadcrumbs until one more fits under `max`. Out of line: a request's ring
 /// is rarely full.
 #[inline(never)]
-fn make_room(crumbs: &mut VecDeque<Arc<Breadcrumb>>, max: usize) {
+fn make_room(crumbs: &mut VecDeque<Crumb>, max: usize) {
     let excess = crumbs.len() + 1 - max;
     crumbs.drain(..excess);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ptrs(ring: &VecDeque<Crumb>) -> Vec<*const Breadcrumb> {
+        ring.iter().map(|c| &**c as *const Breadcrumb).collect()
+    }
+
+    #[test]
+    fn breadcrumbs_held_in_place_are_shared_by_a_fork_and_never_copied_twice() {
+        let mut scope = Scope::default();
+        scope.add_breadcrumb(Breadcrumb::new("a"));
+        scope.add_breadcrumb(Breadcrumb::new("b"));
+        assert!(scope.breadcrumbs.iter().all(|c| matches!(c, Crumb::Own(_))), "recorded in place");
+        let fork = scope.fork();
+        assert!(scope.breadcrumbs.iter().all(|c| matches!(c, Crumb::Shared(_))), "shared by the fork");
+        assert_eq!(ptrs(&scope.breadcrumbs), ptrs(&fork.breadcrumbs), "one allocation each, both sides");
+        // A write after the fork copies the ring's pointers, not the breadcrumbs.
+        scope.add_breadcrumb(Breadcrumb::new("c"));
+        assert_eq!(ptrs(&scope.breadcrumbs)[..2], ptrs(&fork.breadcrumbs)[..]);
+        assert_eq!(fork.breadcrumbs().map(|b| b.message.as_deref().unwrap()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(scope.breadcrumbs().map(|b| b.message.as_deref().unwrap()).collect::<Vec<_>>(), ["a", "b", "c"]);
+        // What the merge takes of a ring held in place is a copy; of a shared one, the breadcrumb.
+        assert!(matches!(scope.breadcrumbs.back(), Some(Crumb::Own(_))));
+        let own = scope.breadcrumbs.back().unwrap().to_shared();
+        assert_eq!(own.message.as_deref(), Some("c"));
+        let shared = scope.breadcrumbs.front().unwrap().to_shared();
+        assert!(std::ptr::eq(&*shared, &**fork.breadcrumbs.front().unwrap()));
+        // A scope's ring counts its breadcrumbs' bytes once (see `breadcrumb_bytes`).
+        assert!(Scope::default().breadcrumb_bytes() == 0 && scope.breadcrumb_bytes() > 0);
+    }
 }

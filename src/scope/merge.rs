@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
-use super::{RequestInfo, Scope};
+use super::{Crumb, RequestInfo, Scope};
 use crate::event::{advance_order, Event};
 
 /// Applies `scopes` (most specific first: current, isolation, global) to `event`.
@@ -56,7 +56,7 @@ pub(crate) fn apply_scopes(event: &mut Event, scopes: &[&Scope], max: usize) {
     let mut merged = std::mem::take(&mut event.breadcrumbs);
     merged.reserve(scopes.iter().map(|s| s.breadcrumbs.len()).sum());
     for scope in scopes {
-        merged.extend(scope.breadcrumbs.iter().cloned());
+        merged.extend(scope.breadcrumbs.iter().map(Crumb::to_shared));
     }
     if sources > 1 {
         merged.sort_by_key(|c| c.seq); // stable: equal orders keep ring order
@@ -156,7 +156,7 @@ mod tests {
         let mut iso = Scope::default();
         for m in ["a", "b", "c"] {
             let crumb = Breadcrumb { seq: crate::event::observe_order(), ..Breadcrumb::new(m) };
-            iso.push_isolation_breadcrumb(Arc::new(crumb), false); // usually all observe one order
+            iso.push_isolation_breadcrumb(crumb, false); // usually all observe one order
         }
         let current = iso.fork();
         let mut event = Event::default();

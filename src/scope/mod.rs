@@ -8,7 +8,7 @@
 //! ```text
 //!   Scope { level, tags, breadcrumbs, request, rest: Arc<Rest> }
 //!             │      │        │          └─ RequestInfo (request_info.rs) ── RequestSnapshot (snapshot.rs)
-//!             │      │        └─ ring of Arc<Breadcrumb> (breadcrumbs.rs)
+//!             │      │        └─ ring of breadcrumbs, in place or Arc (breadcrumbs.rs)
 //!             └──────┴─ Field: Empty │ Own(T) │ Shared(Arc<T>)   (field.rs)
 //!   apply_scopes(event, [current, isolation, global])             (merge.rs)
 //! ```
@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use breadcrumbs::Crumb;
 pub(crate) use breadcrumbs::{set_max_breadcrumbs, DEFAULT_MAX_BREADCRUMBS};
 use field::{Field, RequestField};
 pub(crate) use merge::apply_scopes;
@@ -42,7 +43,7 @@ pub(crate) use request_body::{set_request_body_size, BodySlot};
 pub use request_info::RequestInfo;
 pub(crate) use request_info::{MAX_HEADERS, MAX_HEADER_VALUE};
 
-use crate::event::{Attachment, Breadcrumb, Event, Level, User};
+use crate::event::{Attachment, Event, Level, User};
 use crate::trace::SpanId;
 
 /// An event processor: may edit an event or drop it by returning `None`.
@@ -76,9 +77,10 @@ pub use tags::{Iter as TagsIter, Tags};
 pub struct Scope {
     level: Option<Level>,
     tags: Field<Tags>,
-    /// Each breadcrumb is shared, so a fork copying the ring (on its first write) and the
-    /// merge at capture copy pointers, not breadcrumbs.
-    breadcrumbs: Field<VecDeque<Arc<Breadcrumb>>>,
+    /// Each breadcrumb is held in place until the ring is shared, then shared, so a fork
+    /// copying the ring (on its first write) and the merge at capture copy pointers, not
+    /// breadcrumbs (see `breadcrumbs::Crumb`).
+    breadcrumbs: Field<VecDeque<Crumb>>,
     request: RequestField,
     /// The fields a request's own scope rarely sets, behind one pointer: a request's scope is
     /// smaller, built with fewer stores and dropped with fewer checks (`None`: all empty).
@@ -351,7 +353,8 @@ impl Scope {
         *level = None;
         *rest = None;
         let keep_ring = match breadcrumbs {
-            Field::Own(ring) if ring.capacity() <= 32 => {
+            // Kept up to 16 slots (1,920 bytes; breadcrumbs are held in place).
+            Field::Own(ring) if ring.capacity() <= 16 => {
                 ring.clear();
                 true
             }

@@ -100,8 +100,8 @@ impl RequestSnapshot {
                 break;
             }
             // Names are at most 64 KiB - 1 (`http` refuses longer ones); values are cut above.
-            buf.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            buf.extend_from_slice(&(value.len() as u16).to_le_bytes());
+            let (n, v) = ((name.len() as u16).to_le_bytes(), (value.len() as u16).to_le_bytes());
+            buf.extend_from_slice(&[n[0], n[1], v[0], v[1]]);
             buf.extend_from_slice(name);
             buf.extend_from_slice(value);
         }
