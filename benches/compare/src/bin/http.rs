@@ -21,7 +21,8 @@
 //! a run is kept only if the server's CPU was ≥ 95 % busy and wrk's < 99 % (else the generator,
 //! not the server, set the pace). Medians and ratios are over kept runs (ratios: rounds where
 //! both were kept), with the server's CPU time per request beside them. `--only` lists which
-//! configurations run (`--only bare,floor,isoscope,isoscope:1`).
+//! configurations run (`--only bare,floor,isoscope,isoscope:1`); `base` is isoscope served by
+//! another build of this binary, `--base-exe PATH`, to compare two builds in one run (A/B).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -48,6 +49,9 @@ enum Sdk {
     /// isoscope with `CpuPriority::Lowest` (nice 19, the default before 0.2).
     IsoscopeLowest,
     Sentry,
+    /// isoscope served by another build of this binary (`--base-exe PATH`): A/B of two builds
+    /// in one interleaved run (`--only base,isoscope`).
+    Base,
 }
 
 impl Sdk {
@@ -59,11 +63,12 @@ impl Sdk {
             Sdk::IsoscopeEqual => "isoscope-equal-priority",
             Sdk::IsoscopeLowest => "isoscope-lowest-priority",
             Sdk::Sentry => "sentry",
+            Sdk::Base => "base",
         }
     }
 
     fn parse(s: &str) -> Sdk {
-        [Sdk::Bare, Sdk::Floor, Sdk::Isoscope, Sdk::IsoscopeEqual, Sdk::IsoscopeLowest, Sdk::Sentry]
+        [Sdk::Bare, Sdk::Floor, Sdk::Isoscope, Sdk::IsoscopeEqual, Sdk::IsoscopeLowest, Sdk::Sentry, Sdk::Base]
             .into_iter()
             .find(|v| v.name() == s)
             .expect("unknown variant")
@@ -174,7 +179,8 @@ fn router(sdk: Sdk) -> Router {
                 }),
             )
             .layer(isoscope_compare::floor::Layer),
-        Sdk::Isoscope | Sdk::IsoscopeEqual | Sdk::IsoscopeLowest => {
+        // `Base` is served by another build, as `isoscope`.
+        Sdk::Isoscope | Sdk::IsoscopeEqual | Sdk::IsoscopeLowest | Sdk::Base => {
             Router::new().route(route, get(isoscope_handler)).layer(isoscope::IsolationLayer::new())
         }
         Sdk::Sentry => Router::new().route(route, get(sentry_handler)).layer(
@@ -189,7 +195,7 @@ fn router(sdk: Sdk) -> Router {
 fn serve(sdk: Sdk, rate: u64, ingest: &str) {
     RATE.store(rate, Ordering::Relaxed);
     let _iso = match sdk {
-        Sdk::Isoscope => Some(isoscope::init(isoscope::Options::new().dsn(ingest)).unwrap()),
+        Sdk::Isoscope | Sdk::Base => Some(isoscope::init(isoscope::Options::new().dsn(ingest)).unwrap()),
         Sdk::IsoscopeEqual | Sdk::IsoscopeLowest => {
             use isoscope::transport::CpuPriority;
             let priority = if sdk == Sdk::IsoscopeEqual { CpuPriority::Normal } else { CpuPriority::Lowest };
@@ -296,7 +302,11 @@ async fn connection(addr: SocketAddr, start: Instant, end: Instant) -> Vec<u32> 
 
 /// `cmd` pinned to `cpu` with `taskset`, when there are two CPUs to pin to.
 fn pinned(cpu: usize) -> Command {
-    let me = std::env::current_exe().unwrap();
+    pinned_exe(cpu, std::env::current_exe().unwrap())
+}
+
+/// [`pinned`] for another executable (the `base` configuration's build).
+fn pinned_exe(cpu: usize, me: std::path::PathBuf) -> Command {
     if *PIN.get().expect("decided at start") {
         let mut c = Command::new("taskset");
         c.arg("-c").arg(cpu.to_string()).arg(me);
@@ -327,8 +337,14 @@ impl Sample {
 }
 
 fn run_one(sdk: Sdk, rate: u64, dsn: &str, received: &AtomicU64, seconds: f64) -> Sample {
-    let mut server = pinned(0)
-        .args(["--serve", sdk.name(), "--rate", &rate.to_string(), "--ingest", dsn])
+    let (mut server, serve) = match sdk {
+        Sdk::Base => {
+            (pinned_exe(0, arg::<String>("--base-exe").expect("`base` needs --base-exe PATH").into()), "isoscope")
+        }
+        _ => (pinned(0), sdk.name()),
+    };
+    let mut server = server
+        .args(["--serve", serve, "--rate", &rate.to_string(), "--ingest", dsn])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -443,7 +459,7 @@ fn coordinate(configs: &[(Sdk, u64)], rounds: usize, seconds: f64) {
             m(|s| s.p50),
             m(|s| s.p99),
             m(|s| s.rss_kib) / 1024.0,
-            if matches!(sdk, Sdk::Isoscope | Sdk::IsoscopeEqual | Sdk::IsoscopeLowest) {
+            if matches!(sdk, Sdk::Isoscope | Sdk::IsoscopeEqual | Sdk::IsoscopeLowest | Sdk::Base) {
                 dropped.to_string()
             } else {
                 "–".to_owned()
@@ -461,6 +477,7 @@ fn coordinate(configs: &[(Sdk, u64)], rounds: usize, seconds: f64) {
     let iso = find(Sdk::Isoscope, 0);
     show("isoscope / bare", iso, bare, "target >= 0.95");
     show("floor / bare", find(Sdk::Floor, 0), bare, "reference");
+    show("isoscope / base (this build against --base-exe's)", iso, find(Sdk::Base, 0), "A/B");
     show("isoscope capture on 1% / isoscope without captures", find(Sdk::Isoscope, 1), iso, "target >= 0.90");
     show("isoscope storm (100%) / isoscope without captures", find(Sdk::Isoscope, 100), iso, "target >= 0.8");
     show("isoscope storm / sentry-tower storm", find(Sdk::Isoscope, 100), find(Sdk::Sentry, 100), "target >= 2");
