@@ -42,6 +42,9 @@ const WARM_UP: Duration = Duration::from_millis(500);
 enum Sdk {
     Bare,
     Floor,
+    /// The floor plus the response-body wrapper and the breadcrumb's clock (what the design
+    /// requires of every request and the floor leaves out; `isoscope_compare::floor_plus`).
+    FloorPlus,
     Isoscope,
     /// isoscope with `HttpTransportBuilder::low_priority(false)`: its transport thread competes
     /// for the CPU on equal terms.
@@ -59,6 +62,7 @@ impl Sdk {
         match self {
             Sdk::Bare => "bare",
             Sdk::Floor => "floor",
+            Sdk::FloorPlus => "floor+body+clock",
             Sdk::Isoscope => "isoscope",
             Sdk::IsoscopeEqual => "isoscope-equal-priority",
             Sdk::IsoscopeLowest => "isoscope-lowest-priority",
@@ -68,10 +72,19 @@ impl Sdk {
     }
 
     fn parse(s: &str) -> Sdk {
-        [Sdk::Bare, Sdk::Floor, Sdk::Isoscope, Sdk::IsoscopeEqual, Sdk::IsoscopeLowest, Sdk::Sentry, Sdk::Base]
-            .into_iter()
-            .find(|v| v.name() == s)
-            .expect("unknown variant")
+        [
+            Sdk::Bare,
+            Sdk::Floor,
+            Sdk::FloorPlus,
+            Sdk::Isoscope,
+            Sdk::IsoscopeEqual,
+            Sdk::IsoscopeLowest,
+            Sdk::Sentry,
+            Sdk::Base,
+        ]
+        .into_iter()
+        .find(|v| v.name() == s)
+        .expect("unknown variant")
     }
 }
 
@@ -179,6 +192,15 @@ fn router(sdk: Sdk) -> Router {
                 }),
             )
             .layer(isoscope_compare::floor::Layer),
+        Sdk::FloorPlus => Router::new()
+            .route(
+                route,
+                get(|| async {
+                    isoscope_compare::floor_plus::breadcrumb_and_tag();
+                    "ok"
+                }),
+            )
+            .layer(isoscope_compare::floor_plus::Layer),
         // `Base` is served by another build, as `isoscope`.
         Sdk::Isoscope | Sdk::IsoscopeEqual | Sdk::IsoscopeLowest | Sdk::Base => {
             Router::new().route(route, get(isoscope_handler)).layer(isoscope::IsolationLayer::new())
@@ -477,6 +499,7 @@ fn coordinate(configs: &[(Sdk, u64)], rounds: usize, seconds: f64) {
     let iso = find(Sdk::Isoscope, 0);
     show("isoscope / bare", iso, bare, "target >= 0.95");
     show("floor / bare", find(Sdk::Floor, 0), bare, "reference");
+    show("floor+body+clock / bare", find(Sdk::FloorPlus, 0), bare, "reference");
     show("isoscope / base (this build against --base-exe's)", iso, find(Sdk::Base, 0), "A/B");
     show("isoscope capture on 1% / isoscope without captures", find(Sdk::Isoscope, 1), iso, "target >= 0.90");
     show("isoscope storm (100%) / isoscope without captures", find(Sdk::Isoscope, 100), iso, "target >= 0.8");
