@@ -83,6 +83,20 @@ impl Tags {
         })
     }
 
+    /// The tags as a `BTreeMap` (a copy of the keys and values, or of pointers to the literal
+    /// ones): what `Tags` was before it became a type of its own, for code that used its map
+    /// methods.
+    ///
+    /// ```
+    /// let mut scope = isoscope::Scope::default();
+    /// scope.set_tag("region", "eu");
+    /// let map = scope.tags().to_btree_map();
+    /// assert_eq!(map.get("region").map(|v| &**v), Some("eu"));
+    /// ```
+    pub fn to_btree_map(&self) -> BTreeMap<Cow<'static, str>, Cow<'static, str>> {
+        self.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
     /// Sets `key` to `value`.
     pub(crate) fn insert(&mut self, key: Text, value: Text) {
         match &mut self.repr {
