@@ -73,7 +73,7 @@ pub(crate) fn current() -> Option<Arc<Scope>> {
     CURRENT.try_get().ok().flatten()
 }
 
-/// Runs `edit` on the active isolation scope under its lock (see [`ScopeHandle::write_now`]),
+/// Runs `edit` on the active isolation scope under its lock (see `ScopeHandle::write_now`),
 /// without cloning the handle when it is the bound one (the usual case in a handler); `edit`'s
 /// `bool` says whether that scope is the global one. Not generic: `set_tag`,
 /// `add_breadcrumb` and the other free functions share this one copy of the lookup and
@@ -85,7 +85,7 @@ pub(crate) fn current() -> Option<Arc<Scope>> {
 pub(crate) fn edit_active(edit: &mut dyn FnMut(&mut Scope, bool)) -> Option<ScopeHandle> {
     let mut apply = |handle: &ScopeHandle| {
         let is_global = handle == global();
-        (!handle.write_now(&mut |s| edit(s, is_global))).then(|| handle.clone())
+        (!handle.write_now_inline(&mut |s| edit(s, is_global))).then(|| handle.clone())
     };
     // With guards on the stack, the general lookup looks through them.
     if stack::is_empty() {

@@ -316,6 +316,14 @@ impl ScopeHandle {
     /// `false` (and `edit` not run) inside a `configure` closure, where it must be queued.
     #[inline(never)]
     pub(crate) fn write_now(&self, edit: &mut dyn FnMut(&mut Scope)) -> bool {
+        self.write_now_inline(edit)
+    }
+
+    /// [`write_now`](Self::write_now), inlined: for `active::edit_active`, itself the one copy
+    /// every free function's edit (`set_tag`, `add_breadcrumb`, ...) runs through, where the
+    /// call cost a tenth of a write.
+    #[inline(always)]
+    pub(crate) fn write_now_inline(&self, edit: &mut dyn FnMut(&mut Scope)) -> bool {
         if reentrant::any_held() {
             return false;
         }
