@@ -25,12 +25,21 @@ const SMALL: usize = 32;
 /// assert_eq!(tags.iter().map(|(k, _)| &**k).collect::<Vec<_>>(), ["app", "region"]);
 /// assert_eq!(tags.len(), 2);
 /// ```
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Tags {
     repr: Repr,
 }
 
-#[derive(Clone, PartialEq, Eq)]
+/// Equal when they hold the same tags, however they are stored.
+impl PartialEq for Tags {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Tags {}
+
+#[derive(Clone)]
 enum Repr {
     /// Sorted by key, keys unique.
     Few(Vec<(Text, Text)>),
@@ -241,6 +250,19 @@ mod tests {
         few.remove("zz");
         assert_eq!(format!("{few:?}"), r#"{"b": "3"}"#);
         assert!(few.clear_keeping_buffer() && few.is_empty());
+
+        // The same tags compare equal in a vector and in a B-tree.
+        let mut shrunk = tags.clone();
+        for i in 0..SMALL + 8 {
+            if i != 7 {
+                shrunk.remove(&format!("k{i:03}"));
+            }
+        }
+        let mut one = Tags::new();
+        one.insert("k007".into(), "v7".into());
+        assert!(matches!(shrunk.repr, Repr::Many(_)) && matches!(one.repr, Repr::Few(_)));
+        assert_eq!(shrunk, one);
+        assert_ne!(one, Tags::new());
         assert!(!tags.clear_keeping_buffer(), "a B-tree is not kept");
     }
 }
