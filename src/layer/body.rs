@@ -18,6 +18,21 @@ fn completed(handle: &ScopeHandle) {
     }
 }
 
+/// A request's response future or body dropped before the request was seen to its end:
+/// `drop_inner` (dropping what it still held) runs with the scope bound, the request ends
+/// cancelled unless it ended already, and its transaction ends with the status of how it ended.
+pub(super) fn dropped_early(handle: &ScopeHandle, drop_inner: impl FnOnce()) {
+    bind_sync(handle, Enter::Nested, drop_inner);
+    // A no-op if the request ended already (its end of stream was seen, or it panicked).
+    handle.end(Outcome::Cancelled);
+    let status = match handle.outcome() {
+        Some(Outcome::Completed) => SpanStatus::Ok,
+        Some(Outcome::Panicked) => SpanStatus::InternalError,
+        _ => SpanStatus::Cancelled,
+    };
+    crate::client::finish_transaction(handle, status);
+}
+
 pin_project! {
     /// Response body of [`Isolation`](super::Isolation). hyper polls the body after the
     /// response future has completed, so the request's scope is bound again for every
@@ -42,15 +57,7 @@ pin_project! {
                 return; // streamed to the end: dropped already
             }
             let mut inner = this.inner;
-            bind_sync(&handle, Enter::Nested, || inner.set(None));
-            // A no-op if end of stream was already seen (then the request completed).
-            handle.end(Outcome::Cancelled);
-            let status = match handle.outcome() {
-                Some(Outcome::Completed) => SpanStatus::Ok,
-                Some(Outcome::Panicked) => SpanStatus::InternalError,
-                _ => SpanStatus::Cancelled,
-            };
-            crate::client::finish_transaction(&handle, status);
+            dropped_early(&handle, || inner.set(None));
             handle.recycle();
         }
     }

@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 use http::Response;
 use pin_project_lite::pin_project;
 
+use super::body::dropped_early;
 use super::{guarded, ResponseBody};
 use crate::bind::{bind_sync, Enter, Outcome, ScopeHandle};
 use crate::event::SpanStatus;
@@ -31,14 +32,10 @@ pin_project! {
             let this = this.project();
             let mut inner = this.inner;
             let (true, Some(handle)) = (inner.is_some(), this.handle.as_ref()) else { return };
-            // Dropped before it produced a response: the request was cancelled. The inner
-            // future is dropped with the scope bound, and the binding's mark purges a guard
-            // leaked by its `Drop` impls.
-            bind_sync(handle, Enter::Nested, || inner.set(None));
-            handle.end(Outcome::Cancelled);
-            let status =
-                if handle.outcome() == Some(Outcome::Panicked) { SpanStatus::InternalError } else { SpanStatus::Cancelled };
-            crate::client::finish_transaction(handle, status);
+            // Dropped before it produced a response: the request was cancelled (or panicked).
+            // The inner future is dropped with the scope bound, and the binding's mark purges a
+            // guard leaked by its `Drop` impls.
+            dropped_early(handle, || inner.set(None));
         }
     }
 }
