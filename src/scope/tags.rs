@@ -46,6 +46,11 @@ enum Repr {
     Many(BTreeMap<Text, Text>),
 }
 
+/// Where `key` is in a sorted vector of tags (`Err`: where it would go).
+fn position(few: &[(Text, Text)], key: &str) -> Result<usize, usize> {
+    few.binary_search_by(|(k, _)| (**k).cmp(key))
+}
+
 impl Default for Repr {
     fn default() -> Self {
         Self::Few(Vec::new())
@@ -61,7 +66,7 @@ impl Tags {
     /// The value of the tag `key`, if set.
     pub fn get(&self, key: &str) -> Option<&str> {
         match &self.repr {
-            Repr::Few(v) => v.binary_search_by(|(k, _)| (**k).cmp(key)).ok().map(|i| &*v[i].1),
+            Repr::Few(v) => position(v, key).ok().map(|i| &*v[i].1),
             Repr::Many(m) => m.get(key).map(|v| &**v),
         }
     }
@@ -109,7 +114,7 @@ impl Tags {
     /// Sets `key` to `value`.
     pub(crate) fn insert(&mut self, key: Text, value: Text) {
         match &mut self.repr {
-            Repr::Few(v) => match v.binary_search_by(|(k, _)| (**k).cmp(&*key)) {
+            Repr::Few(v) => match position(v, &key) {
                 Ok(i) => v[i].1 = value,
                 Err(i) if v.len() < SMALL => v.insert(i, (key, value)),
                 Err(_) => self.grow(key, value),
@@ -134,7 +139,7 @@ impl Tags {
     pub(crate) fn remove(&mut self, key: &str) {
         match &mut self.repr {
             Repr::Few(v) => {
-                if let Ok(i) = v.binary_search_by(|(k, _)| (**k).cmp(key)) {
+                if let Ok(i) = position(v, key) {
                     v.remove(i);
                 }
             }
