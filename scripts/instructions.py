@@ -17,13 +17,20 @@ event, the work deferred to the transport's thread). Per log: `logs --profile <b
 --logs N` under `--separate-threads=yes`, the main thread's count only (the batching threads'
 work is not the caller's); "added" is minus bare's.
 
+The in-process request is built as hyper builds it (target and header values slices of one
+shared buffer). Over HTTP: `http --serve <variant>` (one worker thread) under callgrind answers
+N requests a client sends one at a time over one keep-alive connection on loopback, the same
+request as the in-process one; the figure is the serving thread's (the busiest thread's) count,
+so hyper's parsing and writing are in it, and "added" is minus bare's.
+
 With --check, exits 1 when isoscope's added instructions per request exceed the floor's by more
-than `max_added_vs_floor` (0.95), or a capture or log figure exceeds its budget (the figure
-measured when the budget was set, + 20 %).
+than `max_added_vs_floor` (in process) or `max_added_vs_floor_http` (over HTTP), or a capture or
+log figure exceeds its budget (the figure measured when the budget was set, + 20 %).
 """
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -66,6 +73,67 @@ def calling_thread_instructions(args):
         return int(m.group(1))
 
 
+# The compare bench's request, as a client sends it (hyper parses it into the request the layer
+# sees over real HTTP: every header value a slice of one shared read buffer).
+HTTP_REQUEST = (
+    b"GET /items/42?page=2 HTTP/1.1\r\nhost: shop.example\r\nuser-agent: bench/1.0\r\n"
+    b"accept: application/json\r\naccept-encoding: gzip, br\r\ncookie: session=abc\r\n\r\n"
+)
+
+
+def drive(addr, n):
+    """Sends `n` requests one at a time over one keep-alive connection; checks every answer."""
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=120) as conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        answers = conn.makefile("rb")
+        for _ in range(n):
+            conn.sendall(HTTP_REQUEST)
+            status, length = answers.readline(), None
+            while (line := answers.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            if not status.startswith(b"HTTP/1.1 200") or length is None or answers.read(length) != b"ok":
+                sys.exit(f"instructions: unexpected answer over HTTP: {status!r}")
+
+
+def served_instructions(variant, n):
+    """Instructions of the busiest thread (the runtime's one worker: accept, parse, route, the
+    layer, write) of `http --serve <variant>` under callgrind while it answers `n` requests."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "cg")
+        server = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={out}",
+             os.path.join(TARGET, "http"), "--serve", variant, "--rate", "0",
+             # Nothing is captured (rate 0); a DSN no server answers on.
+             "--ingest", "http://public@127.0.0.1:9/1"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/tmp",
+        )
+        try:
+            line = server.stdout.readline().decode()
+            if not line.startswith("listening "):
+                sys.exit(f"instructions: http --serve {variant} did not start:\n{server.stderr.read().decode()[-2000:]}")
+            drive(line.split()[1], n)
+        finally:
+            server.stdin.close()
+            server.wait(timeout=300)
+        totals = []
+        for name in os.listdir(tmp):
+            with open(os.path.join(tmp, name)) as f:
+                m = re.search(r"^summary: (\d+)", f.read(), re.M)
+                if m:
+                    totals.append(int(m.group(1)))
+        if not totals:
+            sys.exit(f"instructions: no callgrind totals for http --serve {variant}")
+        return max(totals)
+
+
+def per_http_request(variant):
+    """A request's instructions on the serving thread over real HTTP (loopback)."""
+    lo, hi = (served_instructions(variant, n) for n in REQUESTS)
+    return (hi - lo) / (REQUESTS[1] - REQUESTS[0])
+
+
 def per_log(kind):
     """A `tracing::info!` call's instructions on the calling thread (`logs --profile`)."""
     lo, hi = (calling_thread_instructions([os.path.join(TARGET, "logs"), "--profile", kind, "--logs", str(n)]) for n in LOGS)
@@ -97,6 +165,11 @@ def main():
     figures["sentry_traced_added"] = figures["sentry_traced"] - figures["bare"]
     figures["isoscope_added"] = figures["isoscope"] - figures["bare"]
     figures["added_vs_floor"] = figures["isoscope_added"] / figures["floor_added"]
+    for variant in ("bare", "floor", "floor+body+clock", "isoscope"):
+        figures[f"http-{variant}"] = per_http_request(variant)
+    for variant in ("floor", "floor+body+clock", "isoscope"):
+        figures[f"http-{variant}-added"] = figures[f"http-{variant}"] - figures["http-bare"]
+    figures["http_added_vs_floor"] = figures["http-isoscope-added"] / figures["http-floor-added"]
     for kind in ("iso-message", "iso-error", "iso-message-finished", "sentry-message", "sentry-error"):
         figures[kind] = per_iteration("capture", "--profile", "--captures", CAPTURES, kind)
 
@@ -127,6 +200,19 @@ def main():
     print(f"| isoscope added / floor+body+clock added (reference) | {figures['isoscope_added'] / figures['floor_plus_added']:.3f} | |")
     if figures["added_vs_floor"] > limit:
         failures.append(f"isoscope adds {figures['added_vs_floor']:.3f}x the floor's instructions per request (limit {limit})")
+    for label, key in (
+        ("over HTTP: bare, per request (hyper parses, axum routes, one worker thread)", "http-bare"),
+        ("over HTTP: floor added per request", "http-floor-added"),
+        ("over HTTP: floor+body+clock added per request", "http-floor+body+clock-added"),
+        ("over HTTP: isoscope added per request", "http-isoscope-added"),
+    ):
+        print(f"| {label} | {figures[key]:,.0f} | |")
+    limit = budgets["max_added_vs_floor_http"]
+    print(f"| over HTTP: isoscope added / floor added | {figures['http_added_vs_floor']:.3f} | <= {limit} |")
+    if figures["http_added_vs_floor"] > limit:
+        failures.append(
+            f"over HTTP, isoscope adds {figures['http_added_vs_floor']:.3f}x the floor's instructions per request (limit {limit})"
+        )
     for kind in ("iso-message", "iso-error", "iso-message-finished"):
         budget = budgets["capture"][kind]
         print(f"| capture {kind} | {figures[kind]:,.0f} | <= {budget:,} |")

@@ -18,7 +18,14 @@ use crate::scope::Scope;
 #[inline(always)]
 pub(crate) fn record_breadcrumb(mut breadcrumb: Breadcrumb) {
     breadcrumb.seq = observe_order();
-    edit_active(move |s, global| s.push_isolation_breadcrumb(breadcrumb, global));
+    // Taken from this slot where it is pushed: a breadcrumb moved through closures is copied
+    // (over 100 bytes) at every step.
+    let mut slot = Some(breadcrumb);
+    let pending = active::edit_active(&mut |s, global| s.push_isolation_breadcrumb_from(&mut slot, global));
+    if let (Some(scope), Some(breadcrumb)) = (pending, slot) {
+        let global = scope == *global();
+        scope.write_later(move |s| s.push_isolation_breadcrumb(breadcrumb, global));
+    }
 }
 
 /// A breadcrumb about to be recorded, numbered in recording order and shared from here on:

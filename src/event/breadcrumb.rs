@@ -155,7 +155,7 @@ impl Breadcrumb {
     /// The message is a literal (`&'static str`, not copied) or an owned `String`
     /// (`format!(..)`; pass `text.clone()` or `text.to_owned()` for borrowed text).
     pub fn new(message: impl Into<Cow<'static, str>>) -> Self {
-        Self { message: Some(message.into()), ..Self::default() }
+        Self { message: Some(message.into()), timestamp: crate::util::now_f64(), ..Self::EMPTY }
     }
 
     /// Sets the category.

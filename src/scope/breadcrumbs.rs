@@ -70,6 +70,22 @@ impl Crumb {
     }
 }
 
+/// Empties a ring, keeping its buffer. Each breadcrumb is taken apart: an empty `data` map
+/// (the usual case) is let go rather than dropped, since a `BTreeMap`'s drop walks an iterator
+/// even when it holds nothing (and an empty map owns no memory: nothing leaks).
+pub(super) fn clear_ring(ring: &mut VecDeque<Crumb>) {
+    while let Some(crumb) = ring.pop_back() {
+        if let Crumb::Own(Breadcrumb { data, .. }) = crumb {
+            if data.is_empty() {
+                // Nothing to free: an empty `BTreeMap` has no node (the crate warns on
+                // `mem::forget` because it leaks; here it cannot).
+                #[allow(clippy::mem_forget)]
+                std::mem::forget(data);
+            }
+        }
+    }
+}
+
 /// Shares every breadcrumb of a ring about to be shared (see [`Crumb`]).
 pub(super) fn share_all(ring: &mut VecDeque<Crumb>) {
     for crumb in ring.iter_mut() {
@@ -95,6 +111,25 @@ impl Scope {
             breadcrumb.seq = advance_order();
         }
         self.push(Crumb::Own(breadcrumb));
+    }
+
+    /// [`push_isolation_breadcrumb`](Self::push_isolation_breadcrumb), taking the breadcrumb
+    /// from `slot` (if it is still there) at the last moment: a breadcrumb moved through the
+    /// edit's closures was copied (136 bytes) at every step.
+    pub(crate) fn push_isolation_breadcrumb_from(&mut self, slot: &mut Option<Breadcrumb>, global: bool) {
+        let max = max_breadcrumbs();
+        if max == 0 || slot.is_none() {
+            return;
+        }
+        let crumbs = self.breadcrumbs.make_mut();
+        if crumbs.len() >= max {
+            make_room(crumbs, max);
+        }
+        let Some(mut breadcrumb) = slot.take() else { return };
+        if global {
+            breadcrumb.seq = advance_order();
+        }
+        crumbs.push_back(Crumb::Own(breadcrumb));
     }
 
     /// [`push_isolation_breadcrumb`](Self::push_isolation_breadcrumb) for a breadcrumb shared
@@ -208,5 +243,28 @@ mod tests {
         assert!(std::ptr::eq(&*shared, &**fork.breadcrumbs.front().unwrap()));
         // A scope's ring counts its breadcrumbs' bytes once (see `breadcrumb_bytes`).
         assert!(Scope::default().breadcrumb_bytes() == 0 && scope.breadcrumb_bytes() > 0);
+    }
+
+    #[test]
+    fn clearing_a_ring_drops_every_breadcrumb_and_keeps_the_buffer() {
+        let shared = Arc::new(Breadcrumb::new("shared"));
+        let mut ring = VecDeque::with_capacity(8);
+        ring.push_back(Crumb::Own(Breadcrumb::new(String::from("owned")).data("k", "v")));
+        ring.push_back(Crumb::Own(Breadcrumb::new("plain")));
+        ring.push_back(Crumb::Shared(shared.clone()));
+        clear_ring(&mut ring);
+        assert!(ring.is_empty() && ring.capacity() >= 8);
+        assert_eq!(Arc::strong_count(&shared), 1, "the ring's reference was dropped");
+    }
+
+    #[test]
+    fn a_breadcrumb_is_taken_from_its_slot_only_when_recorded() {
+        let mut scope = Scope::default();
+        let mut slot = Some(Breadcrumb::new("a"));
+        scope.push_isolation_breadcrumb_from(&mut slot, false);
+        assert!(slot.is_none());
+        let mut empty = None;
+        scope.push_isolation_breadcrumb_from(&mut empty, true);
+        assert_eq!(scope.breadcrumbs().map(|b| b.message.as_deref().unwrap()).collect::<Vec<_>>(), ["a"]);
     }
 }

@@ -355,7 +355,7 @@ impl Scope {
         let keep_ring = match breadcrumbs {
             // Kept up to 16 slots (1,920 bytes; breadcrumbs are held in place).
             Field::Own(ring) if ring.capacity() <= 16 => {
-                ring.clear();
+                breadcrumbs::clear_ring(ring);
                 true
             }
             _ => false,

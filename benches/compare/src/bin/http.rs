@@ -217,7 +217,10 @@ fn router(sdk: Sdk) -> Router {
 fn serve(sdk: Sdk, rate: u64, ingest: &str) {
     RATE.store(rate, Ordering::Relaxed);
     let _iso = match sdk {
-        Sdk::Isoscope | Sdk::Base => Some(isoscope::init(isoscope::Options::new().dsn(ingest)).unwrap()),
+        // A release: sessions on, as in `isoscope-compare`.
+        Sdk::Isoscope | Sdk::Base => {
+            Some(isoscope::init(isoscope::Options::new().dsn(ingest).release("compare@1.0")).unwrap())
+        }
         Sdk::IsoscopeEqual | Sdk::IsoscopeLowest => {
             use isoscope::transport::CpuPriority;
             let priority = if sdk == Sdk::IsoscopeEqual { CpuPriority::Normal } else { CpuPriority::Lowest };
