@@ -165,9 +165,9 @@ def main():
     figures["sentry_traced_added"] = figures["sentry_traced"] - figures["bare"]
     figures["isoscope_added"] = figures["isoscope"] - figures["bare"]
     figures["added_vs_floor"] = figures["isoscope_added"] / figures["floor_added"]
-    for variant in ("bare", "floor", "floor+body+clock", "isoscope"):
+    for variant in ("bare", "noop", "floor", "floor+body+clock", "isoscope"):
         figures[f"http-{variant}"] = per_http_request(variant)
-    for variant in ("floor", "floor+body+clock", "isoscope"):
+    for variant in ("noop", "floor", "floor+body+clock", "isoscope"):
         figures[f"http-{variant}-added"] = figures[f"http-{variant}"] - figures["http-bare"]
     figures["http_added_vs_floor"] = figures["http-isoscope-added"] / figures["http-floor-added"]
     for kind in ("iso-message", "iso-error", "iso-message-finished", "sentry-message", "sentry-error"):
@@ -202,6 +202,7 @@ def main():
         failures.append(f"isoscope adds {figures['added_vs_floor']:.3f}x the floor's instructions per request (limit {limit})")
     for label, key in (
         ("over HTTP: bare, per request (hyper parses, axum routes, one worker thread)", "http-bare"),
+        ("over HTTP: a pass-through layer added per request", "http-noop-added"),
         ("over HTTP: floor added per request", "http-floor-added"),
         ("over HTTP: floor+body+clock added per request", "http-floor+body+clock-added"),
         ("over HTTP: isoscope added per request", "http-isoscope-added"),

@@ -123,7 +123,10 @@ impl<B: Body> Body for ResponseBody<B> {
     }
 
     fn is_end_stream(&self) -> bool {
-        let at_end = self.inner.as_ref().is_none_or(Body::is_end_stream);
+        // No inner body: `poll_frame` saw its end and completed the request (hyper asks again
+        // after every frame; ending it again would be one more atomic operation).
+        let Some(inner) = &self.inner else { return true };
+        let at_end = inner.is_end_stream();
         if let (true, Some(handle)) = (at_end, &self.handle) {
             completed(handle);
         }

@@ -23,6 +23,11 @@
 //! both were kept), with the server's CPU time per request beside them. `--only` lists which
 //! configurations run (`--only bare,floor,isoscope,isoscope:1`); `base` is isoscope served by
 //! another build of this binary, `--base-exe PATH`, to compare two builds in one run (A/B).
+//!
+//! `--serve <variant> --rate <per cent> --ingest <DSN>` serves one variant (`bare`, `noop` — a
+//! pass-through layer —, `floor`, `floor+body+clock`, `isoscope`, `sentry`, ...) on a port it
+//! prints until stdin closes: `scripts/instructions.py` counts its instructions per request
+//! under callgrind.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -41,6 +46,9 @@ const WARM_UP: Duration = Duration::from_millis(500);
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Sdk {
     Bare,
+    /// A pass-through layer (`tower::layer::util::Identity`): what axum's re-boxing of a
+    /// layered route costs any layer.
+    Noop,
     Floor,
     /// The floor plus the response-body wrapper and the breadcrumb's clock (what the design
     /// requires of every request and the floor leaves out; `isoscope_compare::floor_plus`).
@@ -61,6 +69,7 @@ impl Sdk {
     fn name(self) -> &'static str {
         match self {
             Sdk::Bare => "bare",
+            Sdk::Noop => "noop",
             Sdk::Floor => "floor",
             Sdk::FloorPlus => "floor+body+clock",
             Sdk::Isoscope => "isoscope",
@@ -74,6 +83,7 @@ impl Sdk {
     fn parse(s: &str) -> Sdk {
         [
             Sdk::Bare,
+            Sdk::Noop,
             Sdk::Floor,
             Sdk::FloorPlus,
             Sdk::Isoscope,
@@ -106,7 +116,7 @@ const CONFIGS: [(Sdk, u64); 12] = [
 
 fn label(sdk: Sdk, rate: u64) -> String {
     match sdk {
-        Sdk::Bare | Sdk::Floor => sdk.name().to_owned(),
+        Sdk::Bare | Sdk::Noop | Sdk::Floor => sdk.name().to_owned(),
         _ if rate == 0 => sdk.name().to_owned(),
         _ => format!("{}, capture on {rate}%", sdk.name()),
     }
@@ -183,6 +193,7 @@ fn router(sdk: Sdk) -> Router {
     let route = "/items/{id}";
     match sdk {
         Sdk::Bare => Router::new().route(route, get(|| async { "ok" })),
+        Sdk::Noop => Router::new().route(route, get(|| async { "ok" })).layer(tower::layer::util::Identity::new()),
         Sdk::Floor => Router::new()
             .route(
                 route,
