@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use super::guarded;
+use super::guarded_inline;
 use crate::bind::{bind_sync, Enter, Outcome, ScopeHandle};
 use crate::event::SpanStatus;
 
@@ -99,7 +99,7 @@ impl<B: Body> Body for ResponseBody<B> {
         // One binding per poll covers the poll and, once the inner body is done, its drop.
         let (mut polled, mut ended) = (Poll::Ready(None), true);
         let Some(handle) = this.handle.as_ref() else { return Poll::Ready(None) };
-        guarded(handle, || {
+        guarded_inline(handle, || {
             bind_sync(handle, Enter::Nested, || {
                 let Some(mut body) = inner.as_mut().as_pin_mut() else { return };
                 polled = body.as_mut().poll_frame(cx);

@@ -8,7 +8,7 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use super::body::dropped_early;
-use super::{guarded, ResponseBody};
+use super::{guarded, guarded_inline, ResponseBody};
 use crate::bind::{bind_sync, Enter, Outcome, ScopeHandle};
 use crate::event::SpanStatus;
 
@@ -112,7 +112,7 @@ where
         };
         let mut ready = None;
         // One binding covers the poll and, once it is ready, the drop of the inner future.
-        guarded(handle, || {
+        guarded_inline(handle, || {
             bind_sync(handle, Enter::Nested, || {
                 let Some(future) = inner.as_mut().as_pin_mut() else { return };
                 if let Poll::Ready(result) = future.poll(cx) {

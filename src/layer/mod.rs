@@ -96,7 +96,7 @@ mod route;
 mod service;
 
 pub use body::ResponseBody;
-use catch_panic::guarded;
+use catch_panic::{guarded, guarded_inline};
 pub use layer::IsolationLayer;
 #[cfg(feature = "axum")]
 use request_body::RequestBody;
