@@ -18,14 +18,9 @@ use crate::scope::Scope;
 #[inline(always)]
 pub(crate) fn record_breadcrumb(mut breadcrumb: Breadcrumb) {
     breadcrumb.seq = observe_order();
-    // Taken from this slot where it is pushed: a breadcrumb moved through closures is copied
+    // Taken from its slot where it is pushed: a breadcrumb moved through closures is copied
     // (over 100 bytes) at every step.
-    let mut slot = Some(breadcrumb);
-    let pending = active::edit_active(&mut |s, global| s.push_isolation_breadcrumb_from(&mut slot, global));
-    if let (Some(scope), Some(breadcrumb)) = (pending, slot) {
-        let global = scope == *global();
-        scope.write_later(move |s| s.push_isolation_breadcrumb(breadcrumb, global));
-    }
+    edit_active_with(breadcrumb, Scope::push_isolation_breadcrumb_from);
 }
 
 /// A breadcrumb about to be recorded, numbered in recording order and shared from here on:
@@ -46,16 +41,24 @@ pub(crate) fn record_shared_breadcrumb(breadcrumb: Arc<Breadcrumb>) {
 /// Applies one of our own edits (no user code) to the active isolation scope; the `bool` says
 /// whether that is the global scope.
 fn edit_active(edit: impl FnOnce(&mut Scope, bool) + 'static) {
-    let mut edit = Some(edit);
-    let pending = active::edit_active(&mut |s, global| {
+    edit_active_with(edit, |s, edit, global| {
         if let Some(edit) = edit.take() {
             edit(s, global);
         }
     });
-    if let (Some(scope), Some(edit)) = (pending, edit) {
+}
+
+/// [`edit_active`] for an edit that takes `value` out of its slot itself, where it stores it
+/// (nothing moved before it is needed); `edit` leaves the slot full if it did not run.
+/// Inlined: an out-of-line copy for breadcrumbs cost 50 instructions a request more.
+#[inline(always)]
+fn edit_active_with<T: 'static>(value: T, edit: impl Fn(&mut Scope, &mut Option<T>, bool) + Copy + 'static) {
+    let mut slot = Some(value);
+    let pending = active::edit_active(&mut |s, global| edit(s, &mut slot, global));
+    if let (Some(scope), Some(value)) = (pending, slot) {
         // Inside a `configure` closure: queued until it returns.
         let global = scope == *global();
-        scope.write_later(move |s| edit(s, global));
+        scope.write_later(move |s| edit(s, &mut Some(value), global));
     }
 }
 

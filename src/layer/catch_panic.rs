@@ -26,7 +26,7 @@ fn payload_addr(payload: &(dyn Any + Send)) -> usize {
 /// responses are large and a value returned through `catch_unwind` is copied in and out of its
 /// unwinding slot.
 pub(crate) fn guarded(handle: &ScopeHandle, f: impl FnOnce()) {
-    guarded_body(handle, f);
+    guarded_inline(handle, f);
 }
 
 /// [`guarded`], always inlined: for the polls of the response future and body. Where the
@@ -36,12 +36,6 @@ pub(crate) fn guarded(handle: &ScopeHandle, f: impl FnOnce()) {
 /// request is copied once more instead.
 #[inline(always)]
 pub(crate) fn guarded_inline(handle: &ScopeHandle, f: impl FnOnce()) {
-    guarded_body(handle, f);
-}
-
-/// What [`guarded`] and [`guarded_inline`] do.
-#[inline(always)]
-fn guarded_body(handle: &ScopeHandle, f: impl FnOnce()) {
     let _ = LAST_CAPTURED.try_with(|c| c.set(0));
     crate::client::forget_hook_capture();
     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {

@@ -105,26 +105,14 @@ impl Scope {
 
     /// Records a breadcrumb (its order observed already, see `breadcrumb::SEQUENCE`) in an
     /// isolation scope, or in the global scope bound as one by `global_scope().run(..)`: the
-    /// global scope's breadcrumbs advance the order.
-    pub(crate) fn push_isolation_breadcrumb(&mut self, mut breadcrumb: Breadcrumb, global: bool) {
-        if global {
-            breadcrumb.seq = advance_order();
-        }
-        self.push(Crumb::Own(breadcrumb));
-    }
-
-    /// [`push_isolation_breadcrumb`](Self::push_isolation_breadcrumb), taking the breadcrumb
-    /// from `slot` (if it is still there) at the last moment: a breadcrumb moved through the
-    /// edit's closures was copied (136 bytes) at every step.
+    /// global scope's breadcrumbs advance the order. The breadcrumb is taken from `slot` (if it
+    /// is still there) at the last moment: one moved through the edit's closures was copied
+    /// (136 bytes) at every step.
     pub(crate) fn push_isolation_breadcrumb_from(&mut self, slot: &mut Option<Breadcrumb>, global: bool) {
-        let max = max_breadcrumbs();
-        if max == 0 || slot.is_none() {
+        if slot.is_none() {
             return;
         }
-        let crumbs = self.breadcrumbs.make_mut();
-        if crumbs.len() >= max {
-            make_room(crumbs, max);
-        }
+        let Some(crumbs) = self.ring_with_room() else { return };
         let Some(mut breadcrumb) = slot.take() else { return };
         if global {
             breadcrumb.seq = advance_order();
@@ -132,8 +120,8 @@ impl Scope {
         crumbs.push_back(Crumb::Own(breadcrumb));
     }
 
-    /// [`push_isolation_breadcrumb`](Self::push_isolation_breadcrumb) for a breadcrumb shared
-    /// already (with a log record made of the same call).
+    /// [`push_isolation_breadcrumb_from`](Self::push_isolation_breadcrumb_from) for a breadcrumb
+    /// shared already (with a log record made of the same call).
     pub(crate) fn push_shared_isolation_breadcrumb(&mut self, mut breadcrumb: Arc<Breadcrumb>, global: bool) {
         if global {
             Arc::make_mut(&mut breadcrumb).seq = advance_order();
@@ -142,15 +130,24 @@ impl Scope {
     }
 
     fn push(&mut self, breadcrumb: Crumb) {
+        if let Some(crumbs) = self.ring_with_room() {
+            crumbs.push_back(breadcrumb);
+        }
+    }
+
+    /// The ring, its oldest breadcrumbs dropped so that one more fits under `max_breadcrumbs`;
+    /// `None` when breadcrumbs are off (a cap of 0).
+    #[inline(always)]
+    fn ring_with_room(&mut self) -> Option<&mut VecDeque<Crumb>> {
         let max = max_breadcrumbs();
         if max == 0 {
-            return;
+            return None;
         }
         let crumbs = self.breadcrumbs.make_mut();
         if crumbs.len() >= max {
             make_room(crumbs, max);
         }
-        crumbs.push_back(breadcrumb);
+        Some(crumbs)
     }
 
     /// Pushes `other`'s breadcrumbs (already recorded, order kept).

@@ -156,7 +156,7 @@ mod tests {
         let mut iso = Scope::default();
         for m in ["a", "b", "c"] {
             let crumb = Breadcrumb { seq: crate::event::observe_order(), ..Breadcrumb::new(m) };
-            iso.push_isolation_breadcrumb(crumb, false); // usually all observe one order
+            iso.push_isolation_breadcrumb_from(&mut Some(crumb), false); // usually all observe one order
         }
         let current = iso.fork();
         let mut event = Event::default();
